@@ -1,0 +1,327 @@
+/* Conversion of values between Python objects and native memory, with range and type checks. */
+#include "convert.h"
+#include "compound.h"
+#include "pointer.h"
+#include <float.h>
+#include <math.h>
+
+/* -- Error messages ---------------------------------------------------- */
+
+static void int_range(nf_kind k, char *buf, size_t n)
+{
+    switch (k) {
+    case NF_I8: snprintf(buf, n, "[-128, 127]"); break;
+    case NF_U8: snprintf(buf, n, "[0, 255]"); break;
+    case NF_I16: snprintf(buf, n, "[-32768, 32767]"); break;
+    case NF_U16: snprintf(buf, n, "[0, 65535]"); break;
+    case NF_I32: snprintf(buf, n, "[-2147483648, 2147483647]"); break;
+    case NF_U32: snprintf(buf, n, "[0, 4294967295]"); break;
+    case NF_I64: snprintf(buf, n, "[-9223372036854775808, 9223372036854775807]"); break;
+    default: snprintf(buf, n, "[0, 18446744073709551615]"); break;
+    }
+}
+
+const char *nf_cconv_expected(nf_ctype *t)
+{
+    switch (t->kind) {
+    case NF_F32: case NF_F64: return "a float (or int)";
+    case NF_BOOL: return "a bool";
+    case NF_POINTER: return "a Pointer (or None for nullptr)";
+    case NF_STRUCT: case NF_UNION: return "an instance of the struct or union";
+    case NF_ARRAY: return "a sequence of the array's length";
+    case NF_VOID: return "nothing (Void has no values)";
+    case NF_OPAQUE: return "nothing: an Opaque type has no values, only pointers to it";
+    case NF_FUNCTION: return "nothing: a function type has no values, only pointers to it";
+    default: return "an int";
+    }
+}
+
+static int type_error(nf_ctype *t, PyObject *obj)
+{
+    PyErr_Format(PyExc_TypeError, "expected %s for %U, got %.200s", nf_cconv_expected(t), t->name,
+                 Py_TYPE(obj)->tp_name);
+    return -1;
+}
+
+static int range_error(nf_ctype *t, PyObject *obj)
+{
+    char range[64];
+    int_range(t->kind, range, sizeof range);
+    PyErr_Format(PyExc_OverflowError, "expected an int in %s for %U, got %R", range, t->name, obj);
+    return -1;
+}
+
+/* -- Python -> C: scalars ---------------------------------------------- */
+
+static int store_int(nf_ctype *t, void *dst, PyObject *obj)
+{
+    PyObject *num = obj;
+    if (!PyLong_Check(obj)) {
+        if (PyFloat_Check(obj) || !Py_TYPE(obj)->tp_as_number || !Py_TYPE(obj)->tp_as_number->nb_index)
+            return type_error(t, obj);
+        num = PyNumber_Index(obj);
+        if (!num)
+            return -1;
+    }
+    int overflow = 0, bad = 0;
+    if (t->kind == NF_U64) {
+        unsigned long long u = PyLong_AsUnsignedLongLong(num);
+        if (u == (unsigned long long)-1 && PyErr_Occurred()) {
+            if (!PyErr_ExceptionMatches(PyExc_OverflowError))
+                goto fail;
+            PyErr_Clear();
+            bad = 1;
+        } else {
+            *(uint64_t *)dst = u;
+        }
+    } else {
+        long long v = PyLong_AsLongLongAndOverflow(num, &overflow);
+        if (v == -1 && PyErr_Occurred())
+            goto fail;
+        bad = overflow != 0;
+        switch (t->kind) {
+        case NF_I8: bad |= v < INT8_MIN || v > INT8_MAX; if (!bad) *(int8_t *)dst = (int8_t)v; break;
+        case NF_U8: bad |= v < 0 || v > UINT8_MAX; if (!bad) *(uint8_t *)dst = (uint8_t)v; break;
+        case NF_I16: bad |= v < INT16_MIN || v > INT16_MAX; if (!bad) *(int16_t *)dst = (int16_t)v; break;
+        case NF_U16: bad |= v < 0 || v > UINT16_MAX; if (!bad) *(uint16_t *)dst = (uint16_t)v; break;
+        case NF_I32: bad |= v < INT32_MIN || v > INT32_MAX; if (!bad) *(int32_t *)dst = (int32_t)v; break;
+        case NF_U32: bad |= v < 0 || v > (long long)UINT32_MAX; if (!bad) *(uint32_t *)dst = (uint32_t)v; break;
+        default: if (!bad) *(int64_t *)dst = v; break;
+        }
+    }
+    if (num != obj)
+        Py_DECREF(num);
+    return bad ? range_error(t, obj) : 0;
+fail:
+    if (num != obj)
+        Py_DECREF(num);
+    return -1;
+}
+
+static int store_float(nf_ctype *t, void *dst, PyObject *obj)
+{
+    double d;
+    if (PyFloat_CheckExact(obj)) {
+        d = PyFloat_AS_DOUBLE(obj);
+    } else if (PyLong_Check(obj)) {
+        d = PyLong_AsDouble(obj);
+        if (d == -1.0 && PyErr_Occurred()) {
+            PyErr_Format(PyExc_OverflowError, "expected a float for %U, got an int too large for a double", t->name);
+            return -1;
+        }
+    } else if (Py_TYPE(obj)->tp_as_number && (Py_TYPE(obj)->tp_as_number->nb_float ||
+                                              Py_TYPE(obj)->tp_as_number->nb_index)) {
+        d = PyFloat_AsDouble(obj);
+        if (d == -1.0 && PyErr_Occurred())
+            return -1;
+    } else {
+        return type_error(t, obj);
+    }
+    if (t->kind == NF_F32) {
+        float f = (float)d;
+        if (isinf(f) && isfinite(d)) {
+            PyErr_Format(PyExc_OverflowError, "expected a float within +-%g for %U, got %R", (double)FLT_MAX,
+                         t->name, obj);
+            return -1;
+        }
+        *(float *)dst = f;
+    } else {
+        *(double *)dst = d;
+    }
+    return 0;
+}
+
+static int store_bool(nf_ctype *t, void *dst, PyObject *obj)
+{
+    if (obj == Py_True || obj == Py_False) {
+        *(_Bool *)dst = obj == Py_True;
+        return 0;
+    }
+    if (PyLong_Check(obj) || (Py_TYPE(obj)->tp_as_number && Py_TYPE(obj)->tp_as_number->nb_index &&
+                              !PyFloat_Check(obj))) {
+        PyObject *num = PyNumber_Index(obj);
+        if (!num)
+            return -1;
+        int overflow;
+        long long v = PyLong_AsLongLongAndOverflow(num, &overflow);
+        Py_DECREF(num);
+        if (overflow || (v != 0 && v != 1)) {
+            PyErr_Format(PyExc_OverflowError, "expected a bool (or 0 or 1) for %U, got %R", t->name, obj);
+            return -1;
+        }
+        *(_Bool *)dst = v != 0;
+        return 0;
+    }
+    return type_error(t, obj);
+}
+
+/* -- Python -> C: pointers --------------------------------------------- */
+
+static int is_text_target(nf_ctype *target)
+{
+    if (!target)
+        return 0;
+    if (target->kind == NF_OPAQUE)
+        return PyUnicode_CompareWithASCIIString(target->name, "Utf8") == 0;
+    return target->kind == NF_I8 || target->kind == NF_U8;
+}
+
+/* Whether a pointer to `have` may be passed where a pointer to `want` is expected. */
+static int pointee_compatible(nf_ctype *want, nf_ctype *have)
+{
+    if (want == have || !want || !have || want->kind == NF_VOID || have->kind == NF_VOID)
+        return 1;
+    if (NF_IS_SCALAR(want->kind) && want->kind == have->kind)
+        return 1;  /* Int and Int32, Long and Int64: the same in memory */
+    if (is_text_target(want) && is_text_target(have))
+        return 1;  /* Utf8, Char, Uint8: all strings of bytes */
+    if (want->kind == NF_POINTER && have->kind == NF_POINTER)
+        return pointee_compatible(want->target, have->target);
+    if (want->kind == NF_FUNCTION && have->kind == NF_FUNCTION)
+        return 1;
+    if (want->kind == NF_ARRAY && have->kind == NF_ARRAY)
+        return want->length == have->length && pointee_compatible(want->target, have->target);
+    return 0;
+}
+
+static int store_pointer(nf_ctype *t, void *dst, PyObject *obj)
+{
+    if (nf_pointer_check(obj)) {
+        nf_pointer *p = (nf_pointer *)obj;
+        if (p->type != t && !pointee_compatible(t->target, p->type->target)) {
+            PyErr_Format(PyExc_TypeError, "expected %U, got %U (use .cast() to reinterpret a pointer)", t->name,
+                         p->type->name);
+            return -1;
+        }
+        *(void **)dst = p->addr;
+        return 0;
+    }
+    if (obj == Py_None) {
+        *(void **)dst = NULL;
+        return 0;
+    }
+    if (t->target && NF_IS_COMPOUND(t->target->kind)) {
+        void *a = nf_compound_address(t->target, obj);
+        if (a) {
+            *(void **)dst = a;
+            return 0;
+        }
+        if (PyErr_Occurred())
+            return -1;
+    }
+    /* Objects that stand for a pointer (NativeCallable, struct values) expose __native_pointer__. */
+    PyObject *np;
+    if (nf_getattr_opt(obj, "__native_pointer__", &np) < 0)
+        return -1;
+    if (np) {
+        int r = nf_pointer_check(np) ? store_pointer(t, dst, np) : type_error(t, obj);
+        Py_DECREF(np);
+        return r;
+    }
+    return type_error(t, obj);
+}
+
+/* -- Public entry points ----------------------------------------------- */
+
+int nf_cconv_store(nf_ctype *t, void *dst, PyObject *obj)
+{
+    switch (t->kind) {
+    case NF_I8: case NF_U8: case NF_I16: case NF_U16: case NF_I32: case NF_U32: case NF_I64: case NF_U64:
+        return store_int(t, dst, obj);
+    case NF_F32: case NF_F64:
+        return store_float(t, dst, obj);
+    case NF_BOOL:
+        return store_bool(t, dst, obj);
+    case NF_POINTER:
+        return store_pointer(t, dst, obj);
+    case NF_STRUCT: case NF_UNION: case NF_ARRAY:
+        return nf_compound_store(t, dst, obj);
+    default:
+        return type_error(t, obj);
+    }
+}
+
+int nf_cconv_store_arg(nf_ctype *t, void *dst, PyObject *obj, nf_argtmp *tmp)
+{
+    if (t->kind != NF_POINTER || nf_pointer_check(obj) || obj == Py_None)
+        return nf_cconv_store(t, dst, obj);
+    if (PyBytes_Check(obj)) {
+        /* Immutable and kept alive by the caller for the whole call: no copy needed. */
+        *(void **)dst = PyBytes_AS_STRING(obj);
+        return 0;
+    }
+    if (PyUnicode_Check(obj)) {
+        if (!is_text_target(t->target)) {
+            PyErr_Format(PyExc_TypeError, "expected a Pointer (or None for nullptr) for %U, got str "
+                         "(str is accepted only for Pointer[Utf8] and Pointer[Char])", t->name);
+            return -1;
+        }
+        Py_ssize_t n;
+        const char *s = PyUnicode_AsUTF8AndSize(obj, &n);
+        if (!s)
+            return -1;
+        if ((Py_ssize_t)strlen(s) != n) {
+            PyErr_Format(PyExc_ValueError, "str passed for %U contains a NUL character, which would cut the "
+                         "C string short; pass bytes or a Pointer instead", t->name);
+            return -1;
+        }
+        *(const char **)dst = s;  /* the UTF-8 form is cached on the str, which the caller keeps alive */
+        return 0;
+    }
+    if (PyObject_CheckBuffer(obj)) {
+        if (PyObject_GetBuffer(obj, &tmp->view, PyBUF_ANY_CONTIGUOUS) < 0) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError, "expected a Pointer or a contiguous buffer for %U, got a "
+                         "non-contiguous %.200s", t->name, Py_TYPE(obj)->tp_name);
+            return -1;
+        }
+        tmp->has_view = 1;
+        *(void **)dst = tmp->view.buf;
+        return 0;
+    }
+    return nf_cconv_store(t, dst, obj);
+}
+
+void nf_argtmp_release(nf_argtmp *tmp)
+{
+    if (tmp->has_view) {
+        PyBuffer_Release(&tmp->view);
+        tmp->has_view = 0;
+    }
+    Py_CLEAR(tmp->obj);
+}
+
+PyObject *nf_cconv_load_scalar(nf_kind k, const void *src)
+{
+    switch (k) {
+    case NF_I8: return PyLong_FromLong(*(const int8_t *)src);
+    case NF_U8: return PyLong_FromLong(*(const uint8_t *)src);
+    case NF_I16: return PyLong_FromLong(*(const int16_t *)src);
+    case NF_U16: return PyLong_FromLong(*(const uint16_t *)src);
+    case NF_I32: return PyLong_FromLong(*(const int32_t *)src);
+    case NF_U32: return PyLong_FromUnsignedLong(*(const uint32_t *)src);
+    case NF_I64: return PyLong_FromLongLong(*(const int64_t *)src);
+    case NF_U64: return PyLong_FromUnsignedLongLong(*(const uint64_t *)src);
+    case NF_F32: return PyFloat_FromDouble(*(const float *)src);
+    case NF_F64: return PyFloat_FromDouble(*(const double *)src);
+    case NF_BOOL: return PyBool_FromLong(*(const _Bool *)src);
+    default: Py_RETURN_NONE;
+    }
+}
+
+PyObject *nf_cconv_load(nf_ctype *t, const void *src, PyObject *owner)
+{
+    switch (t->kind) {
+    case NF_VOID:
+        Py_RETURN_NONE;
+    case NF_POINTER:
+        return nf_pointer_new(t, *(void *const *)src, NULL);
+    case NF_STRUCT: case NF_UNION: case NF_ARRAY:
+        return nf_compound_load(t, src, owner);
+    case NF_OPAQUE: case NF_FUNCTION:
+        PyErr_Format(PyExc_TypeError, "%U has no values to read; only pointers to it can be used", t->name);
+        return NULL;
+    default:
+        return nf_cconv_load_scalar(t->kind, src);
+    }
+}

@@ -1,0 +1,31 @@
+/* Conversion of values between Python objects and native memory, with range and type checks. */
+#ifndef NF_CONVERT_H
+#define NF_CONVERT_H
+
+#include "types.h"
+
+/* Python -> C: writes `obj` converted to `t` at `dst`. -1 with TypeError/OverflowError set on bad input. */
+int nf_cconv_store(nf_ctype *t, void *dst, PyObject *obj);
+
+/* C -> Python: reads a `t` at `src`. Compounds and arrays come back as views that keep `owner` alive. */
+PyObject *nf_cconv_load(nf_ctype *t, const void *src, PyObject *owner);
+
+/* Temporaries an argument needs for the duration of one call (str encoded to UTF-8, an exported buffer). */
+typedef struct {
+    PyObject *obj;   /* owned reference to release after the call, or NULL */
+    Py_buffer view;  /* exported buffer to release after the call, valid when has_view */
+    int has_view;
+} nf_argtmp;
+
+/* Python -> C for an argument: as nf_cconv_store, and pointer parameters also accept None, bytes, writable
+   buffers, and str (for Pointer[Utf8]/Pointer[Char]); those live in *tmp until nf_argtmp_release. */
+int nf_cconv_store_arg(nf_ctype *t, void *dst, PyObject *obj, nf_argtmp *tmp);
+void nf_argtmp_release(nf_argtmp *tmp);
+
+/* Reads/writes one scalar of kind `k` (NF_I8..NF_BOOL) as an int64/uint64/double widened value. */
+PyObject *nf_cconv_load_scalar(nf_kind k, const void *src);
+
+/* Describes what a parameter of type `t` accepts, for error messages: "an int in [-128, 127]". */
+const char *nf_cconv_expected(nf_ctype *t);
+
+#endif

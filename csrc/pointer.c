@@ -1,0 +1,488 @@
+/* Pointer objects: typed addresses with element access, arithmetic, strings and buffer interop. */
+#include "pointer.h"
+#include "compound.h"
+#include "convert.h"
+
+static PyObject *default_pointer_class;  /* nativeffi.Pointer, set by the Python layer */
+PyObject *nf_NullPointerError;
+
+/* -- Construction ------------------------------------------------------ */
+
+static PyObject *new_of_class(PyTypeObject *cls, nf_ctype *ptype, void *addr, PyObject *keep)
+{
+    nf_pointer *p = (nf_pointer *)cls->tp_alloc(cls, 0);
+    if (!p)
+        return NULL;
+    p->addr = addr;
+    p->type = (nf_ctype *)Py_NewRef(ptype);
+    p->keep = Py_XNewRef(keep);
+    return (PyObject *)p;
+}
+
+PyObject *nf_pointer_new(nf_ctype *ptype, void *addr, PyObject *keep)
+{
+    PyObject *cls = ptype->pyclass ? ptype->pyclass : default_pointer_class;
+    if (!cls) {
+        PyErr_SetString(PyExc_RuntimeError, "nativeffi: the Pointer class is not registered");
+        return NULL;
+    }
+    return new_of_class((PyTypeObject *)cls, ptype, addr, keep);
+}
+
+/* The POINTER CType of a Pointer class (its __native__). Borrowed. */
+static nf_ctype *class_ptype(PyTypeObject *cls)
+{
+    PyObject *t = PyObject_GetAttrString((PyObject *)cls, "__native__");
+    if (!t)
+        return NULL;
+    Py_DECREF(t);  /* the class holds it */
+    if (!nf_ctype_check(t) || ((nf_ctype *)t)->kind != NF_POINTER) {
+        PyErr_Format(PyExc_TypeError, "%s.__native__ is not a pointer type", cls->tp_name);
+        return NULL;
+    }
+    return (nf_ctype *)t;
+}
+
+nf_ctype *nf_pointer_target(nf_ctype *ptype)
+{
+    if (ptype->target)
+        return ptype->target;
+    if (ptype->pyclass) {
+        PyObject *r = PyObject_CallMethod(ptype->pyclass, "_resolve_target", NULL);
+        Py_XDECREF(r);
+        if (!r)
+            return NULL;
+        if (ptype->target)
+            return ptype->target;
+    }
+    PyErr_Format(PyExc_TypeError, "%U: the pointee is an unresolved forward reference", ptype->name);
+    return NULL;
+}
+
+static void pointer_dealloc(nf_pointer *p)
+{
+    PyObject_GC_UnTrack(p);
+    Py_XDECREF(p->type);
+    Py_XDECREF(p->keep);
+    Py_TYPE(p)->tp_free((PyObject *)p);
+}
+
+static int pointer_traverse(nf_pointer *p, visitproc visit, void *arg)
+{
+    Py_VISIT(p->keep);
+    Py_VISIT(Py_TYPE(p));
+    return 0;
+}
+
+static int pointer_clear(nf_pointer *p)
+{
+    Py_CLEAR(p->keep);
+    return 0;
+}
+
+static PyObject *pointer_from_address(PyTypeObject *cls, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"address", "keep", NULL};
+    PyObject *addr, *keep = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|O:from_address", kwlist, &addr, &keep))
+        return NULL;
+    if (!PyLong_Check(addr)) {
+        PyErr_Format(PyExc_TypeError, "from_address() expected an int address, got %.200s", Py_TYPE(addr)->tp_name);
+        return NULL;
+    }
+    void *a = PyLong_AsVoidPtr(addr);
+    if (!a && PyErr_Occurred()) {
+        PyErr_Format(PyExc_OverflowError, "from_address() expected an address in [0, 2**%d), got %R",
+                     (int)(8 * sizeof(void *)), addr);
+        return NULL;
+    }
+    if (PyLong_Check(addr) && _PyLong_Sign(addr) < 0) {
+        PyErr_Format(PyExc_OverflowError, "from_address() expected a non-negative address, got %R", addr);
+        return NULL;
+    }
+    nf_ctype *t = class_ptype(cls);
+    return t ? new_of_class(cls, t, a, keep == Py_None ? NULL : keep) : NULL;
+}
+
+/* -- Buffers: Pointer.from_buffer and as_memoryview --------------------- */
+
+/* Holds an exported buffer for as long as a pointer into it lives. */
+typedef struct {
+    PyObject_HEAD
+    Py_buffer view;     /* the exported buffer, released on dealloc */
+} nf_bufkeeper;
+
+static void bufkeeper_dealloc(nf_bufkeeper *k)
+{
+    PyBuffer_Release(&k->view);
+    Py_TYPE(k)->tp_free((PyObject *)k);
+}
+
+static PyTypeObject nf_BufKeeper_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "nativeffi._core._BufferKeeper",
+    .tp_basicsize = sizeof(nf_bufkeeper),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_dealloc = (destructor)bufkeeper_dealloc,
+};
+
+static PyObject *pointer_from_buffer(PyTypeObject *cls, PyObject *obj)
+{
+    nf_ctype *t = class_ptype(cls);
+    if (!t)
+        return NULL;
+    nf_bufkeeper *k = PyObject_New(nf_bufkeeper, &nf_BufKeeper_Type);
+    if (!k)
+        return NULL;
+    if (PyObject_GetBuffer(obj, &k->view, PyBUF_WRITABLE | PyBUF_ANY_CONTIGUOUS) < 0) {
+        k->view.obj = NULL;
+        Py_DECREF(k);
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "from_buffer() expected a writable contiguous buffer (bytearray, memoryview, "
+                     "array, numpy array), got %.200s", Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    PyObject *p = new_of_class(cls, t, k->view.buf, (PyObject *)k);
+    Py_DECREF(k);
+    return p;
+}
+
+/* A region of native memory exporting the buffer protocol, so that memoryview() can wrap it. */
+typedef struct {
+    PyObject_HEAD
+    char *addr;
+    Py_ssize_t len;
+    PyObject *keep;     /* what the memory belongs to, kept alive with the view */
+} nf_region;
+
+static int region_getbuffer(nf_region *r, Py_buffer *view, int flags)
+{
+    return PyBuffer_FillInfo(view, (PyObject *)r, r->addr, r->len, 0, flags);
+}
+
+static void region_dealloc(nf_region *r)
+{
+    Py_XDECREF(r->keep);
+    Py_TYPE(r)->tp_free((PyObject *)r);
+}
+
+static PyBufferProcs region_as_buffer = {(getbufferproc)region_getbuffer, NULL};
+
+static PyTypeObject nf_Region_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "nativeffi._core._Region",
+    .tp_basicsize = sizeof(nf_region),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_dealloc = (destructor)region_dealloc,
+    .tp_as_buffer = &region_as_buffer,
+};
+
+static int check_not_null(nf_pointer *p, const char *what)
+{
+    if (p->addr)
+        return 0;
+    PyErr_Format(nf_NullPointerError, "cannot %s through a null %U", what, p->type->name);
+    return -1;
+}
+
+static PyObject *pointer_as_memoryview(nf_pointer *p, PyObject *arg)
+{
+    Py_ssize_t n = PyNumber_AsSsize_t(arg, PyExc_OverflowError);
+    if (n == -1 && PyErr_Occurred())
+        return NULL;
+    if (n < 0) {
+        PyErr_Format(PyExc_ValueError, "as_memoryview() expected a byte count >= 0, got %zd", n);
+        return NULL;
+    }
+    if (n > 0 && check_not_null(p, "make a memoryview") < 0)
+        return NULL;
+    nf_region *r = PyObject_New(nf_region, &nf_Region_Type);
+    if (!r)
+        return NULL;
+    r->addr = p->addr;
+    r->len = n;
+    r->keep = Py_NewRef(p->keep ? p->keep : (PyObject *)p);
+    PyObject *mv = PyMemoryView_FromObject((PyObject *)r);
+    Py_DECREF(r);
+    return mv;
+}
+
+/* -- Element access ------------------------------------------------------ */
+
+/* The pointee, which must have values of a known size. Borrowed. */
+static nf_ctype *element_type(nf_pointer *p, const char *what)
+{
+    nf_ctype *t = nf_pointer_target(p->type);
+    if (!t)
+        return NULL;
+    if (t->kind == NF_VOID || t->kind == NF_OPAQUE || t->kind == NF_FUNCTION) {
+        PyErr_Format(PyExc_TypeError, "cannot %s through %U: its pointee has no values; cast it to a pointer of "
+                     "a sized type first", what, p->type->name);
+        return NULL;
+    }
+    return t;
+}
+
+static PyObject *load_at(nf_pointer *p, Py_ssize_t i)
+{
+    nf_ctype *t = element_type(p, "read");
+    if (!t || check_not_null(p, "read") < 0)
+        return NULL;
+    char *a = p->addr + i * t->size;
+    if (NF_IS_SCALAR(t->kind))
+        return nf_cconv_load_scalar(t->kind, a);
+    return nf_cconv_load(t, a, p->keep);
+}
+
+static int store_at(nf_pointer *p, Py_ssize_t i, PyObject *v)
+{
+    if (!v) {
+        PyErr_SetString(PyExc_TypeError, "pointer elements cannot be deleted");
+        return -1;
+    }
+    nf_ctype *t = element_type(p, "write");
+    if (!t || check_not_null(p, "write") < 0)
+        return -1;
+    return nf_cconv_store(t, p->addr + i * t->size, v);
+}
+
+static PyObject *pointer_subscript(nf_pointer *p, PyObject *key)
+{
+    Py_ssize_t i = PyLong_CheckExact(key) ? PyLong_AsSsize_t(key) : PyNumber_AsSsize_t(key, PyExc_IndexError);
+    if (i == -1 && PyErr_Occurred())
+        return NULL;
+    return load_at(p, i);
+}
+
+static int pointer_ass_subscript(nf_pointer *p, PyObject *key, PyObject *v)
+{
+    Py_ssize_t i = PyLong_CheckExact(key) ? PyLong_AsSsize_t(key) : PyNumber_AsSsize_t(key, PyExc_IndexError);
+    if (i == -1 && PyErr_Occurred())
+        return -1;
+    return store_at(p, i, v);
+}
+
+static PyMappingMethods pointer_as_mapping = {
+    .mp_subscript = (binaryfunc)pointer_subscript,
+    .mp_ass_subscript = (objobjargproc)pointer_ass_subscript,
+};
+
+static PyObject *pointer_get_value(nf_pointer *p, void *c)
+{
+    nf_ctype *t = nf_pointer_target(p->type);
+    if (t && NF_IS_COMPOUND(t->kind) && t->kind != NF_ARRAY) {
+        PyErr_Format(PyExc_TypeError, "%U.value: use .ref to get a view of the struct or union", p->type->name);
+        return NULL;
+    }
+    return t ? load_at(p, 0) : NULL;
+}
+
+static int pointer_set_value(nf_pointer *p, PyObject *v, void *c)
+{
+    return store_at(p, 0, v);
+}
+
+static PyObject *pointer_get_ref(nf_pointer *p, void *c)
+{
+    nf_ctype *t = nf_pointer_target(p->type);
+    if (!t)
+        return NULL;
+    if (!NF_IS_COMPOUND(t->kind)) {
+        PyErr_Format(PyExc_TypeError, "%U.ref: .ref is for structs, unions and arrays; use .value", p->type->name);
+        return NULL;
+    }
+    return load_at(p, 0);
+}
+
+static int pointer_set_ref(nf_pointer *p, PyObject *v, void *c)
+{
+    return store_at(p, 0, v);
+}
+
+/* -- Arithmetic, comparison, representation ----------------------------- */
+
+static PyObject *offset_by(nf_pointer *p, PyObject *n, int sign)
+{
+    if (!PyLong_Check(n))
+        Py_RETURN_NOTIMPLEMENTED;
+    Py_ssize_t k = PyLong_AsSsize_t(n);
+    if (k == -1 && PyErr_Occurred())
+        return NULL;
+    nf_ctype *t = element_type(p, "do arithmetic");
+    if (!t)
+        return NULL;
+    return new_of_class(Py_TYPE(p), p->type, p->addr + sign * k * t->size, p->keep);
+}
+
+static PyObject *pointer_add(PyObject *a, PyObject *b)
+{
+    if (nf_pointer_check(a))
+        return offset_by((nf_pointer *)a, b, 1);
+    return offset_by((nf_pointer *)b, a, 1);
+}
+
+static PyObject *pointer_sub(PyObject *a, PyObject *b)
+{
+    if (!nf_pointer_check(a))
+        Py_RETURN_NOTIMPLEMENTED;
+    if (nf_pointer_check(b)) {
+        nf_pointer *p = (nf_pointer *)a, *q = (nf_pointer *)b;
+        nf_ctype *t = element_type(p, "subtract");
+        if (!t)
+            return NULL;
+        if (p->type->target != q->type->target) {
+            PyErr_Format(PyExc_TypeError, "cannot subtract %U from %U", q->type->name, p->type->name);
+            return NULL;
+        }
+        return PyLong_FromSsize_t((p->addr - q->addr) / t->size);
+    }
+    return offset_by((nf_pointer *)a, b, -1);
+}
+
+static int pointer_bool(nf_pointer *p) { return p->addr != NULL; }
+
+static PyNumberMethods pointer_as_number = {
+    .nb_add = pointer_add,
+    .nb_subtract = pointer_sub,
+    .nb_bool = (inquiry)pointer_bool,
+};
+
+static PyObject *pointer_richcompare(PyObject *a, PyObject *b, int op)
+{
+    if (!nf_pointer_check(a) || !nf_pointer_check(b))
+        Py_RETURN_NOTIMPLEMENTED;
+    uintptr_t x = (uintptr_t)((nf_pointer *)a)->addr, y = (uintptr_t)((nf_pointer *)b)->addr;
+    Py_RETURN_RICHCOMPARE(x, y, op);
+}
+
+static Py_hash_t pointer_hash(nf_pointer *p)
+{
+    Py_hash_t h = (Py_hash_t)((uintptr_t)p->addr >> 3 | (uintptr_t)p->addr << (8 * sizeof(void *) - 3));
+    return h == -1 ? -2 : h;
+}
+
+static PyObject *pointer_repr(nf_pointer *p)
+{
+    if (!p->addr)
+        return PyUnicode_FromFormat("<%U nullptr>", p->type->name);
+    return PyUnicode_FromFormat("<%U %p>", p->type->name, p->addr);
+}
+
+static PyObject *pointer_get_address(nf_pointer *p, void *c) { return PyLong_FromVoidPtr(p->addr); }
+static PyObject *pointer_get_is_null(nf_pointer *p, void *c) { return PyBool_FromLong(p->addr == NULL); }
+static PyObject *pointer_get_type(nf_pointer *p, void *c) { return Py_NewRef(p->type); }
+static PyObject *pointer_get_keep(nf_pointer *p, void *c) { return Py_NewRef(p->keep ? p->keep : Py_None); }
+
+/* -- Strings -------------------------------------------------------------- */
+
+static PyObject *pointer_to_str(nf_pointer *p, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"length", NULL};
+    PyObject *length = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:to_str", kwlist, &length))
+        return NULL;
+    nf_ctype *t = nf_pointer_target(p->type);
+    if (!t)
+        return NULL;
+    int textual = (t->kind == NF_I8 || t->kind == NF_U8) ||
+                  (t->kind == NF_OPAQUE && PyUnicode_CompareWithASCIIString(t->name, "Utf8") == 0);
+    if (!textual) {
+        PyErr_Format(PyExc_TypeError, "to_str() is for Pointer[Utf8] and Pointer[Char], not %U", p->type->name);
+        return NULL;
+    }
+    if (check_not_null(p, "read a string") < 0)
+        return NULL;
+    Py_ssize_t n;
+    if (length == Py_None) {
+        n = (Py_ssize_t)strlen(p->addr);
+    } else {
+        n = PyNumber_AsSsize_t(length, PyExc_OverflowError);
+        if (n == -1 && PyErr_Occurred())
+            return NULL;
+        if (n < 0) {
+            PyErr_Format(PyExc_ValueError, "to_str() expected a length >= 0, got %zd", n);
+            return NULL;
+        }
+    }
+    return PyUnicode_DecodeUTF8(p->addr, n, "strict");
+}
+
+/* A new pointer of class `cls` (a Pointer subclass) at the same address, keeping the same memory alive. */
+static PyObject *pointer_retype(nf_pointer *p, PyObject *cls)
+{
+    if (!PyType_Check(cls) || !PyType_IsSubtype((PyTypeObject *)cls, &nf_PointerBase_Type)) {
+        PyErr_SetString(PyExc_TypeError, "_retype() expects a Pointer class");
+        return NULL;
+    }
+    nf_ctype *t = class_ptype((PyTypeObject *)cls);
+    return t ? new_of_class((PyTypeObject *)cls, t, p->addr, p->keep) : NULL;
+}
+
+static PyMethodDef pointer_methods[] = {
+    {"from_address", (PyCFunction)(void (*)(void))pointer_from_address, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
+     "from_address(address, keep=None): a pointer to `address`; `keep` is kept alive with it."},
+    {"from_buffer", (PyCFunction)pointer_from_buffer, METH_O | METH_CLASS,
+     "from_buffer(obj): a pointer to the memory of a writable buffer, keeping obj alive."},
+    {"as_memoryview", (PyCFunction)pointer_as_memoryview, METH_O,
+     "as_memoryview(nbytes): a writable memoryview of nbytes at this address (no copy)."},
+    {"to_str", (PyCFunction)(void (*)(void))pointer_to_str, METH_VARARGS | METH_KEYWORDS,
+     "to_str(length=None): decode UTF-8 up to the NUL terminator, or exactly `length` bytes."},
+    {"_retype", (PyCFunction)pointer_retype, METH_O, "_retype(cls): the same address as another Pointer class."},
+    {NULL},
+};
+
+static PyGetSetDef pointer_getset[] = {
+    {"address", (getter)pointer_get_address, NULL, "the address as an int", NULL},
+    {"is_null", (getter)pointer_get_is_null, NULL, "whether this is nullptr", NULL},
+    {"value", (getter)pointer_get_value, (setter)pointer_set_value, "the pointee (same as p[0])", NULL},
+    {"ref", (getter)pointer_get_ref, (setter)pointer_set_ref, "a view of the pointed-to struct, union or array",
+     NULL},
+    {"native_type", (getter)pointer_get_type, NULL, "the pointer's CType", NULL},
+    {"_keep", (getter)pointer_get_keep, NULL, "the object whose memory this points into, or None", NULL},
+    {NULL},
+};
+
+PyTypeObject nf_PointerBase_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "nativeffi._core.PointerBase",
+    .tp_doc = "Base of nativeffi.Pointer: a typed native address.",
+    .tp_basicsize = sizeof(nf_pointer),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_dealloc = (destructor)pointer_dealloc,
+    .tp_traverse = (traverseproc)pointer_traverse,
+    .tp_clear = (inquiry)pointer_clear,
+    .tp_repr = (reprfunc)pointer_repr,
+    .tp_hash = (hashfunc)pointer_hash,
+    .tp_richcompare = pointer_richcompare,
+    .tp_as_number = &pointer_as_number,
+    .tp_as_mapping = &pointer_as_mapping,
+    .tp_methods = pointer_methods,
+    .tp_getset = pointer_getset,
+};
+
+static PyObject *m_set_pointer_class(PyObject *m, PyObject *cls)
+{
+    if (!PyType_Check(cls) || !PyType_IsSubtype((PyTypeObject *)cls, &nf_PointerBase_Type)) {
+        PyErr_SetString(PyExc_TypeError, "_set_pointer_class() expects a PointerBase subclass");
+        return NULL;
+    }
+    Py_XSETREF(default_pointer_class, Py_NewRef(cls));
+    Py_RETURN_NONE;
+}
+
+PyMethodDef nf_pointer_methods[] = {
+    {"_set_pointer_class", m_set_pointer_class, METH_O, "Registers nativeffi.Pointer as the default Pointer class."},
+    {NULL},
+};
+
+int nf_pointer_init(PyObject *module)
+{
+    if (PyType_Ready(&nf_PointerBase_Type) < 0 || PyType_Ready(&nf_BufKeeper_Type) < 0 ||
+        PyType_Ready(&nf_Region_Type) < 0)
+        return -1;
+    nf_NullPointerError = PyErr_NewExceptionWithDoc(
+        "nativeffi.NullPointerError", "Raised on a read or write through nullptr.", PyExc_ValueError, NULL);
+    if (!nf_NullPointerError || PyModule_AddObjectRef(module, "NullPointerError", nf_NullPointerError) < 0)
+        return -1;
+    return PyModule_AddObjectRef(module, "PointerBase", (PyObject *)&nf_PointerBase_Type);
+}

@@ -1,0 +1,125 @@
+"""Native memory: ``malloc``, ``calloc``, ``Arena``, and UTF-8 strings.
+
+Example:
+    >>> from nativeffi import Arena, Double, to_native_utf8
+    >>> with Arena() as arena:
+    ...     xs = arena(Double, 4)           # zeroed, freed when the block ends
+    ...     s = to_native_utf8("héllo", allocator=arena)
+    ...     s.to_str()
+    'héllo'
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from . import _core
+from .pointer import Pointer, pointer_class
+from .types import Utf8, native_type
+
+__all__ = ["Allocator", "malloc", "calloc", "Arena", "to_native_utf8"]
+
+
+def _nbytes(t: Any, count: int) -> tuple[Any, int]:
+    """The CType of `t` and the byte size of `count` of them, with clear errors for bad requests."""
+    ct = native_type(t, what="allocation type")
+    if ct.kind in ("void", "opaque", "function"):
+        raise TypeError(f"cannot allocate {ct.name}: it has no size; allocate a sized type and cast the pointer")
+    if not isinstance(count, int) or isinstance(count, bool):
+        raise TypeError(f"count must be an int, got {type(count).__name__}")
+    if count < 0:
+        raise ValueError(f"count must be >= 0, got {count}")
+    return ct, ct.size * count
+
+
+class Allocator:
+    """Allocates native memory with the C library: ``allocator(T, count=1) -> Pointer[T]``, ``allocator.free(p)``."""
+
+    def __init__(self, zeroed: bool) -> None:
+        self._alloc = _core.calloc if zeroed else _core.malloc
+        self.zeroed = zeroed
+
+    def __call__(self, t: Any, count: int = 1) -> Pointer[Any]:
+        """Allocates `count` values of type `t` (uninitialised for malloc, zeroed for calloc).
+
+        Raises:
+            TypeError: `t` has no size (Void, Opaque) or count is not an int.
+            MemoryError: the system is out of memory.
+        """
+        ct, n = _nbytes(t, count)
+        return pointer_class(ct).from_address(self._alloc(n))
+
+    def allocate_bytes(self, nbytes: int) -> int:
+        """Allocates `nbytes` and returns the address."""
+        return int(self._alloc(nbytes))
+
+    def free(self, p: Pointer[Any]) -> None:
+        """Frees memory this allocator (or C's malloc family) allocated. Freeing nullptr does nothing."""
+        if not isinstance(p, Pointer):
+            raise TypeError(f"free() expected a Pointer, got {type(p).__name__}")
+        _core.free(p.address)
+
+    def __repr__(self) -> str:
+        return "calloc" if self.zeroed else "malloc"
+
+
+malloc = Allocator(zeroed=False)
+calloc = Allocator(zeroed=True)
+
+
+class Arena:
+    """An allocator that frees everything it allocated when released (at the end of a ``with`` block).
+
+    Allocations are zeroed (as Dart's ``Arena`` over ``calloc``). ``arena.free(p)`` does nothing: memory
+    lives until ``release_all()``.
+
+    Example:
+        >>> with Arena() as arena:
+        ...     p = arena(Int64, 10)        # doctest: +SKIP
+    """
+
+    def __init__(self, allocator: Allocator = calloc) -> None:
+        self._allocator = allocator
+        self._addresses: list[int] = []
+
+    def __call__(self, t: Any, count: int = 1) -> Pointer[Any]:
+        p = self._allocator(t, count)
+        self._addresses.append(p.address)
+        return p
+
+    def allocate_bytes(self, nbytes: int) -> int:
+        a = self._allocator.allocate_bytes(nbytes)
+        self._addresses.append(a)
+        return a
+
+    def free(self, p: Pointer[Any]) -> None:
+        """Does nothing: an arena frees all its memory at once, in ``release_all``."""
+
+    def release_all(self) -> None:
+        """Frees everything this arena allocated; pointers into it are dangling afterwards."""
+        addresses, self._addresses = self._addresses, []
+        for a in reversed(addresses):
+            _core.free(a)
+
+    def __enter__(self) -> Arena:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release_all()
+
+
+def to_native_utf8(s: str, allocator: Allocator | Arena = malloc) -> Pointer[Utf8]:
+    """Copies `s` into native memory as NUL-terminated UTF-8 and returns a ``Pointer[Utf8]``.
+
+    Raises:
+        TypeError: `s` is not a str.
+        ValueError: `s` contains a NUL character (C would see a shorter string).
+    """
+    if not isinstance(s, str):
+        raise TypeError(f"to_native_utf8() expected a str, got {type(s).__name__}")
+    if "\0" in s:
+        raise ValueError("to_native_utf8(): the string contains a NUL character, which would cut it short in C")
+    data = s.encode("utf-8") + b"\0"
+    address = allocator.allocate_bytes(len(data))
+    p = pointer_class(Utf8.__native__).from_address(address)
+    p.as_memoryview(len(data))[:] = data
+    return p

@@ -1,0 +1,226 @@
+"""``@native`` bindings of Python declarations to native functions and variables (Dart's ``@Native``).
+
+Example:
+    >>> from nativeffi import native, Pointer, Char, Size
+    >>> @native(symbol="strlen", is_leaf=True)
+    ... def c_strlen(s: Pointer[Char]) -> Size: ...
+    >>> c_strlen("héllo")
+    6
+"""
+from __future__ import annotations
+
+import dis
+import inspect
+import sys
+import typing
+from typing import Any, Callable, Generic, Optional, TypeVar
+
+from . import _core
+from .assets import resolve_symbol
+from .pointer import Pointer, pointer_class
+from .types import CType, _FunctionType, native_type, same_type
+
+__all__ = ["native", "native_var", "NativeVar", "default_asset", "address_of", "get_errno"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+
+def default_asset(asset_id: str) -> None:
+    """Sets the calling module's default asset (``__native_asset__``), used by bindings that name none.
+
+    Call it at module top, before the ``@native`` declarations (Dart's ``@DefaultAsset``).
+    """
+    if not isinstance(asset_id, str) or not asset_id:
+        raise TypeError(f"default_asset() expected a non-empty str, got {asset_id!r}")
+    sys._getframe(1).f_globals["__native_asset__"] = asset_id
+
+
+def _asset_of(namespace: dict[str, Any], asset: Optional[str]) -> Callable[[], str]:
+    """The asset id of a binding: explicit, else the module's default (read at resolution), else its name."""
+    if asset is not None:
+        if not isinstance(asset, str) or not asset:
+            raise TypeError(f"asset must be a non-empty str, got {asset!r}")
+        return lambda: asset
+    return lambda: namespace.get("__native_asset__") or namespace.get("__name__") or "__main__"
+
+
+def _signature_from_annotations(fn: Callable[..., Any]) -> tuple[list[str], list[CType], CType]:
+    try:
+        hints = typing.get_type_hints(fn, include_extras=True)
+    except Exception as e:  # NameError for an undefined annotation, TypeError for a bad one
+        raise TypeError(f"@native {fn.__qualname__}: cannot evaluate the annotations: {e}") from e
+    names, types = [], []
+    for p in inspect.signature(fn).parameters.values():
+        if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            raise TypeError(f"@native {fn.__qualname__}: parameter {p.name!r} must be a plain positional parameter "
+                            "(use NativeFunction[[...], R] with VarArgs for variadic functions)")
+        names.append(p.name)
+        if p.name not in hints:
+            raise TypeError(f"@native {fn.__qualname__}: parameter {p.name!r} has no native type annotation")
+        types.append(native_type(hints[p.name], what=f"@native {fn.__qualname__}: parameter {p.name!r}"))
+    if "return" not in hints:
+        raise TypeError(f"@native {fn.__qualname__}: missing return annotation (use -> None for void)")
+    return names, types, native_type(hints["return"], what=f"@native {fn.__qualname__}: return type")
+
+
+def _is_empty_body(code: Any) -> bool:
+    """Whether a code object is an empty body (`...`, `pass` or a docstring): it only returns None."""
+    ops = [(i.opname, i.argval) for i in dis.get_instructions(code) if i.opname not in ("RESUME", "NOP", "CACHE")]
+    return ops in ([("LOAD_CONST", None), ("RETURN_VALUE", None)], [("RETURN_CONST", None)])
+
+
+def _check_body(fn: Callable[..., Any]) -> None:
+    code = getattr(fn, "__code__", None)
+    if code is None or not _is_empty_body(code):
+        raise TypeError(f"@native {getattr(fn, '__qualname__', fn)}: the body must be `...` (the native function "
+                        "is the implementation)")
+
+
+def _function_ctype(fn: Callable[..., Any], type: Any) -> tuple[CType, tuple[str, ...]]:
+    """The function CType and parameter names of a declaration, checking annotations against `type`."""
+    params = inspect.signature(fn).parameters
+    if type is None:
+        names, args, ret = _signature_from_annotations(fn)
+        return _core.function_type(tuple(args), ret, len(args)), tuple(names)
+    if not isinstance(type, _FunctionType):
+        raise TypeError(f"@native {fn.__qualname__}: type must be NativeFunction[[...], R], got {type!r}")
+    ft = type.__native__
+    names = tuple(p.name for p in params.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+    variadic = any(p.kind == p.VAR_POSITIONAL for p in params.values())
+    expected = ft.nfixed if variadic else len(ft.params)
+    if len(names) != expected or (ft.variadic and not variadic and len(names) != len(ft.params)):
+        raise TypeError(f"@native {fn.__qualname__}: {ft.name} takes {len(ft.params)} parameters, the declaration "
+                        f"has {len(names)}")
+    hints = {k: v for k, v in getattr(fn, "__annotations__", {}).items()}
+    if hints:
+        got_names, got_args, got_ret = _signature_from_annotations(fn) if not variadic else (names, [], None)
+        for i, (n, t) in enumerate(zip(got_names, got_args)):
+            if not same_type(t, ft.params[i]):
+                raise TypeError(f"@native {fn.__qualname__}: parameter {n!r} is annotated {t.name} but the type "
+                                f"says {ft.params[i].name}")
+        if got_ret is not None and not same_type(got_ret, ft.ret):
+            raise TypeError(f"@native {fn.__qualname__}: return is annotated {got_ret.name} but the type says "
+                            f"{ft.ret.name}")
+    return ft, tuple(names) + tuple(f"vararg{i}" for i in range(len(ft.params) - len(names)))
+
+
+def native(type: Any = None, *, symbol: Optional[str] = None, asset: Optional[str] = None, is_leaf: bool = False,
+           capture_errno: bool = False) -> Callable[[F], F]:
+    """Binds a declaration (whose body is ``...``) to the native function of the same name.
+
+    Args:
+        type: ``NativeFunction[[...], R]``; without it the signature comes from the annotations.
+        symbol: the native symbol; defaults to the function's ``__name__``.
+        asset: the asset id of the library; defaults to the module's ``default_asset`` or its ``__name__``.
+        is_leaf: keep the GIL during the call. Faster, for short non-blocking functions that never call
+            back into Python and never wait on anything another Python thread does; a long leaf call stalls
+            every other Python thread.
+        capture_errno: save ``errno`` right after each call, for ``get_errno()``.
+
+    The symbol is resolved on the first call (asset, then resolver, then process) and cached; a failure
+    raises ``NativeSymbolError`` then, not at import.
+
+    Raises:
+        TypeError: at decoration, for a body other than ``...``, missing or non-native annotations, or
+            annotations that disagree with `type`.
+
+    Example:
+        >>> @native(asset="libm.so.6", is_leaf=True)
+        ... def cos(x: Double) -> Double: ...
+    """
+    if callable(type) and not isinstance(type, _FunctionType) and hasattr(type, "__code__"):
+        return native()(type)  # used bare: @native
+
+    def bind(fn: F) -> F:
+        _check_body(fn)
+        ftype, names = _function_ctype(fn, type)
+        sym = symbol or fn.__name__
+        asset_of = _asset_of(fn.__globals__, asset)
+        module = fn.__globals__.get("__name__")
+        nfixed = ftype.nfixed
+
+        def resolve() -> int:
+            return resolve_symbol(sym, asset_of(), module, nfixed)
+
+        bound = _core.Function(ftype, 0, fn.__qualname__, names, bool(is_leaf), bool(capture_errno), resolve)
+        bound.__doc__ = fn.__doc__
+        bound.__module__ = fn.__module__
+        bound.__qualname__ = fn.__qualname__
+        bound.__wrapped__ = fn
+        bound.symbol = sym
+        return bound  # type: ignore[no-any-return]
+
+    return bind
+
+
+class NativeVar(Generic[T]):
+    """A native global variable: ``.value`` reads and writes native memory (made by ``native_var``)."""
+
+    def __init__(self, t: Any, symbol: str, asset_of: Callable[[], str], module: Optional[str], final: bool) -> None:
+        self._ctype = native_type(t, what=f"native_var {symbol!r}")
+        if self._ctype.kind in ("void", "opaque", "function"):
+            raise TypeError(f"native_var {symbol!r}: {self._ctype.name} has no values; declare a Pointer to it")
+        self.symbol = symbol
+        self.final = final
+        self._asset_of = asset_of
+        self._module = module
+        self._pointer: Optional[Pointer[Any]] = None
+
+    @property
+    def pointer(self) -> Pointer[Any]:
+        """``Pointer[T]`` to the variable (resolving the symbol on first use)."""
+        if self._pointer is None:
+            address = resolve_symbol(self.symbol, self._asset_of(), self._module, 0, what="variable")
+            self._pointer = pointer_class(self._ctype).from_address(address)
+        return self._pointer
+
+    @property
+    def value(self) -> T:
+        """The variable's value (a view for structs and arrays)."""
+        p = self.pointer
+        return p.ref if self._ctype.kind in ("struct", "union", "array") else p.value  # type: ignore[no-any-return]
+
+    @value.setter
+    def value(self, v: T) -> None:
+        if self.final:
+            raise AttributeError(f"native variable {self.symbol!r} is final (read-only)")
+        self.pointer.value = v
+
+    def __repr__(self) -> str:
+        return f"<native variable {self.symbol}: {self._ctype.name}{' final' if self.final else ''}>"
+
+
+def native_var(t: Any, symbol: str, *, asset: Optional[str] = None, final: bool = False) -> NativeVar[Any]:
+    """Binds a native global variable of type `t`; resolution is lazy, as for functions.
+
+    Example:
+        >>> environ = native_var(Pointer[Pointer[Char]], "environ", final=True)
+        >>> environ.value.is_null
+        False
+    """
+    if not isinstance(symbol, str) or not symbol:
+        raise TypeError(f"native_var() symbol must be a non-empty str, got {symbol!r}")
+    namespace = sys._getframe(1).f_globals
+    return NativeVar(t, symbol, _asset_of(namespace, asset), namespace.get("__name__"), final)
+
+
+def address_of(x: Any) -> Pointer[Any]:
+    """The native address of a bound function (``Pointer[NativeFunction[...]]``) or variable (``Pointer[T]``).
+
+    Raises:
+        TypeError: `x` is neither; NativeSymbolError: it cannot be resolved.
+    """
+    if isinstance(x, _core.Function):
+        return pointer_class(x.native_type).from_address(x.address)
+    if isinstance(x, NativeVar):
+        return x.pointer
+    native_pointer = getattr(x, "__native_pointer__", None)
+    if isinstance(native_pointer, Pointer):
+        return native_pointer
+    raise TypeError(f"address_of() expected a @native function or variable, got {type(x).__name__}")
+
+
+def get_errno() -> int:
+    """errno as saved right after this thread's last call to a binding with ``capture_errno=True``."""
+    return int(_core.get_errno())

@@ -1,0 +1,125 @@
+"""``Pointer[T]``: typed native addresses, and ``nullptr``.
+
+Example:
+    >>> from nativeffi import Pointer, Int32, malloc
+    >>> p = malloc(Int32, 3)
+    >>> p[0], p[1], p[2] = 1, 2, 3
+    >>> (p + 2).value
+    3
+    >>> malloc.free(p)
+"""
+from __future__ import annotations
+
+import sys
+import threading
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from . import _core
+from ._core import NullPointerError
+from .types import CType, native_type
+
+__all__ = ["Pointer", "nullptr", "NullPointerError", "pointer_class"]
+
+T = TypeVar("T")
+
+_classes: dict[int, type] = {}    # id(target CType) -> Pointer class; CTypes are immortal while referenced here
+_targets: list[CType] = []        # keeps the CTypes of _classes alive so that their ids stay unique
+_lock = threading.Lock()
+
+
+def pointer_class(target: CType | None) -> type:
+    """The Pointer class for a pointee CType (None or Void: the untyped ``Pointer``), made once and cached."""
+    if target is None or target is _core.void_type:
+        return Pointer
+    with _lock:
+        cls = _classes.get(id(target))
+        if cls is None:
+            ptype = _core.pointer_type(target)
+            cls = type(str(ptype.name), (Pointer,), {"__slots__": (), "__native__": ptype,
+                                                     "__module__": "nativeffi"})
+            ptype.pyclass = cls
+            _classes[id(target)] = cls
+            _targets.append(target)
+        return cls
+
+
+def _forward_class(name: str, namespace: dict[str, Any]) -> type:
+    """A Pointer class whose pointee is named by a string resolved later in `namespace` (e.g. a struct's own name)."""
+    ptype = _core.pointer_type(None, f"Pointer[{name!r}]")
+    cls = type(f"Pointer[{name!r}]", (Pointer,), {"__slots__": (), "__native__": ptype, "__module__": "nativeffi",
+                                                  "_forward": (name, namespace)})
+    ptype.pyclass = cls
+    return cls
+
+
+if TYPE_CHECKING:
+    class Pointer(Generic[T]):
+        """A typed native address (see the module docstring)."""
+
+        address: int
+        is_null: bool
+        value: T
+        ref: T
+        native_type: CType
+
+        def __class_getitem__(cls, item: Any) -> Any: ...
+        @classmethod
+        def from_address(cls, address: int, keep: object = None) -> Pointer[T]: ...
+        @classmethod
+        def from_buffer(cls, obj: Any) -> Pointer[T]: ...
+        def __getitem__(self, i: int) -> T: ...
+        def __setitem__(self, i: int, v: T) -> None: ...
+        def __add__(self, n: int) -> Pointer[T]: ...
+        def __sub__(self, n: int) -> Pointer[T]: ...
+        def cast(self, t: Any) -> Pointer[Any]: ...
+        def as_memoryview(self, nbytes: int) -> memoryview: ...
+        def to_str(self, length: int | None = None) -> str: ...
+        def as_function(self, is_leaf: bool = False) -> Any: ...
+else:
+    class Pointer(_core.PointerBase):
+        """A typed native address: ``Pointer[Int32]``, ``Pointer[Coord]``, ``Pointer[NativeFunction[[Int], Int]]``.
+
+        ``p.value`` and ``p[i]`` read and write the pointee (``p.ref`` for structs), ``p + n`` steps by the
+        pointee's size, ``p.cast(T)`` reinterprets, equality and hashing go by address. Reading or writing
+        through ``nullptr`` raises ``NullPointerError``.
+        """
+
+        __slots__ = ()
+        __native__ = _core.pointer_type(_core.void_type)
+
+        def __class_getitem__(cls, item):
+            if cls is not Pointer:
+                raise TypeError(f"{cls.__name__} is already a concrete pointer type")
+            if isinstance(item, str):
+                frame = sys._getframe(1)
+                return _forward_class(item, frame.f_globals)
+            return pointer_class(native_type(item, what="Pointer[...] target"))
+
+        @classmethod
+        def _resolve_target(cls):
+            """Resolves a forward-referenced pointee by name (called by the core on first use)."""
+            forward = cls.__dict__.get("_forward")
+            if forward is None or cls.__native__.target is not None:
+                return
+            name, namespace = forward
+            if name not in namespace:
+                raise TypeError(f"Pointer[{name!r}]: no type named {name!r} is defined in {namespace.get('__name__')}")
+            _core.set_pointer_target(cls.__native__, native_type(namespace[name], what=f"Pointer[{name!r}]"))
+
+        def cast(self, t):
+            """The same address as a ``Pointer[t]`` (keeps the same memory alive)."""
+            return self._retype(pointer_class(native_type(t, what="cast() target")))
+
+        def as_function(self, is_leaf=False, capture_errno=False):
+            """A callable for the native function at this address (``Pointer[NativeFunction[...]]`` only)."""
+            target = self.native_type.target
+            if target is None or target.kind != "function":
+                raise TypeError(f"as_function() needs a Pointer[NativeFunction[...]], not {self.native_type.name}")
+            if self.is_null:
+                raise NullPointerError(f"as_function() on a null {self.native_type.name}")
+            return _core.Function(target, self.address, f"function at {self.address:#x}", (), bool(is_leaf),
+                                  bool(capture_errno))
+
+    _core._set_pointer_class(Pointer)
+
+nullptr: Pointer[Any] = Pointer.from_address(0)
