@@ -120,8 +120,9 @@ static int store_float(nf_ctype *t, void *dst, PyObject *obj)
     if (t->kind == NF_F32) {
         float f = (float)d;
         if (isinf(f) && isfinite(d)) {
-            PyErr_Format(PyExc_OverflowError, "expected a float within +-%g for %U, got %R", (double)FLT_MAX,
-                         t->name, obj);
+            char lim[32];
+            snprintf(lim, sizeof lim, "%g", (double)FLT_MAX);
+            PyErr_Format(PyExc_OverflowError, "expected a float within +-%s for %U, got %R", lim, t->name, obj);
             return -1;
         }
         *(float *)dst = f;

@@ -165,8 +165,10 @@ static void arg_error(nf_function *f, Py_ssize_t i)
     PyObject *type, *value, *tb;
     PyErr_Fetch(&type, &value, &tb);
     PyErr_NormalizeException(&type, &value, &tb);
-    PyObject *pname = i < PyTuple_GET_SIZE(f->param_names) ? PyTuple_GET_ITEM(f->param_names, i) : Py_None;
-    PyErr_Format(type, "%U() argument %zd (%R): %S", f->name, i + 1, pname, value);
+    if (i < PyTuple_GET_SIZE(f->param_names))
+        PyErr_Format(type, "%U() argument %zd (%R): %S", f->name, i + 1, PyTuple_GET_ITEM(f->param_names, i), value);
+    else
+        PyErr_Format(type, "%U() argument %zd: %S", f->name, i + 1, value);
     Py_XDECREF(type);
     Py_XDECREF(value);
     Py_XDECREF(tb);

@@ -1,0 +1,111 @@
+"""Native types: the table, sizes and alignments against the C compiler, annotations, and bad type expressions."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import typing
+
+import pytest
+
+import nativeffi
+from nativeffi import types as nt
+from nativeffi import Pointer, NativeFunction, Opaque, Utf8, Void, sizeof, alignof, native_type
+from helpers import cfunc
+
+SCALARS = list(nt.SCALAR_NAMES)
+
+
+def test_generated_block_is_current() -> None:
+    """The scalar aliases in types.py are exactly what tools/gen_types.py makes from csrc/native_types.def."""
+    root = __import__("pathlib").Path(__file__).resolve().parent.parent
+    r = subprocess.run([sys.executable, str(root / "tools" / "gen_types.py"), "--check"])
+    assert r.returncode == 0
+
+
+def test_every_table_row_is_exported() -> None:
+    """Every row of the native type table is a public name of nativeffi whose CType has that name."""
+    for name in SCALARS:
+        assert native_type(getattr(nativeffi, name)).name == name
+
+
+@pytest.mark.parametrize("name", SCALARS)
+def test_size_and_alignment_match_c(native_lib, name: str) -> None:
+    """sizeof/alignof of each scalar type equal what the C compiler reports for its C type."""
+    lib = native_lib("scalars")
+    t = getattr(nativeffi, name)
+    assert sizeof(t) == cfunc(lib, f"sizeof_{name}", [], nativeffi.Size)()
+    assert alignof(t) == cfunc(lib, f"alignof_{name}", [], nativeffi.Size)()
+
+
+@pytest.mark.parametrize("name", [n for n in SCALARS if n not in ("Float", "Double", "Bool")])
+def test_signedness_matches_c(native_lib, name: str) -> None:
+    """Each integer type is signed exactly when its C type is (char and wchar_t follow the platform)."""
+    lib = native_lib("scalars")
+    assert native_type(getattr(nativeffi, name)).signed == bool(cfunc(lib, f"signed_{name}", [], nativeffi.Int)())
+
+
+def test_pointer_size_matches_c() -> None:
+    """A pointer of any pointee has the platform's pointer size and alignment."""
+    import ctypes
+    for t in (Pointer, Pointer[nativeffi.Int8], Pointer[Pointer[nativeffi.Double]], Pointer[Utf8]):
+        assert sizeof(t) == ctypes.sizeof(ctypes.c_void_p)
+        assert alignof(t) == ctypes.alignment(ctypes.c_void_p)
+
+
+def test_annotations_carry_python_types() -> None:
+    """Scalar aliases are Annotated with the Python type a caller passes, so type checkers see int/float/bool."""
+    assert typing.get_origin(nativeffi.Int64) is typing.Annotated
+    assert typing.get_args(nativeffi.Int64)[0] is int
+    assert typing.get_args(nativeffi.Double)[0] is float
+    assert typing.get_args(nativeffi.Bool)[0] is bool
+    assert typing.get_args(Void)[0] is type(None)
+
+
+def test_pointer_classes_are_cached_and_typed() -> None:
+    """Pointer[T] is one class per pointee, a subclass of Pointer, and its CType names the pointee."""
+    assert Pointer[nativeffi.Int32] is Pointer[nativeffi.Int32]
+    assert issubclass(Pointer[nativeffi.Int32], Pointer)
+    assert native_type(Pointer[nativeffi.Int32]).target is native_type(nativeffi.Int32)
+    assert Pointer[Void] is Pointer
+
+
+def test_native_function_type() -> None:
+    """NativeFunction[[A, B], R] describes parameters and return; it works as a Pointer target."""
+    f = NativeFunction[[nativeffi.Int64, Pointer[nativeffi.Char]], nativeffi.Double]
+    ct = native_type(f)
+    assert ct.kind == "function" and ct.nfixed == 2
+    assert [p.name for p in ct.params] == ["Int64", "Pointer[Char]"]
+    assert ct.ret.name == "Double"
+    assert native_type(Pointer[f]).target is ct
+
+
+@pytest.mark.parametrize("bad, message", [
+    (int, "Python type; use a native one such as Int64"),
+    (float, "Double"),
+    ("Nope", "unresolved forward reference"),
+    (3, "expected a native type"),
+    (list, "expected a native type"),
+])
+def test_invalid_type_expressions(bad: object, message: str) -> None:
+    """Things that are not native types are rejected with a TypeError that names what was given."""
+    with pytest.raises(TypeError, match=message):
+        native_type(bad)
+
+
+def test_malformed_native_function() -> None:
+    """NativeFunction needs [[params...], ret]; anything else is a TypeError."""
+    with pytest.raises(TypeError, match="NativeFunction takes"):
+        NativeFunction[nativeffi.Int]
+    with pytest.raises(TypeError, match="parameter 1"):
+        NativeFunction[[int], nativeffi.Int]
+
+
+def test_sizeless_types_have_no_size() -> None:
+    """Void, opaque types and function types have no size; asking is a TypeError."""
+    class Handle(Opaque):
+        pass
+    for t in (Void, Handle, Utf8, NativeFunction[[], Void]):
+        with pytest.raises(TypeError, match="has no size"):
+            sizeof(t)
+    with pytest.raises(TypeError, match="opaque"):
+        Handle()
