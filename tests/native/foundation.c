@@ -54,11 +54,12 @@ int fail_with_errno(int e)
 }
 
 /* -- Blocking ------------------------------------------------------------------ */
-/* Spins until *flag becomes nonzero or timeout_ms passes; returns 1 if the flag was seen. A non-leaf call lets
-   another Python thread set the flag meanwhile; a leaf call holds the GIL so no Python thread can. */
+/* Clears *flag, then spins until it becomes nonzero or timeout_ms passes; returns 1 if the flag was seen.
+   A non-leaf call lets another Python thread set the flag meanwhile; a leaf call holds the GIL so none can. */
 int wait_for_flag(volatile int32_t *flag, int timeout_ms)
 {
     struct timespec start, now;
+    *flag = 0;
     clock_gettime(CLOCK_MONOTONIC, &start);
     for (;;) {
         if (*flag)
