@@ -26,6 +26,10 @@ def c_strcmp(a, b): ...
 def getpid() -> Int: ...
 
 
+@native(symbol="getenv")
+def c_getenv(name: Pointer[Char]) -> Pointer[Char]: ...
+
+
 @native(asset="libc.so.6", symbol="abs")
 def c_abs(x: Int) -> Int: ...
 
@@ -51,7 +55,12 @@ def test_libc_environ() -> None:
     while not p.value.is_null:
         entries.append(p.value.to_str())
         p += 1
-    assert set(entries) == {f"{k}={v}" for k, v in os.environ.items()}
+    # Everything Python put in the environment is there (C code may add more, e.g. LINES/COLUMNS)...
+    assert {f"{k}={v}" for k, v in os.environ.items()} <= set(entries)
+    # ...and each entry is what C's own getenv answers.
+    for entry in entries:
+        key, _, value = entry.partition("=")
+        assert c_getenv(key).to_str() == value
 
 
 # -- libm ------------------------------------------------------------------------
