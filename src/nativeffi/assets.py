@@ -187,10 +187,11 @@ def _load_entry_points() -> None:
         return
     _entry_points_loaded = True
     from importlib import metadata
+    eps: Any
     try:
-        eps = metadata.entry_points(group="nativeffi.assets")  # type: ignore[call-arg]
+        eps = metadata.entry_points(group="nativeffi.assets")
     except TypeError:  # Python 3.9
-        eps = metadata.entry_points().get("nativeffi.assets", [])  # type: ignore[attr-defined]
+        eps = metadata.entry_points().get("nativeffi.assets", [])
     for ep in eps:
         value = ep.load()
         if callable(value):
@@ -290,4 +291,4 @@ def resolve_symbol(symbol: str, asset_id: str, module: Optional[str], nargs: int
                f"Available native assets: {', '.join(available) or '(none)'}. {resolver_text}. "
                f"Attempted to fallback to process lookup. dlsym(RTLD_DEFAULT, {symbol}): {loader}.")
     raise NativeSymbolError(message, symbol=symbol, asset_id=asset_id, available=available,
-                            resolver_answer=answer, loader_message=loader)
+                            resolver_answer=answer, loader_message=loader or "")

@@ -10,7 +10,7 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from . import _core
 from .pointer import Pointer, pointer_class
@@ -46,7 +46,7 @@ class Allocator:
             MemoryError: the system is out of memory.
         """
         ct, n = _nbytes(t, count)
-        return pointer_class(ct).from_address(self._alloc(n))
+        return cast("Pointer[Any]", pointer_class(ct).from_address(self._alloc(n)))
 
     def allocate_bytes(self, nbytes: int) -> int:
         """Allocates `nbytes` and returns the address."""
@@ -120,6 +120,6 @@ def to_native_utf8(s: str, allocator: Allocator | Arena = malloc) -> Pointer[Utf
         raise ValueError("to_native_utf8(): the string contains a NUL character, which would cut it short in C")
     data = s.encode("utf-8") + b"\0"
     address = allocator.allocate_bytes(len(data))
-    p = pointer_class(Utf8.__native__).from_address(address)
+    p: Pointer[Utf8] = pointer_class(Utf8.__native__).from_address(address)
     p.as_memoryview(len(data))[:] = data
     return p

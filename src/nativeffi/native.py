@@ -13,7 +13,7 @@ import dis
 import inspect
 import sys
 import typing
-from typing import Any, Callable, Generic, Optional, TypeVar
+from typing import Any, Callable, Generic, Optional, TypeVar, cast, overload
 
 from . import _core
 from .assets import resolve_symbol
@@ -86,7 +86,7 @@ def _function_ctype(fn: Callable[..., Any], type: Any) -> tuple[CType, tuple[str
     if not isinstance(type, _FunctionType):
         raise TypeError(f"@native {fn.__qualname__}: type must be NativeFunction[[...], R], got {type!r}")
     ft = type.__native__
-    names = tuple(p.name for p in params.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+    names = [p.name for p in params.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     variadic = any(p.kind == p.VAR_POSITIONAL for p in params.values())
     expected = ft.nfixed if variadic else len(ft.params)
     if len(names) != expected or (ft.variadic and not variadic and len(names) != len(ft.params)):
@@ -105,8 +105,17 @@ def _function_ctype(fn: Callable[..., Any], type: Any) -> tuple[CType, tuple[str
     return ft, tuple(names) + tuple(f"vararg{i}" for i in range(len(ft.params) - len(names)))
 
 
+@overload
+def native(type: F) -> F: ...
+
+
+@overload
 def native(type: Any = None, *, symbol: Optional[str] = None, asset: Optional[str] = None, is_leaf: bool = False,
-           capture_errno: bool = False) -> Callable[[F], F]:
+           capture_errno: bool = False) -> Callable[[F], F]: ...
+
+
+def native(type: Any = None, *, symbol: Optional[str] = None, asset: Optional[str] = None, is_leaf: bool = False,
+           capture_errno: bool = False) -> Any:
     """Binds a declaration (whose body is ``...``) to the native function of the same name.
 
     Args:
@@ -144,12 +153,10 @@ def native(type: Any = None, *, symbol: Optional[str] = None, asset: Optional[st
             return resolve_symbol(sym, asset_of(), module, nfixed)
 
         bound = _core.Function(ftype, 0, fn.__qualname__, names, bool(is_leaf), bool(capture_errno), resolve)
-        bound.__doc__ = fn.__doc__
-        bound.__module__ = fn.__module__
-        bound.__qualname__ = fn.__qualname__
-        bound.__wrapped__ = fn
-        bound.symbol = sym
-        return bound  # type: ignore[no-any-return]
+        for attr, value in (("__doc__", fn.__doc__), ("__module__", fn.__module__), ("__qualname__", fn.__qualname__),
+                            ("__wrapped__", fn), ("symbol", sym)):
+            setattr(bound, attr, value)
+        return cast(F, bound)
 
     return bind
 
@@ -179,7 +186,7 @@ class NativeVar(Generic[T]):
     def value(self) -> T:
         """The variable's value (a view for structs and arrays)."""
         p = self.pointer
-        return p.ref if self._ctype.kind in ("struct", "union", "array") else p.value  # type: ignore[no-any-return]
+        return cast(T, p.ref if self._ctype.kind in ("struct", "union", "array") else p.value)
 
     @value.setter
     def value(self, v: T) -> None:
@@ -212,7 +219,7 @@ def address_of(x: Any) -> Pointer[Any]:
         TypeError: `x` is neither; NativeSymbolError: it cannot be resolved.
     """
     if isinstance(x, _core.Function):
-        return pointer_class(x.native_type).from_address(x.address)
+        return cast("Pointer[Any]", pointer_class(x.native_type).from_address(x.address))
     if isinstance(x, NativeVar):
         return x.pointer
     native_pointer = getattr(x, "__native_pointer__", None)

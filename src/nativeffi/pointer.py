@@ -22,12 +22,12 @@ __all__ = ["Pointer", "nullptr", "NullPointerError", "pointer_class"]
 
 T = TypeVar("T")
 
-_classes: dict[int, type] = {}    # id(target CType) -> Pointer class; CTypes are immortal while referenced here
+_classes: dict[int, Any] = {}    # id(target CType) -> Pointer class; CTypes are immortal while referenced here
 _targets: list[CType] = []        # keeps the CTypes of _classes alive so that their ids stay unique
 _lock = threading.Lock()
 
 
-def pointer_class(target: CType | None) -> type:
+def pointer_class(target: CType | None) -> Any:
     """The Pointer class for a pointee CType (None or Void: the untyped ``Pointer``), made once and cached."""
     if target is None or target is _core.void_type:
         return Pointer
@@ -74,7 +74,7 @@ if TYPE_CHECKING:
         def cast(self, t: Any) -> Pointer[Any]: ...
         def as_memoryview(self, nbytes: int) -> memoryview: ...
         def to_str(self, length: int | None = None) -> str: ...
-        def as_function(self, is_leaf: bool = False) -> Any: ...
+        def as_function(self, is_leaf: bool = False, capture_errno: bool = False) -> Any: ...
 else:
     class Pointer(_core.PointerBase):
         """A typed native address: ``Pointer[Int32]``, ``Pointer[Coord]``, ``Pointer[NativeFunction[[Int], Int]]``.

@@ -12,7 +12,7 @@ Example:
 from __future__ import annotations
 
 import typing
-from typing import TYPE_CHECKING, Any, Annotated, Callable
+from typing import TYPE_CHECKING, Any, Annotated
 
 from . import _core
 from ._core import CType
@@ -128,7 +128,13 @@ class _FunctionType:
 
 
 if TYPE_CHECKING:
-    NativeFunction = Callable
+    from typing import Generic, ParamSpec, TypeVar
+
+    _P = ParamSpec("_P")
+    _R = TypeVar("_R")
+
+    class NativeFunction(Generic[_P, _R]):
+        """A native function type, written like ``typing.Callable``: ``NativeFunction[[Int64, Int64], Int64]``."""
 else:
     class NativeFunction:
         """A native function type, written like ``typing.Callable``: ``NativeFunction[[Int64, Int64], Int64]``."""

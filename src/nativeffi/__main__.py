@@ -1,0 +1,112 @@
+"""``python -m nativeffi demo``: binds real libc, libm, zlib and SQLite functions and prints what it did."""
+# Declarations have `...` bodies (mypy: empty-body), and str/bytes are passed where the annotation says Pointer,
+# which the runtime accepts and a type checker cannot know (arg-type). See README, "Type checkers".
+# mypy: disable-error-code="empty-body,arg-type"
+from __future__ import annotations
+
+import os
+import sys
+import zlib
+
+from . import (Arena, Char, Double, Int, Opaque, Pointer, Size, Uint8, UnsignedInt, UnsignedLong,
+               Utf8, Void, address_of, native, native_var)
+
+
+@native(symbol="strlen", is_leaf=True)
+def strlen(s: Pointer[Char]) -> Size: ...
+
+
+@native
+def getpid() -> Int: ...
+
+
+@native(asset="libm.so.6", is_leaf=True)
+def cbrt(x: Double) -> Double: ...
+
+
+@native(asset="libz.so.1")
+def zlibVersion() -> Pointer[Char]: ...
+
+
+@native(asset="libz.so.1", is_leaf=True)
+def crc32(crc: UnsignedLong, buf: Pointer[Uint8], n: UnsignedInt) -> UnsignedLong: ...
+
+
+@native(asset="libz.so.1")
+def compress(dest: Pointer[Uint8], dest_len: Pointer[UnsignedLong], src: Pointer[Uint8],
+             src_len: UnsignedLong) -> Int: ...
+
+
+class sqlite3(Opaque):
+    """An SQLite connection handle."""
+
+
+@native(asset="libsqlite3.so.0")
+def sqlite3_libversion() -> Pointer[Utf8]: ...
+
+
+@native(asset="libsqlite3.so.0")
+def sqlite3_open(path: Pointer[Utf8], db: Pointer[Pointer[sqlite3]]) -> Int: ...
+
+
+@native(asset="libsqlite3.so.0")
+def sqlite3_exec(db: Pointer[sqlite3], sql: Pointer[Utf8], callback: Pointer[Void], arg: Pointer[Void],
+                 errmsg: Pointer[Pointer[Char]]) -> Int: ...
+
+
+@native(asset="libsqlite3.so.0")
+def sqlite3_changes(db: Pointer[sqlite3]) -> Int: ...
+
+
+@native(asset="libsqlite3.so.0")
+def sqlite3_close(db: Pointer[sqlite3]) -> Int: ...
+
+
+def show(what: str, result: object) -> None:
+    print(f"  {what:<52} -> {result}")
+
+
+def demo() -> None:
+    print("libc (resolved from the process):")
+    show('strlen("héllo wörld")', strlen("héllo wörld"))
+    show("getpid() == os.getpid()", getpid() == os.getpid())
+    environ = native_var(Pointer[Pointer[Char]], "environ", final=True)
+    count, p = 0, environ.value
+    while not p[count].is_null:
+        count += 1
+    show("entries in environ (a native global)", f"{count} (os.environ has {len(os.environ)})")
+    print("libm (asset 'libm.so.6'):")
+    show("cbrt(27.0)", cbrt(27.0))
+    show("address_of(cbrt)", address_of(cbrt))
+    print("zlib (asset 'libz.so.1'):")
+    data = b"nativeffi " * 100
+    show("zlibVersion()", zlibVersion().to_str())
+    show("crc32(data) == zlib.crc32(data)", crc32(0, data, len(data)) == zlib.crc32(data))
+    with Arena() as arena:
+        out, out_len = arena(Uint8, 2048), arena(UnsignedLong)
+        out_len.value = 2048
+        compress(out, out_len, data, len(data))
+        packed = bytes(out.as_memoryview(out_len.value))
+        show(f"compress({len(data)} bytes)", f"{len(packed)} bytes; zlib.decompress agrees: "
+             f"{zlib.decompress(packed) == data}")
+    print("SQLite (asset 'libsqlite3.so.0'):")
+    show("sqlite3_libversion()", sqlite3_libversion().to_str())
+    with Arena() as arena:
+        db_out = arena(Pointer[sqlite3])
+        sqlite3_open(":memory:", db_out)
+        db = db_out.value
+        rc = sqlite3_exec(db, "create table t(x); insert into t values (1), (2), (3);", None, None, None)
+        show("sqlite3_exec(create + insert 3 rows)", f"rc={rc}, changes={sqlite3_changes(db)}")
+        show("sqlite3_close()", sqlite3_close(db))
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] in ([], ["demo"]):
+        demo()
+        return 0
+    print("usage: python -m nativeffi demo", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
