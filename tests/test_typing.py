@@ -32,15 +32,17 @@ fma("x", 1.0, 2.0)
 
 
 def run_mypy(tmp_path: pathlib.Path, *args: str) -> tuple[str, int]:
+    # An installed nativeffi is found by mypy in site-packages; a source checkout needs MYPYPATH.
     src = str(pathlib.Path(nativeffi.__file__).resolve().parent.parent)
     env_before = os.environ.get("MYPYPATH")
-    os.environ["MYPYPATH"] = src
+    if "-packages" not in src:
+        os.environ["MYPYPATH"] = src
     try:
         out, err, code = mypy_api.run(["--cache-dir", str(tmp_path / "cache"), "--no-error-summary",
                                        "--disable-error-code", "empty-body", *args])
     finally:
         if env_before is None:
-            os.environ.pop("MYPYPATH")
+            os.environ.pop("MYPYPATH", None)
         else:
             os.environ["MYPYPATH"] = env_before
     return out + err, code
