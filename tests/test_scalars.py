@@ -14,6 +14,12 @@ from helpers import cfunc
 INTS = [n for n in nt.SCALAR_NAMES if n not in ("Float", "Double", "Bool")]
 
 
+def limits(lib: str, name: str) -> tuple[int, int]:
+    """C's own min and max of the integer type `name`."""
+    t = getattr(nativeffi, name)
+    return cfunc(lib, f"min_{name}", [], t)(), cfunc(lib, f"max_{name}", [], t)()
+
+
 def widen(lib: str, name: str):
     """C's own widening of a value of type `name` to 64 bits, signed or unsigned as the type is."""
     t = getattr(nativeffi, name)
@@ -44,7 +50,7 @@ def test_narrow_arguments_are_extended_as_c_does(native_lib, name: str) -> None:
     """What C sees of a narrow argument, widened by C to 64 bits, equals the Python value (sign/zero extension)."""
     lib = native_lib("scalars")
     t = getattr(nativeffi, name)
-    lo, hi = cfunc(lib, f"min_{name}", [], t)(), cfunc(lib, f"max_{name}", [], t)()
+    lo, hi = limits(lib, name)
     w = widen(lib, name)
     for v in (lo, hi, 0, -1 if lo < 0 else 1):
         assert w(v) == v
@@ -55,7 +61,7 @@ def test_narrow_returns_wrap_as_c_computes(native_lib, name: str) -> None:
     """max + 1 computed in C wraps within the C type, and the Python result is that wrapped value, not widened."""
     lib = native_lib("scalars")
     t = getattr(nativeffi, name)
-    lo, hi = cfunc(lib, f"min_{name}", [], t)(), cfunc(lib, f"max_{name}", [], t)()
+    lo, hi = limits(lib, name)
     add = cfunc(lib, f"add_{name}", [t, t], t)
     assert add(hi, 1) == lo
     assert add(hi, 0) == hi
@@ -66,7 +72,7 @@ def test_integer_out_of_range_raises(native_lib, name: str) -> None:
     """One past min or max is an OverflowError naming the range and the type; nothing is truncated."""
     lib = native_lib("scalars")
     t = getattr(nativeffi, name)
-    lo, hi = cfunc(lib, f"min_{name}", [], t)(), cfunc(lib, f"max_{name}", [], t)()
+    lo, hi = limits(lib, name)
     ident = cfunc(lib, f"id_{name}", [t], t)
     for bad in (hi + 1, lo - 1, 1 << 70, -(1 << 70)):
         with pytest.raises(OverflowError, match=rf"expected an int in \[{lo}, {hi}\] for {name}, got {bad}"):

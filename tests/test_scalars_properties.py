@@ -13,6 +13,7 @@ import nativeffi  # noqa: E402
 from nativeffi import native_type  # noqa: E402
 from nativeffi import types as nt  # noqa: E402
 from helpers import cfunc  # noqa: E402
+from test_scalars import limits  # noqa: E402
 
 INTS = [n for n in nt.SCALAR_NAMES if n not in ("Float", "Double", "Bool")]
 
@@ -29,7 +30,7 @@ def test_any_int_is_exact_or_refused(lib: str, name: str) -> None:
     t = getattr(nativeffi, name)
     signed = native_type(t).signed
     widen = cfunc(lib, f"widen{'s' if signed else 'u'}_{name}", [t], nativeffi.Int64 if signed else nativeffi.Uint64)
-    lo, hi = cfunc(lib, f"min_{name}", [], t)(), cfunc(lib, f"max_{name}", [], t)()
+    lo, hi = limits(lib, name)
 
     @settings(max_examples=200, deadline=None)
     @given(st.one_of(st.integers(), st.integers(lo - 2, hi + 2)))
