@@ -1,0 +1,772 @@
+/* Calls from native code into Python: NativeCallable trampolines, upcalls, listener delivery, shutdown.
+ *
+ * Every callable owns a record (nf_cb, plain C memory) and a libffi closure whose user data is that
+ * record; the closure's code address is the function pointer native code calls. The record outlives the
+ * Python object's open life: close() marks it closed and moves it to a quarantine, and only when
+ * NF_QUARANTINE newer records have followed it there are its closure, queue and memory freed. A late
+ * native call through a closed pointer therefore still finds a record that says "closed" and is dropped
+ * (listener) or answered with the exceptional return (synchronous), instead of jumping into freed memory.
+ *
+ * Three entries, chosen when the closure is prepared:
+ *   - entry_sync (isolate_local, isolate_group_bound): on a thread that already holds the GIL the Python
+ *     function is called at once; otherwise the thread takes the GIL with its own thread state, created
+ *     once per native thread and kept until the thread exits (no per-call thread-state creation).
+ *     isolate_local first checks the thread and aborts, naming the callable, when it is not the creator.
+ *   - entry_listener: never touches Python; copies the raw arguments into the callable's queue
+ *     (listener.c) and returns. The owner later calls Callback.drain() to deliver them.
+ * Shutdown: an atexit hook sets `shutting_down`, then waits (GIL released) for native threads that had
+ * already passed that check to finish their call. Native threads check the flag before any GIL work, so
+ * calls that arrive later are dropped instead of blocking on, or being killed by, a finalizing runtime.
+ */
+#define _GNU_SOURCE
+#include "callback.h"
+#include "compound.h"
+#include "convert.h"
+#include "listener.h"
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define NF_QUARANTINE 64         /* closed records kept (still answering "closed") before they are freed */
+#define NF_MAX_STACK_ARGS 32     /* wider callbacks allocate their argument vector */
+#define NF_DRAIN_BATCH 65536     /* messages delivered per wakeup before yielding back to the event loop */
+#define NF_SHUTDOWN_WAIT_NS 2000000000LL  /* how long the exit hook waits for in-flight native callers */
+
+static atomic_int shutting_down;      /* set once by the exit hook; never cleared */
+static PyInterpreterState *interp;    /* the interpreter foreign threads join */
+
+int nf_callback_shutting_down(void) { return atomic_load(&shutting_down); }
+
+/* -- The record ------------------------------------------------------------ */
+
+typedef struct nf_cb {
+    atomic_int open;            /* 1 until close(); entries read it without the GIL */
+    atomic_int reported;        /* a call after close has been reported (once) */
+    int mode;                   /* nf_cb_mode */
+    pthread_t owner;            /* creating thread: the only one isolate_local accepts */
+    PyObject *self;             /* the Callback object (borrowed; valid while open) */
+    PyObject *fn;               /* the Python callable; owned while open, NULL after close */
+    PyObject *on_error;         /* listener: handler(exc) for exceptions, NULL for sys.unraisablehook */
+    nf_ctype *ftype;            /* the NativeFunction CType; owned until the record is freed */
+    Py_ssize_t nargs;           /* number of parameters */
+    nf_ctype **argt;            /* parameter CTypes (borrowed from ftype->params) */
+    size_t *off;                /* listener: offset of each argument in a message */
+    size_t msgsize;             /* listener: bytes of arguments in a message */
+    ffi_type **atypes;          /* libffi parameter types */
+    ffi_cif cif;                /* the signature libffi's closure decodes */
+    ffi_closure *closure;       /* writable side of the closure (ffi_closure_alloc) */
+    void *code;                 /* executable address of the closure: the native function pointer */
+    unsigned char *exc_ret;     /* the return register image for failures (exceptional_return or zeros) */
+    size_t retimg;              /* bytes of exc_ret (the return size, widened to ffi_arg for small ints) */
+    char *name;                 /* C copy of the callable's name, for aborts and late-call reports */
+    int has_queue;              /* q is initialised (listener) */
+    nf_lqueue q;                /* listener: messages waiting for the owner */
+    struct nf_cb *qnext;        /* next record in the quarantine */
+} nf_cb;
+
+typedef struct {
+    PyObject_HEAD
+    nf_cb *cb;                  /* the record; NULL once closed (the record then belongs to the quarantine) */
+    PyObject *ftype;            /* the NativeFunction CType */
+    PyObject *name;             /* str used in messages */
+    int mode;                   /* nf_cb_mode */
+    PyObject *weakreflist;
+} nf_callback;
+
+/* Quarantine of closed records, oldest first; touched with the GIL held. */
+static nf_cb *quarantine_head, *quarantine_tail;
+static int quarantine_len;
+
+static void record_free(nf_cb *cb)
+{
+    if (cb->closure)
+        ffi_closure_free(cb->closure);
+    if (cb->has_queue)
+        nf_lqueue_destroy(&cb->q);
+    Py_XDECREF(cb->fn);
+    Py_XDECREF(cb->on_error);
+    Py_XDECREF(cb->ftype);
+    PyMem_RawFree(cb->off);
+    PyMem_RawFree(cb->atypes);
+    PyMem_RawFree(cb->exc_ret);
+    PyMem_RawFree(cb->argt);
+    free(cb->name);
+    PyMem_RawFree(cb);
+}
+
+static void quarantine_add(nf_cb *cb)
+{
+    cb->qnext = NULL;
+    if (quarantine_tail)
+        quarantine_tail->qnext = cb;
+    else
+        quarantine_head = cb;
+    quarantine_tail = cb;
+    quarantine_len++;
+    while (quarantine_len > NF_QUARANTINE && !atomic_load(&shutting_down)) {
+        nf_cb *old = quarantine_head;
+        quarantine_head = old->qnext;
+        if (!quarantine_head)
+            quarantine_tail = NULL;
+        quarantine_len--;
+        record_free(old);
+    }
+}
+
+/* -- Native threads: cached thread states and the shutdown handshake ------- */
+
+typedef struct nf_thread {
+    atomic_int inflight;        /* between the shutdown check and giving the GIL back */
+    PyThreadState *ts;          /* thread state this library created for a foreign thread, or NULL */
+    struct nf_thread *next;     /* all registered threads (for the exit hook's scan) */
+} nf_thread;
+
+static _Thread_local nf_thread *this_thread;
+static pthread_key_t thread_key;           /* its destructor releases a thread's record at thread exit */
+static pthread_mutex_t threads_lock = PTHREAD_MUTEX_INITIALIZER;
+static nf_thread *threads;                  /* list of registered threads, under threads_lock */
+
+static void thread_unlink(nf_thread *th)
+{
+    pthread_mutex_lock(&threads_lock);
+    for (nf_thread **p = &threads; *p; p = &(*p)->next)
+        if (*p == th) {
+            *p = th->next;
+            break;
+        }
+    pthread_mutex_unlock(&threads_lock);
+}
+
+/* Thread exit: deletes the thread state made for this thread (unless Python is finalizing). */
+static void thread_exit(void *arg)
+{
+    nf_thread *th = arg;
+    if (th->ts) {
+        atomic_store(&th->inflight, 1);
+        if (!atomic_load(&shutting_down)) {
+            PyEval_RestoreThread(th->ts);
+            PyThreadState_Clear(th->ts);
+            PyThreadState_DeleteCurrent();
+        }
+        atomic_store(&th->inflight, 0);
+    }
+    thread_unlink(th);
+    this_thread = NULL;
+    free(th);
+}
+
+/* Marks the calling thread as about to enter Python. NULL if shutdown has begun (the call must be dropped). */
+static nf_thread *thread_enter(void)
+{
+    nf_thread *th = this_thread;
+    if (!th) {
+        th = calloc(1, sizeof *th);
+        if (!th)
+            return NULL;
+        pthread_mutex_lock(&threads_lock);
+        th->next = threads;
+        threads = th;
+        pthread_mutex_unlock(&threads_lock);
+        pthread_setspecific(thread_key, th);
+        this_thread = th;
+    }
+    atomic_store(&th->inflight, 1);  /* seq_cst: pairs with the exit hook's store then scan */
+    if (atomic_load(&shutting_down)) {
+        atomic_store(&th->inflight, 0);
+        return NULL;
+    }
+    return th;
+}
+
+static void thread_leave(nf_thread *th) { atomic_store_explicit(&th->inflight, 0, memory_order_release); }
+
+/* The calling thread's thread state, creating (once) one for a thread Python has never seen. */
+static PyThreadState *thread_state(nf_thread *th)
+{
+    PyThreadState *ts = PyGILState_GetThisThreadState();
+    if (!ts && !th->ts) {
+        ts = th->ts = PyThreadState_New(interp);  /* also registers it as this thread's PyGILState state */
+    }
+    return ts ? ts : th->ts;
+}
+
+/* -- Values between C and Python ------------------------------------------- */
+
+static PyObject *load_arg(nf_ctype *t, const void *src)
+{
+    switch (t->kind) {
+    case NF_I64: return PyLong_FromLongLong(*(const int64_t *)src);
+    case NF_I32: return PyLong_FromLong(*(const int32_t *)src);
+    case NF_F64: return PyFloat_FromDouble(*(const double *)src);
+    case NF_STRUCT: case NF_UNION: case NF_ARRAY: return nf_compound_copy(t, src);  /* the bytes die with the call */
+    default: return nf_cconv_load(t, src, NULL);
+    }
+}
+
+/* Writes `value` (already in C form at src) as libffi's closure return image: small ints widened to ffi_arg. */
+static void widen_return(nf_ctype *t, const void *src, void *ret)
+{
+    switch (t->kind) {
+    case NF_I8: *(ffi_sarg *)ret = *(const int8_t *)src; break;
+    case NF_U8: *(ffi_arg *)ret = *(const uint8_t *)src; break;
+    case NF_BOOL: *(ffi_arg *)ret = *(const _Bool *)src; break;
+    case NF_I16: *(ffi_sarg *)ret = *(const int16_t *)src; break;
+    case NF_U16: *(ffi_arg *)ret = *(const uint16_t *)src; break;
+    case NF_I32: *(ffi_sarg *)ret = *(const int32_t *)src; break;
+    case NF_U32: *(ffi_arg *)ret = *(const uint32_t *)src; break;
+    default: memcpy(ret, src, t->size); break;
+    }
+}
+
+/* Python -> the return image at `ret`. -1 with an exception set if `r` does not fit the return type. */
+static int store_return(nf_ctype *t, void *ret, PyObject *r)
+{
+    if (t->kind == NF_VOID)
+        return 0;
+    if (t->kind == NF_I64 && PyLong_CheckExact(r)) {
+        int overflow;
+        long long v = PyLong_AsLongLongAndOverflow(r, &overflow);
+        if (!overflow && !(v == -1 && PyErr_Occurred())) {
+            *(int64_t *)ret = v;
+            return 0;
+        }
+        PyErr_Clear();
+    }
+    if (NF_IS_SCALAR(t->kind) && t->size < (Py_ssize_t)sizeof(ffi_arg)) {
+        unsigned char tmp[8];
+        if (nf_cconv_store(t, tmp, r) < 0)
+            return -1;
+        widen_return(t, tmp, ret);
+        return 0;
+    }
+    return nf_cconv_store(t, ret, r);
+}
+
+/* -- Reporting ----------------------------------------------------------- */
+
+/* Reports the pending exception of a synchronous callback: sys.unraisablehook, naming the callable. */
+static void report_sync(nf_cb *cb, PyObject *obj, const char *what)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb && value)
+        PyException_SetTraceback(value, tb);
+    PyErr_Restore(type, value, tb);
+    (void)what;
+    PyErr_WriteUnraisable(obj);
+}
+
+/* A synchronous call through a closed callable: reported once, with the GIL held. */
+static void report_late(nf_cb *cb)
+{
+    if (atomic_exchange(&cb->reported, 1))
+        return;
+    PyErr_Format(PyExc_RuntimeError, "native code called NativeCallable %s after close(); it got the "
+                 "exceptional return (or zero) and Python was not called (reported once)", cb->name);
+    PyErr_WriteUnraisable(NULL);
+}
+
+/* -- Synchronous upcalls --------------------------------------------------- */
+
+static void exceptional(nf_cb *cb, void *ret)
+{
+    if (cb->retimg)
+        memcpy(ret, cb->exc_ret, cb->retimg);
+}
+
+/* With the GIL held: converts the arguments, calls the Python function, stores its result. */
+static void call_locked(nf_cb *cb, void *ret, void **args)
+{
+    if (!atomic_load_explicit(&cb->open, memory_order_acquire)) {
+        exceptional(cb, ret);
+        report_late(cb);
+        return;
+    }
+    PyObject *self = Py_NewRef(cb->self);  /* close() inside the callback must not free what we use */
+    PyObject *fn = Py_NewRef(cb->fn);
+    Py_ssize_t n = cb->nargs, i;
+    PyObject *stack[NF_MAX_STACK_ARGS + 1];
+    PyObject **argv = n < NF_MAX_STACK_ARGS ? stack : PyMem_Malloc((n + 1) * sizeof(PyObject *));
+    PyObject *r = NULL;
+    if (!argv) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    for (i = 0; i < n; i++) {
+        argv[i + 1] = load_arg(cb->argt[i], args[i]);
+        if (!argv[i + 1])
+            break;
+    }
+    if (i == n)
+        r = PyObject_Vectorcall(fn, argv + 1, (size_t)n | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    for (Py_ssize_t j = 0; j < i; j++)
+        Py_DECREF(argv[j + 1]);
+    if (argv != stack)
+        PyMem_Free(argv);
+    if (!r)
+        goto fail;
+    if (store_return(cb->ftype->ret, ret, r) < 0) {
+        Py_DECREF(r);
+        goto fail;
+    }
+    Py_DECREF(r);
+    Py_DECREF(fn);
+    Py_DECREF(self);
+    return;
+fail:
+    exceptional(cb, ret);
+    report_sync(cb, self, "callback");
+    Py_DECREF(fn);
+    Py_DECREF(self);
+}
+
+static void wrong_thread(nf_cb *cb)
+{
+    fprintf(stderr, "nativeffi: Cannot invoke native callback from a different isolate: "
+            "NativeCallable.isolate_local %s was created on thread %#lx and called from thread %#lx. "
+            "Use NativeCallable.listener or NativeCallable.isolate_group_bound for calls from other threads.\n",
+            cb->name, (unsigned long)cb->owner, (unsigned long)pthread_self());
+    fflush(stderr);
+    abort();
+}
+
+static void entry_sync(ffi_cif *cif, void *ret, void **args, void *user)
+{
+    nf_cb *cb = user;
+    if (cb->mode == NF_CB_LOCAL && !pthread_equal(pthread_self(), cb->owner))
+        wrong_thread(cb);
+    if (atomic_load_explicit(&shutting_down, memory_order_relaxed) ||
+        (!atomic_load_explicit(&cb->open, memory_order_relaxed) && atomic_load(&cb->reported))) {
+        exceptional(cb, ret);
+        return;
+    }
+    if (PyGILState_Check()) {       /* called from Python on this thread with the GIL kept (leaf call) */
+        call_locked(cb, ret, args);
+        return;
+    }
+    nf_thread *th = thread_enter();
+    if (!th) {
+        exceptional(cb, ret);
+        return;
+    }
+    PyThreadState *ts = thread_state(th);
+    if (!ts) {
+        thread_leave(th);
+        exceptional(cb, ret);
+        return;
+    }
+    PyEval_RestoreThread(ts);
+    call_locked(cb, ret, args);
+    PyEval_SaveThread();
+    thread_leave(th);
+}
+
+/* -- Listener: producer side (no GIL) and delivery (owner, GIL) ------------ */
+
+static void entry_listener(ffi_cif *cif, void *ret, void **args, void *user)
+{
+    nf_cb *cb = user;
+    if (!atomic_load_explicit(&cb->open, memory_order_acquire) ||
+        atomic_load_explicit(&shutting_down, memory_order_relaxed))
+        return;  /* closed or shutting down: dropped */
+    nf_msg *m = nf_lqueue_msg_alloc(cb->msgsize);
+    if (!m)
+        return;  /* out of memory: nothing can be queued */
+    char *a = NF_MSG_ARGS(m);
+    for (Py_ssize_t i = 0; i < cb->nargs; i++)
+        memcpy(a + cb->off[i], args[i], cb->argt[i]->size);
+    nf_lqueue_push(&cb->q, m);
+}
+
+/* Reports the pending exception of a listener callback to its handler (asyncio) or sys.unraisablehook. */
+static void report_listener(nf_cb *cb, PyObject *self)
+{
+    if (!cb->on_error) {
+        PyErr_WriteUnraisable(self);
+        return;
+    }
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb && value)
+        PyException_SetTraceback(value, tb);
+    PyObject *handler = Py_NewRef(cb->on_error);
+    PyObject *r = PyObject_CallOneArg(handler, value ? value : Py_None);
+    Py_DECREF(handler);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+    if (!r)
+        PyErr_WriteUnraisable(self);
+    Py_XDECREF(r);
+}
+
+static void deliver(nf_cb *cb, PyObject *self, nf_msg *m)
+{
+    Py_ssize_t n = cb->nargs, i;
+    PyObject *stack[NF_MAX_STACK_ARGS + 1];
+    PyObject **argv = n < NF_MAX_STACK_ARGS ? stack : PyMem_Malloc((n + 1) * sizeof(PyObject *));
+    if (!argv) {
+        PyErr_NoMemory();
+        report_listener(cb, self);
+        return;
+    }
+    const char *a = NF_MSG_ARGS(m);
+    PyObject *r = NULL;
+    for (i = 0; i < n; i++) {
+        argv[i + 1] = load_arg(cb->argt[i], a + cb->off[i]);
+        if (!argv[i + 1])
+            break;
+    }
+    if (i == n) {
+        PyObject *fn = Py_NewRef(cb->fn);
+        r = PyObject_Vectorcall(fn, argv + 1, (size_t)n | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        Py_DECREF(fn);
+    }
+    for (Py_ssize_t j = 0; j < i; j++)
+        Py_DECREF(argv[j + 1]);
+    if (argv != stack)
+        PyMem_Free(argv);
+    if (r)
+        Py_DECREF(r);
+    else
+        report_listener(cb, self);
+}
+
+/* -- The Callback object --------------------------------------------------- */
+
+static int setup_record(nf_cb *cb, nf_ctype *ft, PyObject *exc_ret)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(ft->params);
+    cb->nargs = n;
+    cb->argt = PyMem_RawCalloc(n ? n : 1, sizeof(nf_ctype *));
+    cb->atypes = PyMem_RawCalloc(n ? n : 1, sizeof(ffi_type *));
+    cb->off = PyMem_RawCalloc(n ? n : 1, sizeof(size_t));
+    if (!cb->argt || !cb->atypes || !cb->off) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    size_t off = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        nf_ctype *t = (nf_ctype *)PyTuple_GET_ITEM(ft->params, i);
+        if (t->kind == NF_VOID || t->kind == NF_OPAQUE || t->kind == NF_FUNCTION || !t->ffi) {
+            PyErr_Format(PyExc_TypeError, "parameter %zd of a NativeCallable has type %U, which cannot be "
+                         "passed by value; use a Pointer to it", i + 1, t->name);
+            return -1;
+        }
+        size_t al = t->align > 1 ? (size_t)t->align : 1;
+        off = (off + al - 1) / al * al;
+        cb->argt[i] = t;
+        cb->atypes[i] = t->ffi;
+        cb->off[i] = off;
+        off += t->size;
+    }
+    cb->msgsize = off;
+    nf_ctype *rt = ft->ret;
+    if (rt->kind == NF_OPAQUE || rt->kind == NF_FUNCTION || !rt->ffi) {
+        PyErr_Format(PyExc_TypeError, "a NativeCallable cannot return %U by value; return a Pointer to it", rt->name);
+        return -1;
+    }
+    if (rt->kind != NF_VOID) {
+        cb->retimg = (size_t)rt->size > sizeof(ffi_arg) ? (size_t)rt->size : sizeof(ffi_arg);
+        cb->exc_ret = PyMem_RawCalloc(1, cb->retimg);
+        if (!cb->exc_ret) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        if (exc_ret && store_return(rt, cb->exc_ret, exc_ret) < 0) {
+            PyObject *type, *value, *tb;
+            PyErr_Fetch(&type, &value, &tb);
+            PyErr_NormalizeException(&type, &value, &tb);
+            PyErr_Format(PyExc_TypeError, "exceptional_return %R does not fit the return type %U: %S", exc_ret,
+                         rt->name, value);
+            Py_XDECREF(type);
+            Py_XDECREF(value);
+            Py_XDECREF(tb);
+            return -1;
+        }
+    }
+    if (ffi_prep_cif(&cb->cif, FFI_DEFAULT_ABI, (unsigned)n, rt->ffi, cb->atypes) != FFI_OK) {
+        PyErr_Format(PyExc_TypeError, "libffi cannot describe a callback of type %U", ft->name);
+        return -1;
+    }
+    cb->closure = ffi_closure_alloc(sizeof(ffi_closure), &cb->code);
+    if (!cb->closure) {
+        PyErr_SetString(PyExc_MemoryError, "ffi_closure_alloc failed: cannot allocate a callback trampoline");
+        return -1;
+    }
+    void (*entry)(ffi_cif *, void *, void **, void *) = cb->mode == NF_CB_LISTENER ? entry_listener : entry_sync;
+    if (ffi_prep_closure_loc(cb->closure, &cb->cif, entry, cb, cb->code) != FFI_OK) {
+        PyErr_SetString(PyExc_RuntimeError, "ffi_prep_closure_loc failed");
+        return -1;
+    }
+    if (cb->mode == NF_CB_LISTENER) {
+        if (nf_lqueue_init(&cb->q) < 0) {
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
+        }
+        cb->has_queue = 1;
+    }
+    return 0;
+}
+
+static PyObject *callback_new(PyTypeObject *cls, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"ftype", "fn", "mode", "name", "exceptional_return", NULL};
+    nf_ctype *ft;
+    PyObject *fn, *name, *exc_ret = NULL;
+    int mode;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!OiU|O:Callback", kwlist, &nf_CType_Type, &ft, &fn, &mode, &name,
+                                     &exc_ret))
+        return NULL;
+    if (ft->kind != NF_FUNCTION) {
+        PyErr_Format(PyExc_TypeError, "NativeCallable expected a NativeFunction[[...], R] type, got %U", ft->name);
+        return NULL;
+    }
+    if (ft->variadic) {
+        PyErr_Format(PyExc_TypeError, "NativeCallable cannot implement the variadic type %U", ft->name);
+        return NULL;
+    }
+    if (mode < NF_CB_LOCAL || mode > NF_CB_GROUP) {
+        PyErr_Format(PyExc_ValueError, "Callback mode must be 0, 1 or 2, got %d", mode);
+        return NULL;
+    }
+    if (!PyCallable_Check(fn)) {
+        PyErr_Format(PyExc_TypeError, "NativeCallable expected a callable, got %.200s", Py_TYPE(fn)->tp_name);
+        return NULL;
+    }
+    if (atomic_load(&shutting_down)) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot create a NativeCallable: the interpreter is shutting down");
+        return NULL;
+    }
+    nf_callback *self = (nf_callback *)cls->tp_alloc(cls, 0);
+    if (!self)
+        return NULL;
+    self->ftype = Py_NewRef(ft);
+    self->name = Py_NewRef(name);
+    self->mode = mode;
+    nf_cb *cb = PyMem_RawCalloc(1, sizeof *cb);
+    const char *cname = PyUnicode_AsUTF8(name);
+    if (!cb || !cname) {
+        PyMem_RawFree(cb);
+        Py_DECREF(self);
+        return cname ? PyErr_NoMemory() : NULL;
+    }
+    cb->mode = mode;
+    cb->owner = pthread_self();
+    cb->self = (PyObject *)self;
+    cb->fn = Py_NewRef(fn);
+    cb->ftype = (nf_ctype *)Py_NewRef(ft);
+    cb->name = strdup(cname);
+    if (!cb->name || setup_record(cb, ft, exc_ret) < 0) {
+        if (!PyErr_Occurred())
+            PyErr_NoMemory();
+        record_free(cb);
+        Py_DECREF(self);
+        return NULL;
+    }
+    atomic_store(&cb->open, 1);
+    self->cb = cb;
+    return (PyObject *)self;
+}
+
+/* Closes: native calls from now on are dropped or get the exceptional return. True if it was open. */
+static int callback_close_impl(nf_callback *self)
+{
+    nf_cb *cb = self->cb;
+    if (!cb)
+        return 0;
+    atomic_store(&cb->open, 0);
+    self->cb = NULL;
+    Py_CLEAR(cb->fn);          /* the record lives on in quarantine without Python references */
+    Py_CLEAR(cb->on_error);
+    cb->self = NULL;
+    quarantine_add(cb);
+    return 1;
+}
+
+static void callback_dealloc(nf_callback *self)
+{
+    if (self->weakreflist)
+        PyObject_ClearWeakRefs((PyObject *)self);
+    callback_close_impl(self);
+    Py_XDECREF(self->ftype);
+    Py_XDECREF(self->name);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *callback_close(nf_callback *self, PyObject *unused)
+{
+    return PyBool_FromLong(callback_close_impl(self));
+}
+
+static PyObject *closed_error(nf_callback *self)
+{
+    PyErr_Format(PyExc_RuntimeError, "NativeCallable %U is closed; its native function no longer exists", self->name);
+    return NULL;
+}
+
+static PyObject *callback_drain(nf_callback *self, PyObject *unused)
+{
+    nf_cb *cb = self->cb;
+    if (!cb || !cb->has_queue)
+        return PyLong_FromLong(0);
+    Py_INCREF(self);
+    nf_lqueue_begin_drain(&cb->q);
+    long n = 0;
+    nf_msg *m;
+    while (self->cb == cb && (m = nf_lqueue_pop(&cb->q))) {
+        deliver(cb, (PyObject *)self, m);  /* may close self: the loop then stops, the rest is freed later */
+        free(m);
+        if (++n == NF_DRAIN_BATCH) {
+            if (self->cb == cb)
+                nf_lqueue_rewake(&cb->q);
+            break;
+        }
+    }
+    Py_DECREF(self);
+    return PyLong_FromLong(n);
+}
+
+static PyObject *callback_fileno(nf_callback *self, PyObject *unused)
+{
+    if (!self->cb)
+        return closed_error(self);
+    if (!self->cb->has_queue) {
+        PyErr_SetString(PyExc_TypeError, "only listener callables have a wakeup fd");
+        return NULL;
+    }
+    return PyLong_FromLong(self->cb->q.rfd);
+}
+
+static PyObject *callback_get_address(nf_callback *self, void *c)
+{
+    return self->cb ? PyLong_FromVoidPtr(self->cb->code) : closed_error(self);
+}
+
+static PyObject *callback_get_closed(nf_callback *self, void *c) { return PyBool_FromLong(self->cb == NULL); }
+static PyObject *callback_get_ftype(nf_callback *self, void *c) { return Py_NewRef(self->ftype); }
+static PyObject *callback_get_name(nf_callback *self, void *c) { return Py_NewRef(self->name); }
+static PyObject *callback_get_mode(nf_callback *self, void *c) { return PyLong_FromLong(self->mode); }
+
+static PyObject *callback_get_on_error(nf_callback *self, void *c)
+{
+    return Py_NewRef(self->cb && self->cb->on_error ? self->cb->on_error : Py_None);
+}
+
+static int callback_set_on_error(nf_callback *self, PyObject *v, void *c)
+{
+    if (!self->cb)
+        return 0;  /* closed: nothing will be reported any more */
+    if (v && v != Py_None && !PyCallable_Check(v)) {
+        PyErr_SetString(PyExc_TypeError, "on_error must be a callable taking the exception, or None");
+        return -1;
+    }
+    Py_XSETREF(self->cb->on_error, v && v != Py_None ? Py_NewRef(v) : NULL);
+    return 0;
+}
+
+static PyObject *callback_repr(nf_callback *self)
+{
+    static const char *const modes[] = {"isolate_local", "listener", "isolate_group_bound"};
+    return PyUnicode_FromFormat("<NativeCallable.%s %U: %U%s>", modes[self->mode], self->name,
+                                ((nf_ctype *)self->ftype)->name, self->cb ? "" : " closed");
+}
+
+static PyMethodDef callback_methods[] = {
+    {"close", (PyCFunction)callback_close, METH_NOARGS, "close() -> bool: closes (idempotent); True if it was open."},
+    {"drain", (PyCFunction)callback_drain, METH_NOARGS,
+     "drain() -> int: listener owner side: delivers the queued calls; returns how many."},
+    {"fileno", (PyCFunction)callback_fileno, METH_NOARGS, "fileno() -> int: the listener's wakeup fd."},
+    {NULL},
+};
+
+static PyGetSetDef callback_getset[] = {
+    {"address", (getter)callback_get_address, NULL, "the native function pointer (RuntimeError once closed)", NULL},
+    {"closed", (getter)callback_get_closed, NULL, "whether close() has run", NULL},
+    {"native_type", (getter)callback_get_ftype, NULL, "the NativeFunction CType", NULL},
+    {"name", (getter)callback_get_name, NULL, "the name used in messages", NULL},
+    {"mode", (getter)callback_get_mode, NULL, "0 isolate_local, 1 listener, 2 isolate_group_bound", NULL},
+    {"on_error", (getter)callback_get_on_error, (setter)callback_set_on_error,
+     "listener: handler(exc) for exceptions in the callback; None: sys.unraisablehook", NULL},
+    {NULL},
+};
+
+PyTypeObject nf_Callback_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "nativeffi._core.Callback",
+    .tp_doc = "Callback(ftype, fn, mode, name, exceptional_return=None): a native function pointer that calls fn.\n"
+              "mode: 0 isolate_local, 1 listener, 2 isolate_group_bound. Use nativeffi.NativeCallable.",
+    .tp_basicsize = sizeof(nf_callback),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = callback_new,
+    .tp_dealloc = (destructor)callback_dealloc,
+    .tp_repr = (reprfunc)callback_repr,
+    .tp_methods = callback_methods,
+    .tp_getset = callback_getset,
+    .tp_weaklistoffset = offsetof(nf_callback, weakreflist),
+};
+
+/* -- Module functions: shutdown and fork ------------------------------------ */
+
+static int any_inflight(void)
+{
+    int busy = 0;
+    pthread_mutex_lock(&threads_lock);
+    for (nf_thread *th = threads; th && !busy; th = th->next)
+        busy = atomic_load(&th->inflight);
+    pthread_mutex_unlock(&threads_lock);
+    return busy;
+}
+
+static PyObject *m_shutdown(PyObject *m, PyObject *unused)
+{
+    atomic_store(&shutting_down, 1);
+    Py_BEGIN_ALLOW_THREADS
+    struct timespec pause = {0, 200000};
+    for (long long waited = 0; any_inflight() && waited < NF_SHUTDOWN_WAIT_NS; waited += pause.tv_nsec)
+        nanosleep(&pause, NULL);  /* native callers that passed the check finish their call, then we go on */
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyObject *m_after_fork_child(PyObject *m, PyObject *unused)
+{
+    /* Only the forking thread survives; its thread state is the child's main one. */
+    pthread_mutex_init(&threads_lock, NULL);
+    threads = NULL;
+    nf_thread *th = this_thread;
+    if (th) {
+        th->next = NULL;
+        th->ts = NULL;  /* a state we made for this thread is now Python's own */
+        atomic_store(&th->inflight, 0);
+        threads = th;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *m_shutting_down(PyObject *m, PyObject *unused) { return PyBool_FromLong(atomic_load(&shutting_down)); }
+
+PyMethodDef nf_callback_methods[] = {
+    {"_callbacks_shutdown", m_shutdown, METH_NOARGS,
+     "Exit hook: from now on native calls into Python are dropped; waits for calls already in flight."},
+    {"_callbacks_after_fork_child", m_after_fork_child, METH_NOARGS, "Resets thread bookkeeping in a forked child."},
+    {"_callbacks_shutting_down", m_shutting_down, METH_NOARGS, "Whether the exit hook has run."},
+    {NULL},
+};
+
+int nf_callback_init(PyObject *module)
+{
+    interp = PyInterpreterState_Get();
+    if (pthread_key_create(&thread_key, thread_exit) != 0) {
+        PyErr_SetString(PyExc_RuntimeError, "pthread_key_create failed");
+        return -1;
+    }
+    if (PyType_Ready(&nf_Callback_Type) < 0)
+        return -1;
+    return PyModule_AddObjectRef(module, "Callback", (PyObject *)&nf_Callback_Type);
+}

@@ -1,0 +1,404 @@
+"""NativeCallable.isolate_local and isolate_group_bound: synchronous upcalls, their errors, close, and real C users."""
+from __future__ import annotations
+
+import gc
+import sqlite3
+import threading
+from typing import Any
+
+import pytest
+
+from helpers import cfunc
+from nativeffi import (
+    Arena, Bool, Char, Double, Float, Int, Int8, Int32, Int64, NativeCallable, NativeFunction, Opaque, Pointer,
+    Size, Uint16, Uint64, UnsignedLong, Utf8, Void, malloc, native,
+)
+
+I64_FN = NativeFunction[[Int64], Int64]
+
+
+@pytest.fixture(scope="module")
+def lib(native_lib: Any) -> str:
+    return native_lib("callbacks")  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def c(lib: str) -> Any:
+    """The helper library's functions, bound by name."""
+    fp = Pointer[I64_FN]
+
+    class C:
+        call_i64 = cfunc(lib, "call_i64", [fp, Int64], Int64, is_leaf=False)
+        call_i64_leaf = cfunc(lib, "call_i64", [fp, Int64], Int64, is_leaf=True)
+        sum_calls = cfunc(lib, "sum_calls", [fp, Int64], Int64, is_leaf=False)
+        sum_calls_in_thread = cfunc(lib, "sum_calls_in_thread", [fp, Int64, Int64], Int64, is_leaf=False)
+        sum_calls_in_threads = cfunc(lib, "sum_calls_in_threads", [fp, Int32, Int64], Int64, is_leaf=False)
+        call_mixed = cfunc(lib, "call_mixed", [Pointer[MIXED_FN], ], Int32, is_leaf=False)
+        call_i8_widened = cfunc(lib, "call_i8_widened", [Pointer[NativeFunction[[Int8], Int8]], Int8], Int32)
+        call_f32 = cfunc(lib, "call_f32", [Pointer[NativeFunction[[Float, Float], Float]], Float, Float], Float)
+
+    return C
+
+
+MIXED_FN = NativeFunction[[Int8, Uint16, Int32, Float, Double, Uint64, Bool], Int32]
+
+
+# -- isolate_local ----------------------------------------------------------------
+
+def test_isolate_local_returns_python_result_to_c(c: Any) -> None:
+    """C gets what the Python function returns, for the argument C passed."""
+    with NativeCallable.isolate_local(I64_FN, lambda x: x * 3 + 1, exceptional_return=-1) as cb:
+        assert c.call_i64(cb, 14) == 43
+        assert c.call_i64(cb.native_function, -5) == -14
+
+
+def test_isolate_local_in_c_loop_matches_python_sum(c: Any) -> None:
+    """A C loop calling the callable 10,000 times sums exactly what Python computes."""
+    with NativeCallable.isolate_local(I64_FN, lambda i: i * i - 7, exceptional_return=0) as cb:
+        assert c.sum_calls(cb, 10_000) == sum(i * i - 7 for i in range(10_000))
+
+
+def test_isolate_local_works_with_and_without_the_gil_held(c: Any) -> None:
+    """The upcall works from a leaf downcall (GIL kept) and from a non-leaf one (GIL released)."""
+    with NativeCallable.isolate_local(I64_FN, lambda x: x + 1, exceptional_return=-1) as cb:
+        assert c.call_i64_leaf(cb, 1) == 2
+        assert c.call_i64(cb, 2) == 3
+
+
+def test_every_argument_class_arrives_as_c_passed_it(c: Any) -> None:
+    """Narrow, unsigned, float, double, 64-bit and bool arguments arrive with the values C wrote."""
+    seen: list[tuple[Any, ...]] = []
+
+    def f(*args: Any) -> int:
+        seen.append(args)
+        return -123456
+
+    with NativeCallable.isolate_local(MIXED_FN, f, exceptional_return=0) as cb:
+        assert c.call_mixed(cb) == -123456
+    assert seen == [(-5, 65000, -70000, 1.5, -2.25, 2**64 - 1, True)]
+
+
+def test_narrow_return_is_sign_extended_for_c(c: Any) -> None:
+    """An Int8 return of -3 reads as -3 when C widens it to int."""
+    with NativeCallable.isolate_local(NativeFunction[[Int8], Int8], lambda x: x - 10, exceptional_return=0) as cb:
+        assert c.call_i8_widened(cb, 7) == -3
+
+
+def test_float_arguments_and_return(c: Any) -> None:
+    """Float arguments and a Float return travel in single precision as C expects."""
+    with NativeCallable.isolate_local(NativeFunction[[Float, Float], Float], lambda a, b: a * b,
+                                      exceptional_return=0.0) as cb:
+        assert c.call_f32(cb, 1.5, -2.5) == -3.75
+
+
+def test_any_callable_lives_until_close(c: Any) -> None:
+    """A closure, a bound method and a lambda work with no reference kept by the caller, until close()."""
+
+    class Acc:
+        def __init__(self) -> None:
+            self.total = 0
+
+        def add(self, x: int) -> int:
+            self.total += x
+            return self.total
+
+    def make_closure(k: int) -> Any:
+        return lambda x: x * k
+
+    cbs = [NativeCallable.isolate_local(I64_FN, make_closure(5), exceptional_return=-1),
+           NativeCallable.isolate_local(I64_FN, Acc().add, exceptional_return=-1)]
+    addresses = [cb.native_function for cb in cbs]
+    del cbs
+    gc.collect()
+    f0, f1 = (p.as_function() for p in addresses)
+    assert f0(4) == 20
+    assert f1(4) == 4 and f1(6) == 10
+    import nativeffi.callable as impl
+    for cb in [x for x in impl._open.values() if x.native_function in addresses]:
+        cb.close()
+
+
+# -- exceptional_return and errors --------------------------------------------------
+
+def test_exception_gives_exceptional_return_and_reaches_unraisablehook(c: Any, unraisable: list[Any]) -> None:
+    """A raising callback makes C get exceptional_return; the exception goes to sys.unraisablehook."""
+    def boom(x: int) -> int:
+        raise ValueError(f"bad {x}")
+
+    with NativeCallable.isolate_local(I64_FN, boom, exceptional_return=-42) as cb:
+        assert c.call_i64(cb, 7) == -42
+    assert len(unraisable) == 1
+    assert isinstance(unraisable[0].exc_value, ValueError) and str(unraisable[0].exc_value) == "bad 7"
+    assert "boom" in repr(unraisable[0].object)
+
+
+def test_wrong_return_type_gives_exceptional_return(c: Any, unraisable: list[Any]) -> None:
+    """Returning a str for Int64 or an out-of-range int gives exceptional_return and reports the TypeError."""
+    results = iter(["nope", 2**70])
+    with NativeCallable.isolate_local(I64_FN, lambda x: next(results), exceptional_return=99) as cb:
+        assert c.call_i64(cb, 1) == 99
+        assert c.call_i64(cb, 1) == 99
+    assert [type(u.exc_value) for u in unraisable] == [TypeError, OverflowError]
+
+
+def test_construction_errors() -> None:
+    """Missing or misplaced exceptional_return, non-Void listeners and non-function types are TypeErrors."""
+    with pytest.raises(TypeError, match="exceptional_return is required"):
+        NativeCallable.isolate_local(I64_FN, abs)
+    with pytest.raises(TypeError, match="exceptional_return is required"):
+        NativeCallable.isolate_group_bound(I64_FN, abs)
+    with pytest.raises(TypeError, match="must not be given"):
+        NativeCallable.isolate_local(NativeFunction[[Int64], Void], print, exceptional_return=0)
+    with pytest.raises(TypeError, match="does not fit"):
+        NativeCallable.isolate_local(NativeFunction[[], Int8], int, exceptional_return=1000)
+    with pytest.raises(TypeError, match="needs a Void return"):
+        NativeCallable.listener(I64_FN, abs)
+    with pytest.raises(TypeError, match="NativeFunction"):
+        NativeCallable.isolate_local(Int64, abs, exceptional_return=0)
+    with pytest.raises(TypeError, match="callable"):
+        NativeCallable.isolate_local(I64_FN, 3, exceptional_return=0)
+    with pytest.raises(TypeError, match="use NativeCallable.isolate_local"):
+        NativeCallable()
+
+
+# -- close ----------------------------------------------------------------------------
+
+def test_close_is_idempotent_and_invalidates_native_function() -> None:
+    """close() twice is fine; native_function then raises and keep_isolate_alive reads False and stays so."""
+    cb = NativeCallable.isolate_local(I64_FN, abs, exceptional_return=0)
+    assert cb.keep_isolate_alive is True and not cb.closed
+    cb.close()
+    cb.close()
+    assert cb.closed
+    with pytest.raises(RuntimeError, match="closed"):
+        cb.native_function
+    assert cb.keep_isolate_alive is False
+    cb.keep_isolate_alive = True
+    assert cb.keep_isolate_alive is False
+
+
+def test_context_manager_closes() -> None:
+    """Leaving a with block closes the callable."""
+    with NativeCallable.isolate_group_bound(I64_FN, abs, exceptional_return=0) as cb:
+        assert not cb.closed
+    assert cb.closed
+
+
+def test_call_after_close_returns_exceptional_return_reported_once(c: Any, unraisable: list[Any]) -> None:
+    """A native call through a closed callable returns exceptional_return without calling Python, reported once."""
+    calls: list[int] = []
+    cb = NativeCallable.isolate_local(I64_FN, lambda x: calls.append(x) or x, exceptional_return=-9)
+    fn = cb.native_function.as_function()
+    assert fn(5) == 5
+    cb.close()
+    assert fn(6) == -9 and fn(7) == -9
+    assert calls == [5]
+    assert len(unraisable) == 1 and "after close()" in str(unraisable[0].exc_value)
+
+
+def test_closed_without_exceptional_return_returns_zero(c: Any, unraisable: list[Any]) -> None:
+    """A closed callable whose type returns Void returns nothing and does not crash; the late call is reported."""
+    cb = NativeCallable.isolate_local(NativeFunction[[Int64], Void], lambda x: None)
+    fn = cb.native_function.as_function()
+    cb.close()
+    assert fn(1) is None
+    assert len(unraisable) == 1
+
+
+def test_close_inside_the_callback(c: Any, unraisable: list[Any]) -> None:
+    """A callback may close its own callable; that call still returns its value, the next gets the fallback."""
+    box: list[NativeCallable[Any]] = []
+
+    def once(x: int) -> int:
+        box[0].close()
+        return x * 10
+
+    box.append(NativeCallable.isolate_local(I64_FN, once, exceptional_return=-1))
+    fn = box[0].native_function.as_function()
+    assert fn(4) == 40
+    assert box[0].closed
+    assert fn(4) == -1
+
+
+def test_closed_trampolines_are_quarantined() -> None:
+    """A closed callable's address is not handed to any of the next 64 callables, so late calls are caught."""
+    first = NativeCallable.isolate_local(I64_FN, abs, exceptional_return=0)
+    address = first.native_function.address
+    first.close()
+    later = [NativeCallable.isolate_local(I64_FN, abs, exceptional_return=0) for _ in range(64)]
+    assert address not in {cb.native_function.address for cb in later}
+    for cb in later:
+        cb.close()
+
+
+# -- isolate_group_bound ------------------------------------------------------------------
+
+def test_group_bound_from_a_foreign_thread(c: Any) -> None:
+    """A native thread gets return values from Python synchronously, 1,000 times."""
+    with NativeCallable.isolate_group_bound(I64_FN, lambda x: 2 * x, exceptional_return=-1) as cb:
+        assert c.sum_calls_in_thread(cb, 10, 1000) == sum(2 * x for x in range(10, 1010))
+
+
+def test_group_bound_from_concurrent_threads(c: Any) -> None:
+    """Four native threads calling at once each get correct results; the total matches Python's."""
+    with NativeCallable.isolate_group_bound(I64_FN, lambda x: x + 1, exceptional_return=-1) as cb:
+        assert c.sum_calls_in_threads(cb, 4, 2000) == sum(x + 1 for x in range(4 * 2000))
+
+
+def test_group_bound_keeps_one_thread_state_per_native_thread(c: Any) -> None:
+    """threading.local data survives between calls on one native thread: its thread state is reused."""
+    local = threading.local()
+
+    def count(x: int) -> int:
+        local.n = getattr(local, "n", 0) + 1
+        return local.n  # type: ignore[no-any-return]
+
+    with NativeCallable.isolate_group_bound(I64_FN, count, exceptional_return=-1) as cb:
+        assert c.sum_calls_in_thread(cb, 0, 100) == sum(range(1, 101))
+        assert c.call_i64(cb, 0) == 1  # the creating thread has its own
+
+
+def test_group_bound_exception_from_a_foreign_thread(c: Any, unraisable: list[Any]) -> None:
+    """A raising callback on a native thread gives exceptional_return there and reports the exception."""
+    def f(x: int) -> int:
+        if x == 3:
+            raise KeyError(x)
+        return 0
+
+    with NativeCallable.isolate_group_bound(I64_FN, f, exceptional_return=100) as cb:
+        assert c.sum_calls_in_thread(cb, 0, 5) == 100
+    assert len(unraisable) == 1 and isinstance(unraisable[0].exc_value, KeyError)
+
+
+def test_group_bound_from_python_threads(c: Any) -> None:
+    """Python threads calling native code that calls back each run the callback on their own thread."""
+    idents: set[int] = set()
+
+    def f(x: int) -> int:
+        idents.add(threading.get_ident())
+        return x
+
+    barrier = threading.Barrier(3)
+    results: list[int] = []
+
+    def worker() -> None:
+        barrier.wait()
+        results.append(c.sum_calls(cb, 200))
+
+    with NativeCallable.isolate_group_bound(I64_FN, f, exceptional_return=-1) as cb:
+        ts = [threading.Thread(target=worker) for _ in range(3)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    assert results == [sum(range(200))] * 3
+    assert idents == {t.ident for t in ts}
+
+
+# -- Real C users: qsort, pthread_create, sqlite3_exec ----------------------------------------
+
+@native(asset="libc.so.6", symbol="qsort")
+def qsort(base: Pointer[Void], n: Size, size: Size,
+          compar: Pointer[NativeFunction[[Pointer[Void], Pointer[Void]], Int]]) -> None: ...
+
+
+@native(asset="libc.so.6", symbol="pthread_create")
+def pthread_create(thread: Pointer[UnsignedLong], attr: Pointer[Void],
+                   start: Pointer[NativeFunction[[Pointer[Void]], Pointer[Void]]], arg: Pointer[Void]) -> Int: ...
+
+
+@native(asset="libc.so.6", symbol="pthread_join")
+def pthread_join(thread: UnsignedLong, retval: Pointer[Pointer[Void]]) -> Int: ...
+
+
+def test_qsort_with_isolate_local_comparator() -> None:
+    """libc's qsort orders 1,000 Int32 with a Python comparator exactly as sorted() does."""
+    import random
+    rng = random.Random(4)
+    values = [rng.randint(-10**6, 10**6) for _ in range(1000)]
+    arr = malloc(Int32, len(values))
+    for i, v in enumerate(values):
+        arr[i] = v
+    calls = 0
+
+    def compare(a: Pointer[Any], b: Pointer[Any]) -> int:
+        nonlocal calls
+        calls += 1
+        x, y = a.cast(Int32).value, b.cast(Int32).value
+        return (x > y) - (x < y)
+
+    with NativeCallable.isolate_local(NativeFunction[[Pointer[Void], Pointer[Void]], Int], compare,
+                                      exceptional_return=0) as cmp:
+        qsort(arr, len(values), 4, cmp)
+    assert [arr[i] for i in range(len(values))] == sorted(values)
+    assert calls >= len(values) - 1
+    malloc.free(arr)
+
+
+def test_pthread_create_with_group_bound_start_routine() -> None:
+    """pthread_create runs a Python start routine on the new thread; pthread_join gets its return value."""
+    ran_on: list[int] = []
+
+    def start(arg: Pointer[Any]) -> Pointer[Any]:
+        ran_on.append(threading.get_ident())
+        return arg.cast(Int64) + 1  # type: ignore[no-any-return]
+
+    with Arena() as arena, NativeCallable.isolate_group_bound(
+            NativeFunction[[Pointer[Void]], Pointer[Void]], start, exceptional_return=None) as routine:
+        tid = arena(UnsignedLong)
+        arg = arena(Int64, 4)
+        assert pthread_create(tid, None, routine, arg) == 0
+        out = arena(Pointer[Void])
+        assert pthread_join(tid.value, out) == 0
+        assert out.value.address == arg.address + 8
+        assert ran_on == [tid.value] and ran_on[0] != threading.get_ident()
+
+
+class sqlite3_db(Opaque):
+    """An open SQLite database handle."""
+
+
+@native(asset="libsqlite3.so.0")
+def sqlite3_open(filename: Pointer[Utf8], db: Pointer[Pointer[sqlite3_db]]) -> Int: ...
+
+
+@native(asset="libsqlite3.so.0")
+def sqlite3_exec(db: Pointer[sqlite3_db], sql: Pointer[Utf8],
+                 callback: Pointer[NativeFunction[[Pointer[Void], Int, Pointer[Pointer[Char]],
+                                                  Pointer[Pointer[Char]]], Int]],
+                 arg: Pointer[Void], errmsg: Pointer[Pointer[Char]]) -> Int: ...
+
+
+@native(asset="libsqlite3.so.0")
+def sqlite3_close(db: Pointer[sqlite3_db]) -> Int: ...
+
+
+ROW_FN = NativeFunction[[Pointer[Void], Int, Pointer[Pointer[Char]], Pointer[Pointer[Char]]], Int]
+
+
+def test_sqlite3_exec_row_callback(tmp_path: Any, unraisable: list[Any]) -> None:
+    """sqlite3_exec hands each row to a Python callback: the rows equal what Python's sqlite3 reads."""
+    path = str(tmp_path / "rows.db")
+    with sqlite3.connect(path) as con:
+        con.execute("create table t(x integer, s text)")
+        con.executemany("insert into t values (?, ?)", [(i, f"row {i}") for i in range(50)] + [(99, None)])
+    rows: list[dict[str, Any]] = []
+
+    def on_row(arg: Pointer[Any], ncols: int, values: Pointer[Any], names: Pointer[Any]) -> int:
+        rows.append({names[i].to_str(): None if values[i].is_null else values[i].to_str() for i in range(ncols)})
+        return 0
+
+    with Arena() as arena, NativeCallable.isolate_local(ROW_FN, on_row, exceptional_return=1) as cb:
+        db_out = arena(Pointer[sqlite3_db])
+        assert sqlite3_open(path, db_out) == 0
+        err = arena(Pointer[Char])
+        assert sqlite3_exec(db_out.value, "select x, s from t order by x", cb, None, err) == 0
+        # A callback returning non-zero (here: by raising, so exceptional_return=1) aborts: SQLITE_ABORT.
+        stop = NativeCallable.isolate_local(ROW_FN, lambda *a: 1 // 0, exceptional_return=1)
+        assert sqlite3_exec(db_out.value, "select x from t", stop, None, err) == 4
+        stop.close()
+        assert isinstance(unraisable[0].exc_value, ZeroDivisionError)
+        assert sqlite3_close(db_out.value) == 0
+    with sqlite3.connect(path) as con:
+        expected = [{"x": str(x), "s": s} for x, s in con.execute("select x, s from t order by x")]
+    assert rows == expected
