@@ -143,3 +143,72 @@ void events_one_per_thread(event_fn f, int32_t threads)
     free(jobs);
     free(ts);
 }
+
+/* -- Process-level scenarios (keep-alive, shutdown) --------------------------- */
+
+#include <unistd.h>
+
+struct fd_job { event_fn f; int fd; };
+
+static void *after_read_main(void *p)
+{
+    struct fd_job j = *(struct fd_job *)p;
+    free(p);
+    char c;
+    while (read(j.fd, &c, 1) < 0)
+        ;
+    j.f(1, 2);
+    return NULL;
+}
+
+/* A detached thread waits for one byte on `fd`, then calls f(1, 2). */
+void events_after_read(event_fn f, int32_t fd)
+{
+    struct fd_job *j = malloc(sizeof *j);
+    *j = (struct fd_job){f, fd};
+    pthread_t t;
+    pthread_create(&t, NULL, after_read_main, j);
+    pthread_detach(t);
+}
+
+static void *events_forever_main(void *p)
+{
+    event_fn f = (event_fn)p;
+    for (int32_t i = 0;; i++)
+        f(7, i);
+    return NULL;
+}
+
+static void killed(void *arg)
+{
+    static const char msg[] = "native thread killed inside a callback\n";
+    (void)arg;
+    write(2, msg, sizeof msg - 1);
+}
+
+/* Runs the cleanup handler only if the thread is ended inside f (CPython's pthread_exit of a thread that
+   waits for the GIL during finalization); process exit itself ends it without cleanup. */
+static void *calls_forever_main(void *p)
+{
+    i64_fn f = (i64_fn)p;
+    pthread_cleanup_push(killed, NULL);
+    for (int64_t i = 0;; i++)
+        f(i);
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+
+/* Detached threads that call f until the process ends (interpreter-shutdown tests). */
+void events_forever(event_fn f)
+{
+    pthread_t t;
+    pthread_create(&t, NULL, events_forever_main, (void *)f);
+    pthread_detach(t);
+}
+
+void calls_forever(i64_fn f)
+{
+    pthread_t t;
+    pthread_create(&t, NULL, calls_forever_main, (void *)f);
+    pthread_detach(t);
+}

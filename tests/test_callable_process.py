@@ -1,0 +1,160 @@
+"""NativeCallable at the process level, each in a fresh interpreter: keep-alive at exit, the wrong-thread abort,
+native threads calling in during interpreter shutdown, and callables after os.fork()."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from typing import Any
+
+import pytest
+
+import nativeffi
+
+SRC = os.path.dirname(os.path.dirname(os.path.abspath(nativeffi.__file__)))
+TIMEOUT = 60  # seconds; only reached if a child hangs, which is itself a failure
+
+PRELUDE = '''
+import atexit, os, sys, threading
+from nativeffi import NativeCallable, NativeFunction, Int32, Int64, Pointer, Void, assets
+lib = sys.argv[1]
+EVENT_FN = NativeFunction[[Int64, Int32], Void]
+I64_FN = NativeFunction[[Int64], Int64]
+def cfunc(symbol, params, ret):
+    return Pointer[NativeFunction[params, ret]].from_address(assets.lookup(lib, symbol)).as_function()
+def say(line):
+    sys.stdout.write(line + "\\n"); sys.stdout.flush()
+atexit.register(say, "exiting")
+'''
+
+
+def spawn(script: str, lib: str, *args: str, pass_fds: tuple[int, ...] = ()) -> subprocess.Popen[str]:
+    """Runs PRELUDE + script in a new interpreter with argv [lib, *args]."""
+    env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.Popen([sys.executable, "-c", PRELUDE + textwrap.dedent(script), lib, *args], env=env,
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=pass_fds)
+
+
+@pytest.fixture(scope="module")
+def lib(native_lib: Any) -> str:
+    return native_lib("callbacks")  # type: ignore[no-any-return]
+
+
+KEEP_ALIVE = '''
+after_read = cfunc("events_after_read", [Pointer[EVENT_FN], Int32], Void)
+def on(a, b):
+    say(f"delivered {a} {b}")
+    ls.close()
+ls = NativeCallable.listener(EVENT_FN, on)
+ls.keep_isolate_alive = sys.argv[3] == "keep"
+after_read(ls, int(sys.argv[2]))
+say("main done")
+'''
+
+
+def test_keep_alive_true_keeps_the_process_until_close(lib: str) -> None:
+    """The main script ends but the process stays; a later native call is delivered, its callback closes, it exits."""
+    r, w = os.pipe()
+    p = spawn(KEEP_ALIVE, lib, str(r), "keep", pass_fds=(r,))
+    os.close(r)
+    assert p.stdout is not None
+    assert p.stdout.readline() == "main done\n"
+    os.write(w, b"x")  # only now does the native thread call the listener
+    out, err = p.communicate(timeout=TIMEOUT)
+    os.close(w)
+    assert (p.returncode, out) == (0, "delivered 1 2\nexiting\n"), err
+
+
+def test_keep_alive_false_lets_the_process_exit(lib: str) -> None:
+    """With keep_isolate_alive False the process exits after the main script, with the listener still open."""
+    r, w = os.pipe()
+    p = spawn(KEEP_ALIVE, lib, str(r), "no", pass_fds=(r,))
+    os.close(r)
+    out, err = p.communicate(timeout=TIMEOUT)
+    os.close(w)
+    assert (p.returncode, out) == (0, "main done\nexiting\n"), err
+
+
+def test_isolate_local_from_another_thread_aborts_naming_the_callable(lib: str) -> None:
+    """A native thread calling an isolate_local callable aborts the process with Dart's message and the name."""
+    p = spawn('''
+        in_thread = cfunc("sum_calls_in_thread", [Pointer[I64_FN], Int64, Int64], Int64)
+        def my_local_callback(x):
+            return x
+        cb = NativeCallable.isolate_local(I64_FN, my_local_callback, exceptional_return=0)
+        say("calling")
+        in_thread(cb, 1, 1)
+        say("not reached")
+    ''', lib)
+    out, err = p.communicate(timeout=TIMEOUT)
+    assert p.returncode == -signal.SIGABRT
+    assert out == "calling\n"
+    assert "Cannot invoke native callback from a different isolate" in err
+    assert "my_local_callback" in err and "listener" in err
+
+
+SHUTDOWN = '''
+events_forever = cfunc("events_forever", [Pointer[EVENT_FN]], Void)
+calls_forever = cfunc("calls_forever", [Pointer[I64_FN]], Void)
+started = threading.Barrier(3)
+first = set()
+def once(kind):
+    if kind not in first:
+        first.add(kind)
+        started.wait()
+ls = NativeCallable.listener(EVENT_FN, lambda a, b: once("listener"))
+gb = NativeCallable.isolate_group_bound(I64_FN, lambda x: once("group") or x, exceptional_return=-1)
+ls.keep_isolate_alive = gb.keep_isolate_alive = False
+for _ in range(2):
+    events_forever(ls)
+    calls_forever(gb)
+started.wait()   # both kinds are being called from native threads right now
+say("main done")
+'''
+
+
+@pytest.mark.parametrize("run", range(3))
+def test_native_threads_calling_during_shutdown(lib: str, run: int) -> None:
+    """Native threads calling a listener and a group-bound callable in a loop neither crash, hang, nor get killed
+    inside a call while the interpreter exits."""
+    p = spawn(SHUTDOWN, lib)
+    out, err = p.communicate(timeout=TIMEOUT)
+    assert (p.returncode, out, err) == (0, "main done\nexiting\n", "")
+
+
+def test_callables_after_fork(lib: str) -> None:
+    """After os.fork() the child makes and uses new callables of all three kinds; the parent's still work."""
+    p = spawn('''
+        call_in_thread = cfunc("sum_calls_in_thread", [Pointer[I64_FN], Int64, Int64], Int64)
+        joined = cfunc("events_in_thread_joined", [Pointer[EVENT_FN], Int64, Int32, Int32], Void)
+        def use_all(tag):
+            got, done = [], threading.Event()
+            def on(a, b):
+                got.append((a, b))
+                if len(got) == 3:
+                    done.set()
+            with NativeCallable.listener(EVENT_FN, on) as ls, \\
+                 NativeCallable.isolate_local(I64_FN, lambda x: x + 1, exceptional_return=-1) as loc, \\
+                 NativeCallable.isolate_group_bound(I64_FN, lambda x: 2 * x, exceptional_return=-1) as gb:
+                joined(ls, 1, 0, 3)
+                assert done.wait(30), tag
+                assert got == [(1, 0), (1, 1), (1, 2)], (tag, got)
+                assert loc.native_function.as_function()(41) == 42
+                assert call_in_thread(gb, 0, 10) == 90
+        use_all("parent before fork")
+        pid = os.fork()
+        if pid == 0:
+            try:
+                use_all("child")
+                say("child ok")
+            finally:
+                sys.stdout.flush()
+                os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        use_all("parent after fork")
+        say(f"parent ok {os.waitstatus_to_exitcode(status)}")
+    ''', lib)
+    out, err = p.communicate(timeout=TIMEOUT)
+    assert (p.returncode, out) == (0, "child ok\nparent ok 0\nexiting\n"), err
