@@ -1,25 +1,37 @@
-/* Calls from Python into native functions: bound function objects, their call plans, and the libffi path.
+/* Calls from Python into native functions: bound function objects, their call plans, and the two call paths.
  *
  * One call, start to end:
- *   1. Binding (function_new): the signature's CTypes become a plan computed once: each argument's CType
- *      and its slot offset in a per-call argument buffer, the libffi cif, whether any argument may need a
- *      temporary (pointer parameters that accept str/buffers), and the return's storage class.
+ *   1. Binding (function_new): the signature's CTypes become a plan computed once: each argument's CType,
+ *      its fast-path converter (exact int, float, bool, Pointer, bytes) and accepted range, and the call
+ *      path. If every argument fits in registers and the function is not variadic, stubs_<abi>.c picks a
+ *      register-image stub and the register slot of each argument; otherwise a libffi cif is prepared,
+ *      with each argument's slot offset in a per-call argument buffer.
  *   2. A call enters function_vectorcall with the positional arguments (keywords are mapped to positions
  *      on a slow path).
  *   3. On the first call the address is still NULL: the Python-level resolver runs once (asset ->
  *      resolver -> process) and the address is cached.
- *   4. Each argument is converted straight into its slot (convert.c); a failure is re-raised naming the
- *      function, the parameter and the expected native type, and nothing is called.
- *   5. Non-leaf calls release the GIL (PyEval_SaveThread); leaf calls keep it.
- *   6. ffi_call runs the function with the cif prepared at bind time.
+ *   4. Each argument is converted: an exact int, float, bool, Pointer of the parameter's class, None or
+ *      bytes inline, without allocating; anything else through convert.c (subclasses, __index__, buffers,
+ *      str, structs), whose temporaries are kept until the call returns. Stub calls write each value,
+ *      widened to 64 bits (narrow integers sign- or zero-extended, a float's bits in the low half), into
+ *      its register slot; libffi calls write it into its slot of the argument buffer. A failure is
+ *      re-raised naming the function, the parameter and the expected native type, and nothing is called.
+ *   5. Non-leaf calls release the GIL (PyEval_SaveThread, the cheapest correct way); leaf calls keep it.
+ *   6. The stub loads the register image into the argument registers and calls the function; or ffi_call
+ *      runs it with the cif prepared at bind time. Struct returns too large for registers go to a
+ *      per-thread scratch area.
  *   7. errno is saved into thread-local storage when the binding asked for it, before anything else runs.
  *   8. The GIL is taken back, call temporaries (buffers) are released, and the return value is converted:
- *      integer returns that libffi widened to ffi_arg are narrowed back to their C type.
+ *      integer returns that arrive widened (ffi_arg, or a register with undefined upper bits) are narrowed
+ *      back to their C type.
  */
 #include "downcall.h"
 #include "compound.h"
 #include "convert.h"
+#include "pointer.h"
+#include "stubs.h"
 #include <errno.h>
+#include <math.h>
 
 static _Thread_local int saved_errno;
 
@@ -27,6 +39,18 @@ int nf_saved_errno(void) { return saved_errno; }
 
 #define NF_MAX_STACK_ARGS 32        /* calls with more arguments allocate their scratch on the heap */
 #define NF_RET_MIN (sizeof(ffi_arg) > 16 ? sizeof(ffi_arg) : 16)
+
+/* Fast-path converters, chosen per argument at bind time. */
+enum { CV_OTHER, CV_SINT, CV_UINT, CV_F64, CV_F32, CV_BOOL, CV_PTR, CV_COMPOUND };
+
+/* What a call does with one argument. */
+typedef struct {
+    nf_ctype *t;               /* its CType (borrowed from the function's CType) */
+    unsigned char conv;        /* CV_*: the exact-type fast path to try first */
+    int64_t lo;                /* CV_SINT: smallest accepted value */
+    uint64_t hi;               /* CV_SINT/CV_UINT: largest accepted value */
+    unsigned char slot;        /* stub calls, scalars: its register-image slot (copied from sargs) */
+} nf_argplan;
 
 typedef struct {
     PyObject_HEAD
@@ -45,6 +69,9 @@ typedef struct {
     Py_ssize_t bufsize;        /* size of the argument buffer */
     nf_ctype *ret;             /* return CType (borrowed from ftype) */
     Py_ssize_t retsize;        /* bytes to reserve for the return value */
+    nf_argplan *plan;          /* per argument: converter and range */
+    nf_stub_plan stub;         /* the register-image stub; stub.call is NULL when calls go through libffi */
+    nf_stub_arg *sargs;        /* stub calls: the register slots of each argument */
     ffi_type **atypes;         /* libffi argument types */
     ffi_cif cif;               /* prepared once, at bind time */
     PyObject *weakreflist;
@@ -71,6 +98,28 @@ static int check_passable(nf_ctype *t, const char *what, Py_ssize_t i)
         return -1;
     }
     return 0;
+}
+
+/* The exact-type fast path for an argument of type t. */
+static void choose_converter(nf_argplan *a, nf_ctype *t)
+{
+    a->t = t;
+    switch (t->kind) {
+    case NF_I8: a->conv = CV_SINT; a->lo = INT8_MIN; a->hi = INT8_MAX; break;
+    case NF_I16: a->conv = CV_SINT; a->lo = INT16_MIN; a->hi = INT16_MAX; break;
+    case NF_I32: a->conv = CV_SINT; a->lo = INT32_MIN; a->hi = INT32_MAX; break;
+    case NF_I64: a->conv = CV_SINT; a->lo = INT64_MIN; a->hi = INT64_MAX; break;
+    case NF_U8: a->conv = CV_UINT; a->hi = UINT8_MAX; break;
+    case NF_U16: a->conv = CV_UINT; a->hi = UINT16_MAX; break;
+    case NF_U32: a->conv = CV_UINT; a->hi = UINT32_MAX; break;
+    case NF_U64: a->conv = CV_UINT; a->hi = UINT64_MAX; break;
+    case NF_F32: a->conv = CV_F32; break;
+    case NF_F64: a->conv = CV_F64; break;
+    case NF_BOOL: a->conv = CV_BOOL; break;
+    case NF_POINTER: a->conv = CV_PTR; break;
+    case NF_STRUCT: case NF_UNION: case NF_ARRAY: a->conv = CV_COMPOUND; break;
+    default: a->conv = CV_OTHER; break;
+    }
 }
 
 static int make_plan(nf_function *f)
@@ -107,6 +156,17 @@ static int make_plan(nf_function *f)
         f->has_ptr_args |= t->kind == NF_POINTER;
     }
     f->bufsize = off;
+    f->plan = PyMem_Calloc(n ? n : 1, sizeof(nf_argplan));
+    f->sargs = PyMem_Calloc(n ? n : 1, sizeof(nf_stub_arg));
+    if (!f->plan || !f->sargs) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++)
+        choose_converter(&f->plan[i], f->argt[i]);
+    if (nf_stub_plan_make(f->ret, f->argt, n, ft->variadic, &f->stub, f->sargs))
+        for (Py_ssize_t i = 0; i < n; i++)
+            f->plan[i].slot = f->sargs[i].slot[0];
     f->retsize = f->ret->size > (Py_ssize_t)NF_RET_MIN ? f->ret->size : (Py_ssize_t)NF_RET_MIN;
     ffi_status st = ft->variadic
         ? ffi_prep_cif_var(&f->cif, FFI_DEFAULT_ABI, (unsigned)ft->nfixed, (unsigned)n, f->ret->ffi, f->atypes)
@@ -141,12 +201,20 @@ static int resolve(nf_function *f)
     return 0;
 }
 
-/* Memory for large by-value returns: one growing area per thread, never freed per call. */
+/* Memory for by-value returns too large for the C stack frame: one growing area per thread, never freed
+   per call. A call made while the area is in use (a callback that calls out again) gets its own block. */
 static _Thread_local char *scratch;
 static _Thread_local Py_ssize_t scratch_size;
+static _Thread_local int scratch_busy;
 
-static char *return_scratch(Py_ssize_t size)
+static char *scratch_acquire(Py_ssize_t size)
 {
+    if (scratch_busy) {
+        char *p = PyMem_RawMalloc(size);
+        if (!p)
+            PyErr_NoMemory();
+        return p;
+    }
     if (size > scratch_size) {
         char *p = PyMem_RawRealloc(scratch, size);
         if (!p) {
@@ -156,8 +224,19 @@ static char *return_scratch(Py_ssize_t size)
         scratch = p;
         scratch_size = size;
     }
+    scratch_busy = 1;
     return scratch;
 }
+
+static void scratch_release(char *p)
+{
+    if (p == scratch)
+        scratch_busy = 0;
+    else
+        PyMem_RawFree(p);
+}
+
+#define NF_STACK_RET 256  /* by-value returns up to this size stay in the caller's stack frame */
 
 /* Re-raises the pending conversion error, prefixed with the function and parameter it concerns. */
 static void arg_error(nf_function *f, Py_ssize_t i)
@@ -174,6 +253,146 @@ static void arg_error(nf_function *f, Py_ssize_t i)
     Py_XDECREF(tb);
 }
 
+/* -- Arguments: Python -> 64-bit images ---------------------------------------- */
+
+/* The 64-bit register image of a scalar of kind k stored at p: narrow integers sign- or zero-extended, a
+   float's bits in the low half. */
+static uint64_t widen(nf_kind k, const void *p)
+{
+    switch (k) {
+    case NF_I8: return (uint64_t)(int64_t)*(const int8_t *)p;
+    case NF_U8: case NF_BOOL: return *(const uint8_t *)p;
+    case NF_I16: return (uint64_t)(int64_t)*(const int16_t *)p;
+    case NF_U16: return *(const uint16_t *)p;
+    case NF_I32: return (uint64_t)(int64_t)*(const int32_t *)p;
+    case NF_U32: case NF_F32: return *(const uint32_t *)p;
+    case NF_POINTER: return (uint64_t)(uintptr_t)*(void *const *)p;
+    default: return *(const uint64_t *)p;
+    }
+}
+
+/* The general conversion (convert.c) of argument i into *v. Pointer parameters may leave a temporary in
+   *tmp (zeroed here), to release after the call. */
+static __attribute__((noinline)) int convert_slow(nf_function *f, Py_ssize_t i, PyObject *o, uint64_t *v, nf_argtmp *tmp)
+{
+    nf_ctype *t = f->plan[i].t;
+    union { uint64_t u; double d; void *p; } buf = {0};
+    int r;
+    if (t->kind == NF_POINTER) {
+        memset(tmp, 0, sizeof *tmp);
+        r = nf_cconv_store_arg(t, &buf, o, tmp);
+    } else {
+        r = nf_cconv_store(t, &buf, o);
+    }
+    if (r < 0) {
+        arg_error(f, i);
+        return -1;
+    }
+    *v = widen(t->kind, &buf);
+    return 0;
+}
+
+/* Argument i as a 64-bit image in *v: exact types inline, nothing allocated; the rest through convert.c.
+   Returns 1 when the general path was taken (it may have filled *tmp), 0 for the fast path, -1 on error. */
+static inline __attribute__((always_inline)) int convert_arg(nf_function *f, Py_ssize_t i, PyObject *o, uint64_t *v, nf_argtmp *tmp)
+{
+    const nf_argplan *a = &f->plan[i];
+    int64_t x;
+    switch (a->conv) {
+    case CV_SINT:
+        if (PyLong_CheckExact(o) && nf_long_compact(o, &x) && x >= a->lo && x <= (int64_t)a->hi) {
+            *v = (uint64_t)x;
+            return 0;
+        }
+        break;
+    case CV_UINT:
+        if (PyLong_CheckExact(o) && nf_long_compact(o, &x) && x >= 0 && (uint64_t)x <= a->hi) {
+            *v = (uint64_t)x;
+            return 0;
+        }
+        break;
+    case CV_F64:
+        if (PyFloat_CheckExact(o)) {
+            double d = PyFloat_AS_DOUBLE(o);
+            memcpy(v, &d, sizeof d);
+            return 0;
+        }
+        break;
+    case CV_F32:
+        if (PyFloat_CheckExact(o)) {
+            double d = PyFloat_AS_DOUBLE(o);
+            float fl = (float)d;
+            if (isinf(fl) && isfinite(d))
+                break;  /* out of range: convert.c raises the error */
+            uint32_t bits;
+            memcpy(&bits, &fl, sizeof bits);
+            *v = bits;
+            return 0;
+        }
+        break;
+    case CV_BOOL:
+        if (o == Py_True || o == Py_False) {
+            *v = o == Py_True;
+            return 0;
+        }
+        break;
+    case CV_PTR:
+        if ((PyObject *)Py_TYPE(o) == a->t->pyclass) {
+            *v = (uint64_t)(uintptr_t)((nf_pointer *)o)->addr;
+            return 0;
+        }
+        if (o == Py_None) {
+            *v = 0;
+            return 0;
+        }
+        if (PyBytes_CheckExact(o)) {  /* immutable, kept alive by the caller for the whole call */
+            *v = (uint64_t)(uintptr_t)PyBytes_AS_STRING(o);
+            return 0;
+        }
+        break;
+    }
+    return convert_slow(f, i, o, v, tmp) < 0 ? -1 : 1;
+}
+
+/* A struct argument of a stub call: its bytes copied into its register slots. */
+static __attribute__((noinline)) int convert_compound(nf_function *f, Py_ssize_t i, PyObject *o, uint64_t *regs)
+{
+    nf_ctype *t = f->plan[i].t;
+    const nf_stub_arg *a = &f->sargs[i];
+    union { uint64_t u[2]; char b[16]; } copy;  /* stubs pass structs of at most 16 bytes */
+    const char *src = nf_compound_address(t, o);
+    if (!src) {
+        if (PyErr_Occurred() || t->size > (Py_ssize_t)sizeof copy || nf_cconv_store(t, copy.b, o) < 0) {
+            arg_error(f, i);
+            return -1;
+        }
+        src = copy.b;
+    }
+    for (int j = 0; j < a->npieces; j++) {
+        uint64_t v = 0;
+        memcpy(&v, src + a->off[j], a->size[j]);
+        regs[a->slot[j]] = v;
+    }
+    return 0;
+}
+
+/* -- Returns: C -> Python ------------------------------------------------------ */
+
+/* A return read from a stub's register image (or from the memory it returned into). The upper bits of a
+   register holding a narrow integer are undefined: nf_cconv_load_scalar reads only the low bytes. */
+static PyObject *load_stub_return(nf_function *f, const void *r)
+{
+    switch (f->ret->kind) {
+    case NF_VOID: Py_RETURN_NONE;
+    case NF_I64: return PyLong_FromLongLong(*(const int64_t *)r);
+    case NF_F64: return PyFloat_FromDouble(*(const double *)r);
+    case NF_POINTER: return nf_pointer_new(f->ret, *(void *const *)r, NULL);
+    case NF_STRUCT: case NF_UNION: case NF_ARRAY: return nf_compound_copy(f->ret, r);
+    default: return nf_cconv_load_scalar(f->ret->kind, r);
+    }
+}
+
+/* A return as libffi leaves it: integers narrower than ffi_arg are widened to it. */
 static PyObject *load_return(nf_function *f, void *r)
 {
     switch (f->ret->kind) {
@@ -189,6 +408,167 @@ static PyObject *load_return(nf_function *f, void *r)
     default: return nf_cconv_load(f->ret, r, NULL);
     }
 }
+
+/* -- The stub path --------------------------------------------------------------- */
+
+/* A stub call of n arguments; the entries below instantiate it with n a constant for short signatures. */
+static inline __attribute__((always_inline)) PyObject *stub_call(nf_function *f, PyObject *const *args,
+                                                                Py_ssize_t n)
+{
+    uint64_t regs[NF_STUB_NSLOTS];  /* slots no argument fills are loaded but never read by the callee */
+    uint64_t rimg[NF_STUB_RETSIZE / 8];
+    char retmem[NF_STACK_RET] __attribute__((aligned(16)));
+    nf_argtmp tmps[NF_STUB_NSLOTS];
+    unsigned tmpmask = 0;  /* arguments whose tmps[] entry was filled */
+    Py_ssize_t i;
+    for (i = 0; i < n; i++) {
+        const nf_argplan *a = &f->plan[i];
+        if (a->conv == CV_COMPOUND) {
+            if (convert_compound(f, i, args[i], regs) < 0)
+                goto fail;
+            continue;
+        }
+        uint64_t v;
+        int r = convert_arg(f, i, args[i], &v, &tmps[i]);
+        if (r) {
+            if (r < 0)
+                goto fail;
+            if (a->t->kind == NF_POINTER)
+                tmpmask |= 1u << i;
+        }
+        regs[a->slot] = v;
+    }
+    void *rdst = rimg;
+    if (f->stub.ret_in_memory) {
+        rdst = f->ret->size <= NF_STACK_RET ? retmem : scratch_acquire(f->ret->size);
+        if (!rdst)
+            goto fail;
+        regs[0] = (uint64_t)(uintptr_t)rdst;
+    }
+    if (f->is_leaf) {
+        f->stub.call(f->fn, regs, rimg);
+        if (f->capture_errno)
+            saved_errno = errno;
+    } else {
+        PyThreadState *ts = PyEval_SaveThread();
+        f->stub.call(f->fn, regs, rimg);
+        if (f->capture_errno)
+            saved_errno = errno;
+        PyEval_RestoreThread(ts);
+    }
+    if (tmpmask)
+        for (i = 0; i < n; i++)
+            if (tmpmask & (1u << i))
+                nf_argtmp_release(&tmps[i]);
+    PyObject *res = load_stub_return(f, rdst);
+    if (rdst != rimg && rdst != retmem)
+        scratch_release(rdst);
+    return res;
+
+fail:
+    for (i = 0; i < n; i++)
+        if (tmpmask & (1u << i))
+            nf_argtmp_release(&tmps[i]);
+    return NULL;
+}
+
+static __attribute__((noinline)) PyObject *stub_call_outlined(nf_function *f, PyObject *const *args)
+{
+    return stub_call(f, args, f->nargs);
+}
+
+/* -- The libffi path ------------------------------------------------------------- */
+
+/* Stores a 64-bit image into an argument buffer slot as a value of kind k. */
+static void store_image(nf_kind k, void *slot, uint64_t v)
+{
+    switch (k) {
+    case NF_I8: case NF_U8: case NF_BOOL: *(uint8_t *)slot = (uint8_t)v; break;
+    case NF_I16: case NF_U16: *(uint16_t *)slot = (uint16_t)v; break;
+    case NF_I32: case NF_U32: case NF_F32: *(uint32_t *)slot = (uint32_t)v; break;
+    case NF_POINTER: *(void **)slot = (void *)(uintptr_t)v; break;
+    default: *(uint64_t *)slot = v; break;
+    }
+}
+
+static __attribute__((noinline)) PyObject *ffi_path(nf_function *f, PyObject *const *args)
+{
+    Py_ssize_t n = f->nargs;
+    /* Scratch: on the stack for ordinary calls, on the heap for very wide ones. */
+    char stackbuf[NF_MAX_STACK_ARGS * 8] __attribute__((aligned(16)));
+    void *stackvals[NF_MAX_STACK_ARGS];
+    nf_argtmp stacktmps[NF_MAX_STACK_ARGS];
+    char stackret[NF_STACK_RET] __attribute__((aligned(16)));
+    char *buf = stackbuf;
+    void **avalues = stackvals;
+    nf_argtmp *tmps = stacktmps;
+    void *heap = NULL;
+    char *rbuf = NULL;
+    if (n > NF_MAX_STACK_ARGS || f->bufsize > (Py_ssize_t)sizeof stackbuf) {
+        heap = PyMem_Malloc(f->bufsize + 16 + n * (sizeof(void *) + sizeof(nf_argtmp)));
+        if (!heap) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+        buf = (char *)(((uintptr_t)heap + 15) & ~(uintptr_t)15);
+        avalues = (void **)(buf + f->bufsize);
+        tmps = (nf_argtmp *)(avalues + n);
+    }
+    if (f->has_ptr_args)
+        memset(tmps, 0, n * sizeof(nf_argtmp));
+
+    Py_ssize_t i;
+    for (i = 0; i < n; i++) {
+        nf_ctype *t = f->argt[i];
+        void *slot = buf + f->offsets[i];
+        avalues[i] = slot;
+        if (f->plan[i].conv != CV_COMPOUND && f->plan[i].conv != CV_OTHER) {
+            uint64_t v;
+            if (convert_arg(f, i, args[i], &v, &tmps[i]) < 0)
+                goto fail;
+            store_image(t->kind, slot, v);
+            continue;
+        }
+        int r = t->kind == NF_POINTER ? nf_cconv_store_arg(t, slot, args[i], &tmps[i])
+                                      : nf_cconv_store(t, slot, args[i]);
+        if (r < 0) {
+            arg_error(f, i);
+            goto fail;
+        }
+    }
+
+    rbuf = f->retsize <= (Py_ssize_t)sizeof stackret ? stackret : scratch_acquire(f->retsize);
+    if (!rbuf)
+        goto fail;
+    if (f->is_leaf) {
+        ffi_call(&f->cif, FFI_FN(f->fn), rbuf, avalues);
+        if (f->capture_errno)
+            saved_errno = errno;
+    } else {
+        PyThreadState *ts = PyEval_SaveThread();
+        ffi_call(&f->cif, FFI_FN(f->fn), rbuf, avalues);
+        if (f->capture_errno)
+            saved_errno = errno;
+        PyEval_RestoreThread(ts);
+    }
+    if (f->has_ptr_args)
+        for (Py_ssize_t j = 0; j < n; j++)
+            nf_argtmp_release(&tmps[j]);
+    PyMem_Free(heap);
+    PyObject *res = load_return(f, rbuf);
+    if (rbuf != stackret)
+        scratch_release(rbuf);
+    return res;
+
+fail:
+    if (f->has_ptr_args)
+        for (Py_ssize_t j = 0; j <= i && j < n; j++)
+            nf_argtmp_release(&tmps[j]);
+    PyMem_Free(heap);
+    return NULL;
+}
+
+/* -- Entry ------------------------------------------------------------------------- */
 
 /* Puts keyword arguments into their positions; returns a new array in *out (caller frees) or -1. */
 static int map_keywords(nf_function *f, PyObject *const *args, Py_ssize_t npos, PyObject *kwnames,
@@ -231,7 +611,8 @@ fail:
     return -1;
 }
 
-static PyObject *function_vectorcall(nf_function *f, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+/* Calls that are not plain positional calls of a resolved function: keywords, wrong counts, first call. */
+static __attribute__((noinline)) PyObject *general_call(nf_function *f, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     Py_ssize_t n = PyVectorcall_NARGS(nargsf);
     PyObject **kwargs = NULL;
@@ -246,78 +627,48 @@ static PyObject *function_vectorcall(nf_function *f, PyObject *const *args, size
         args = kwargs;
         n = f->nargs;
     }
-    if (n != f->nargs) {
+    PyObject *res = NULL;
+    if (n != f->nargs)
         PyErr_Format(PyExc_TypeError, "%U() takes %zd argument%s (%zd given)", f->name, f->nargs,
                      f->nargs == 1 ? "" : "s", n);
-        return NULL;
-    }
-    if (!f->fn && resolve(f) < 0)
-        goto fail_kw;
-
-    /* Scratch: on the stack for ordinary calls, on the heap for very wide ones. */
-    char stackbuf[NF_MAX_STACK_ARGS * 8] __attribute__((aligned(16)));
-    void *stackvals[NF_MAX_STACK_ARGS];
-    nf_argtmp stacktmps[NF_MAX_STACK_ARGS];
-    char stackret[64] __attribute__((aligned(16)));
-    char *buf = stackbuf;
-    void **avalues = stackvals;
-    nf_argtmp *tmps = stacktmps;
-    void *heap = NULL;
-    if (n > NF_MAX_STACK_ARGS || f->bufsize > (Py_ssize_t)sizeof stackbuf) {
-        heap = PyMem_Malloc(f->bufsize + 16 + n * (sizeof(void *) + sizeof(nf_argtmp)));
-        if (!heap) {
-            PyErr_NoMemory();
-            goto fail_kw;
-        }
-        buf = (char *)(((uintptr_t)heap + 15) & ~(uintptr_t)15);
-        avalues = (void **)(buf + f->bufsize);
-        tmps = (nf_argtmp *)(avalues + n);
-    }
-    if (f->has_ptr_args)
-        memset(tmps, 0, n * sizeof(nf_argtmp));
-
-    Py_ssize_t i;
-    for (i = 0; i < n; i++) {
-        nf_ctype *t = f->argt[i];
-        void *slot = buf + f->offsets[i];
-        avalues[i] = slot;
-        int r = t->kind == NF_POINTER ? nf_cconv_store_arg(t, slot, args[i], &tmps[i])
-                                      : nf_cconv_store(t, slot, args[i]);
-        if (r < 0) {
-            arg_error(f, i);
-            goto fail_args;
-        }
-    }
-
-    char *rbuf = f->retsize <= (Py_ssize_t)sizeof stackret ? stackret : return_scratch(f->retsize);
-    if (!rbuf)
-        goto fail_args;
-    if (f->is_leaf) {
-        ffi_call(&f->cif, FFI_FN(f->fn), rbuf, avalues);
-        if (f->capture_errno)
-            saved_errno = errno;
-    } else {
-        PyThreadState *ts = PyEval_SaveThread();
-        ffi_call(&f->cif, FFI_FN(f->fn), rbuf, avalues);
-        if (f->capture_errno)
-            saved_errno = errno;
-        PyEval_RestoreThread(ts);
-    }
-    if (f->has_ptr_args)
-        for (Py_ssize_t j = 0; j < n; j++)
-            nf_argtmp_release(&tmps[j]);
-    PyMem_Free(heap);
+    else if (f->fn || resolve(f) == 0)
+        res = f->stub.call ? stub_call_outlined(f, args) : ffi_path(f, args);
     PyMem_Free(kwargs);
-    return load_return(f, rbuf);
+    return res;
+}
 
-fail_args:
-    if (f->has_ptr_args)
-        for (Py_ssize_t j = 0; j <= i && j < n; j++)
-            nf_argtmp_release(&tmps[j]);
-    PyMem_Free(heap);
-fail_kw:
-    PyMem_Free(kwargs);
-    return NULL;
+/* The entries (tp_vectorcall), chosen at bind time: plain positional calls of a resolved function go
+   straight to their path; everything else through general_call. */
+static PyObject *function_vectorcall(nf_function *f, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    if (PyVectorcall_NARGS(nargsf) == f->nargs && !kwnames && f->fn)
+        return f->stub.call ? stub_call(f, args, f->nargs) : ffi_path(f, args);
+    return general_call(f, args, nargsf, kwnames);
+}
+
+#define STUB_ENTRY(N)                                                                                    \
+    static PyObject *stub_vectorcall_##N(nf_function *f, PyObject *const *args, size_t nargsf,          \
+                                         PyObject *kwnames)                                             \
+    {                                                                                                    \
+        if (PyVectorcall_NARGS(nargsf) == N && !kwnames && f->fn)                                        \
+            return stub_call(f, args, N);                                                                \
+        return general_call(f, args, nargsf, kwnames);                                                   \
+    }
+STUB_ENTRY(0)
+STUB_ENTRY(1)
+STUB_ENTRY(2)
+STUB_ENTRY(3)
+STUB_ENTRY(4)
+
+static vectorcallfunc choose_entry(nf_function *f)
+{
+    static const vectorcallfunc by_arity[] = {
+        (vectorcallfunc)stub_vectorcall_0, (vectorcallfunc)stub_vectorcall_1, (vectorcallfunc)stub_vectorcall_2,
+        (vectorcallfunc)stub_vectorcall_3, (vectorcallfunc)stub_vectorcall_4,
+    };
+    if (f->stub.call && f->nargs < (Py_ssize_t)(sizeof by_arity / sizeof *by_arity))
+        return by_arity[f->nargs];
+    return (vectorcallfunc)function_vectorcall;
 }
 
 /* -- The object ------------------------------------------------------------ */
@@ -335,6 +686,8 @@ static void function_dealloc(nf_function *f)
     PyMem_Free(f->argt);
     PyMem_Free(f->offsets);
     PyMem_Free(f->atypes);
+    PyMem_Free(f->plan);
+    PyMem_Free(f->sargs);
     Py_TYPE(f)->tp_free((PyObject *)f);
 }
 
@@ -388,6 +741,7 @@ static PyObject *function_new(PyTypeObject *cls, PyObject *args, PyObject *kw)
         Py_DECREF(f);
         return NULL;
     }
+    f->vectorcall = choose_entry(f);
     return (PyObject *)f;
 }
 
@@ -412,6 +766,13 @@ static PyObject *function_get_address(nf_function *f, void *c)
     return PyLong_FromVoidPtr(f->fn);
 }
 
+static PyObject *function_get_call_path(nf_function *f, void *c)
+{
+    if (f->stub.call)
+        return PyUnicode_FromFormat("stub %s", f->stub.name);
+    return PyUnicode_FromString("libffi");
+}
+
 static PyObject *function_get_resolved(nf_function *f, void *c) { return PyBool_FromLong(f->fn != NULL); }
 static PyObject *function_get_ftype(nf_function *f, void *c) { return Py_NewRef(f->ftype); }
 static PyObject *function_get_is_leaf(nf_function *f, void *c) { return PyBool_FromLong(f->is_leaf); }
@@ -424,6 +785,8 @@ static PyObject *function_repr(nf_function *f)
 
 static PyGetSetDef function_getset[] = {
     {"address", (getter)function_get_address, NULL, "the native address (resolving it if needed)", NULL},
+    {"call_path", (getter)function_get_call_path, NULL,
+     "how calls are made: 'stub <return class>/<registers>' (register-image stub) or 'libffi'", NULL},
     {"resolved", (getter)function_get_resolved, NULL, "whether the address is known yet", NULL},
     {"native_type", (getter)function_get_ftype, NULL, "the NativeFunction CType", NULL},
     {"is_leaf", (getter)function_get_is_leaf, NULL, "whether calls keep the GIL", NULL},
@@ -472,5 +835,15 @@ int nf_downcall_init(PyObject *module)
 {
     if (PyType_Ready(&nf_Function_Type) < 0)
         return -1;
-    return PyModule_AddObjectRef(module, "Function", (PyObject *)&nf_Function_Type);
+    if (PyModule_AddObjectRef(module, "Function", (PyObject *)&nf_Function_Type) < 0)
+        return -1;
+    /* Which call stubs this build has: the ABI's name (None: every call goes through libffi) and its
+       argument registers (integer, floating). Tests and benchmarks read them. */
+    PyObject *abi = NF_STUBS_ABI ? PyUnicode_FromString(NF_STUBS_ABI) : Py_NewRef(Py_None);
+    PyObject *regs = Py_BuildValue("(ii)", NF_STUB_NGPR, NF_STUB_NFPR);
+    int r = abi && regs && PyModule_AddObjectRef(module, "STUB_ABI", abi) == 0 &&
+            PyModule_AddObjectRef(module, "STUB_REGISTERS", regs) == 0 ? 0 : -1;
+    Py_XDECREF(abi);
+    Py_XDECREF(regs);
+    return r;
 }

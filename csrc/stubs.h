@@ -1,0 +1,56 @@
+/* Register-image call stubs: the interface between downcall.c and the per-ABI stubs_*.c files. */
+#ifndef NF_STUBS_H
+#define NF_STUBS_H
+
+#include "types.h"
+
+/* Which ABI file provides the stubs. Every signature whose arguments all travel in registers is called
+   through one C function-pointer type per return class, taking all the argument registers: integer
+   registers as uint64_t, floating registers as double. The register image is an array of uint64_t
+   "slots": slots [0, NF_STUB_NGPR) are the integer registers in order, the next NF_STUB_NFPR slots hold
+   the bit patterns of the floating registers. */
+#if defined(__x86_64__) && !defined(_WIN32) && !defined(__CYGWIN__)
+#define NF_STUBS_ABI "x86-64 System V"
+#define NF_STUB_NGPR 6
+#define NF_STUB_NFPR 8
+#elif defined(__aarch64__) && defined(__linux__) && defined(__BYTE_ORDER__) && \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define NF_STUBS_ABI "AArch64 AAPCS64 (Linux)"
+#define NF_STUB_NGPR 8
+#define NF_STUB_NFPR 8
+#else
+#define NF_STUBS_ABI NULL  /* no stubs on this platform: every call goes through libffi */
+#define NF_STUB_NGPR 0
+#define NF_STUB_NFPR 0
+#endif
+
+#define NF_STUB_NSLOTS 16    /* room in a register image for every ABI above (NGPR + NFPR <= 16) */
+#define NF_STUB_RETSIZE 32   /* bytes of the return image: up to four registers */
+
+/* Calls `fn` with the argument registers loaded from `regs` and writes the return registers to `ret`
+   (NF_STUB_RETSIZE bytes, 8-aligned): an integer or pointer as a uint64_t, a float or a double at the
+   start, a struct returned in registers as its bytes in memory order. */
+typedef void (*nf_stub_fn)(void *fn, const uint64_t *regs, void *ret);
+
+/* Where one argument goes: a scalar is one piece; a struct is split into the pieces that fill registers. */
+typedef struct {
+    unsigned char npieces;   /* 1 for scalars, 1..4 for structs */
+    unsigned char slot[4];   /* register-image slot of each piece */
+    unsigned char off[4];    /* structs: byte offset of each piece in the value */
+    unsigned char size[4];   /* structs: bytes of the value copied into each slot (the rest is zero) */
+} nf_stub_arg;
+
+/* The stub chosen for one signature. */
+typedef struct {
+    nf_stub_fn call;         /* the stub; NULL when the signature needs libffi */
+    const char *name;        /* the stub's name ("int/g", "f64/gf", ...), shown by Function.call_path */
+    int ret_in_memory;       /* the return goes to memory whose address travels in slot 0 (x86-64 MEMORY) */
+} nf_stub_plan;
+
+/* Chooses a stub for a signature of n parameters (all fixed when !variadic), filling *out and args[0..n).
+   Returns 1 if a stub can make the call, 0 if libffi must: variadic functions, arguments that do not all
+   fit in registers, structs the stubs do not pass, long double. Never raises. */
+int nf_stub_plan_make(nf_ctype *ret, nf_ctype *const *params, Py_ssize_t n, int variadic, nf_stub_plan *out,
+                      nf_stub_arg *args);
+
+#endif

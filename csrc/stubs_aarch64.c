@@ -1,0 +1,190 @@
+/* Register-image call stubs for AArch64 Linux (AAPCS64, little-endian). */
+#include "stubs.h"
+
+#if defined(__aarch64__) && defined(__linux__) && defined(__BYTE_ORDER__) && \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#include <string.h>
+
+/* -- The ABI in brief --------------------------------------------------------
+ * Integer, pointer and bool arguments take x0-x7 in order; float and double arguments take v0-v7, counted
+ * independently. A homogeneous floating-point aggregate (HFA: 1-4 members, all float or all double) takes
+ * one v register per member; any other struct of at most 16 bytes takes one or two consecutive x
+ * registers (an even pair when 16-aligned). What does not fit goes on the stack, and structs over 16
+ * bytes go by reference: both to libffi here. Returns: x0 (and x1), v0-v3 for an HFA, or memory at x8 for
+ * larger structs (libffi). Passing more register arguments than the callee declares is harmless, so one
+ * function-pointer type per return class calls every signature that fits. The callee extends narrow
+ * integers itself; downcall.c widens them anyway. A float travels as the low 32 bits of its v register. */
+
+typedef uint64_t u64;
+
+static inline double D(u64 u)
+{
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
+#define GPR_T u64, u64, u64, u64, u64, u64, u64, u64
+#define FPR_T double, double, double, double, double, double, double, double
+#define GPR_A r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]
+#define FPR_A D(r[8]), D(r[9]), D(r[10]), D(r[11]), D(r[12]), D(r[13]), D(r[14]), D(r[15])
+
+/* Two stubs per return class: integer registers only ("g"), and integer plus floating ones ("gf"). */
+#define STUBS(NAME, RT)                                                                                  \
+    static void NAME##_g(void *fn, const u64 *r, void *ret)                                              \
+    {                                                                                                    \
+        RT v = ((RT(*)(GPR_T))fn)(GPR_A);                                                                \
+        memcpy(ret, &v, sizeof v);                                                                       \
+    }                                                                                                    \
+    static void NAME##_gf(void *fn, const u64 *r, void *ret)                                             \
+    {                                                                                                    \
+        RT v = ((RT(*)(GPR_T, FPR_T))fn)(GPR_A, FPR_A);                                                  \
+        memcpy(ret, &v, sizeof v);                                                                       \
+    }
+
+typedef struct { u64 a, b; } ret_ii;            /* x0, x1 */
+typedef struct { float a, b, c, d; } ret_hf;    /* s0-s3: float HFAs of 1-4 members */
+typedef struct { double a, b, c, d; } ret_hd;   /* d0-d3: double HFAs of 1-4 members */
+
+STUBS(int, u64)
+STUBS(f32, float)
+STUBS(f64, double)
+STUBS(ii, ret_ii)
+STUBS(hfa_f32, ret_hf)
+STUBS(hfa_f64, ret_hd)
+
+enum { RC_INT, RC_F32, RC_F64, RC_II, RC_HF, RC_HD, RC_COUNT };
+
+static const struct {
+    nf_stub_fn g, gf;
+    const char *gname, *gfname;
+} stubs[RC_COUNT] = {
+#define ROW(NAME) {NAME##_g, NAME##_gf, #NAME "/g", #NAME "/gf"}
+    ROW(int), ROW(f32), ROW(f64), ROW(ii), ROW(hfa_f32), ROW(hfa_f64),
+#undef ROW
+};
+
+/* -- Classification of structs (from their libffi description) ---------------- */
+
+/* Collects the scalar leaves of `t`; returns 0 for types the stubs do not handle (long double, complex). */
+static int leaves(const ffi_type *t, int *nleaf, int *kind, int *all_same)
+{
+    if (t->type == FFI_TYPE_STRUCT) {
+        if (!t->elements)
+            return 0;
+        for (ffi_type **e = t->elements; *e; e++)
+            if (!leaves(*e, nleaf, kind, all_same))
+                return 0;
+        return 1;
+    }
+    switch (t->type) {
+    case FFI_TYPE_FLOAT: case FFI_TYPE_DOUBLE:
+    case FFI_TYPE_UINT8: case FFI_TYPE_SINT8: case FFI_TYPE_UINT16: case FFI_TYPE_SINT16:
+    case FFI_TYPE_UINT32: case FFI_TYPE_SINT32: case FFI_TYPE_UINT64: case FFI_TYPE_SINT64:
+    case FFI_TYPE_INT: case FFI_TYPE_POINTER:
+        break;
+    default:
+        return 0;
+    }
+    if (*nleaf == 0)
+        *kind = t->type;
+    else if (*kind != t->type)
+        *all_same = 0;
+    (*nleaf)++;
+    return 1;
+}
+
+/* 1 and the member type (FFI_TYPE_FLOAT/DOUBLE) and count if `t` is an HFA; 0 if it is another struct
+   of at most 16 bytes; -1 if the stubs cannot pass it. */
+static int struct_shape(nf_ctype *t, int *hfa_kind, int *hfa_n)
+{
+    const ffi_type *f = t->ffi;
+    if (!f || f->type != FFI_TYPE_STRUCT || (Py_ssize_t)f->size != t->size || t->size == 0)
+        return -1;
+    int n = 0, kind = 0, same = 1;
+    if (!leaves(f, &n, &kind, &same))
+        return -1;
+    if (same && n >= 1 && n <= 4 && (kind == FFI_TYPE_FLOAT || kind == FFI_TYPE_DOUBLE) &&
+        (Py_ssize_t)(n * (kind == FFI_TYPE_FLOAT ? 4 : 8)) == t->size) {
+        *hfa_kind = kind;
+        *hfa_n = n;
+        return 1;
+    }
+    return t->size <= 16 ? 0 : -1;
+}
+
+/* -- Choosing a stub ------------------------------------------------------------ */
+
+int nf_stub_plan_make(nf_ctype *ret, nf_ctype *const *params, Py_ssize_t n, int variadic, nf_stub_plan *out,
+                      nf_stub_arg *args)
+{
+    memset(out, 0, sizeof *out);
+    if (variadic)
+        return 0;
+    int rc, ngpr = 0, nfpr = 0;
+    switch (ret->kind) {
+    case NF_F32: rc = RC_F32; break;
+    case NF_F64: rc = RC_F64; break;
+    case NF_STRUCT: case NF_UNION: case NF_ARRAY: {
+        int hk = 0, hn = 0, s = struct_shape(ret, &hk, &hn);
+        if (s < 0)
+            return 0;  /* over 16 bytes: returned through x8, which only libffi sets */
+        rc = s == 1 ? (hk == FFI_TYPE_FLOAT ? RC_HF : RC_HD) : (ret->size > 8 ? RC_II : RC_INT);
+        break;
+    }
+    default:
+        if (!NF_IS_SCALAR(ret->kind) && ret->kind != NF_POINTER && ret->kind != NF_VOID)
+            return 0;
+        rc = RC_INT;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        nf_ctype *t = params[i];
+        nf_stub_arg *a = &args[i];
+        memset(a, 0, sizeof *a);
+        if (t->kind == NF_F32 || t->kind == NF_F64) {
+            if (nfpr == NF_STUB_NFPR)
+                return 0;
+            a->npieces = 1;
+            a->slot[0] = (unsigned char)(NF_STUB_NGPR + nfpr++);
+        } else if (NF_IS_SCALAR(t->kind) || t->kind == NF_POINTER) {
+            if (ngpr == NF_STUB_NGPR)
+                return 0;
+            a->npieces = 1;
+            a->slot[0] = (unsigned char)ngpr++;
+        } else if (NF_IS_COMPOUND(t->kind)) {
+            int hk = 0, hn = 0, s = struct_shape(t, &hk, &hn);
+            if (s < 0)
+                return 0;  /* over 16 bytes: passed by reference to a copy; libffi does that */
+            if (s == 1) {
+                if (nfpr + hn > NF_STUB_NFPR)
+                    return 0;
+                int es = hk == FFI_TYPE_FLOAT ? 4 : 8;
+                a->npieces = (unsigned char)hn;
+                for (int j = 0; j < hn; j++) {
+                    a->slot[j] = (unsigned char)(NF_STUB_NGPR + nfpr++);
+                    a->off[j] = (unsigned char)(es * j);
+                    a->size[j] = (unsigned char)es;
+                }
+            } else {
+                int k = t->size > 8 ? 2 : 1;
+                if (t->align >= 16 && (ngpr & 1))
+                    ngpr++;
+                if (ngpr + k > NF_STUB_NGPR)
+                    return 0;
+                a->npieces = (unsigned char)k;
+                for (int j = 0; j < k; j++) {
+                    a->slot[j] = (unsigned char)ngpr++;
+                    a->off[j] = (unsigned char)(8 * j);
+                    a->size[j] = (unsigned char)(t->size - 8 * j < 8 ? t->size - 8 * j : 8);
+                }
+            }
+        } else {
+            return 0;
+        }
+    }
+    out->call = nfpr ? stubs[rc].gf : stubs[rc].g;
+    out->name = nfpr ? stubs[rc].gfname : stubs[rc].gname;
+    return 1;
+}
+
+#endif

@@ -1,0 +1,205 @@
+/* Register-image call stubs for the x86-64 System V ABI (Linux, the BSDs, macOS on Intel). */
+#include "stubs.h"
+
+#if defined(__x86_64__) && !defined(_WIN32) && !defined(__CYGWIN__)
+#include <string.h>
+
+/* -- The ABI in brief --------------------------------------------------------
+ * Integer, pointer and bool arguments take rdi, rsi, rdx, rcx, r8, r9 in order; float and double
+ * arguments take xmm0-xmm7, counted independently. A struct of at most 16 bytes is split into eightbytes,
+ * each INTEGER (if any integer lies in it) or SSE, and travels in registers only if all of its eightbytes
+ * fit; larger structs go on the stack. Returns: rax (and rdx), xmm0 (and xmm1), or, for structs over 16
+ * bytes, memory whose address the caller passes in rdi as a hidden first argument. Passing more register
+ * arguments than the callee declares is harmless, so one function-pointer type per return class calls
+ * every signature that fits. Narrow integers are widened by the caller (downcall.c does it) and narrowed
+ * back on return; a float travels as the low 32 bits of its xmm register. Variadic callees need %al set
+ * to the number of vector registers used: they go to libffi. */
+
+typedef uint64_t u64;
+
+static inline double D(u64 u)
+{
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
+#define GPR_T u64, u64, u64, u64, u64, u64
+#define FPR_T double, double, double, double, double, double, double, double
+#define GPR_A r[0], r[1], r[2], r[3], r[4], r[5]
+#define FPR_A D(r[6]), D(r[7]), D(r[8]), D(r[9]), D(r[10]), D(r[11]), D(r[12]), D(r[13])
+
+/* Two stubs per return class: integer registers only ("g"), and integer plus floating ones ("gf"). */
+#define STUBS(NAME, RT)                                                                                  \
+    static void NAME##_g(void *fn, const u64 *r, void *ret)                                              \
+    {                                                                                                    \
+        RT v = ((RT(*)(GPR_T))fn)(GPR_A);                                                                \
+        memcpy(ret, &v, sizeof v);                                                                       \
+    }                                                                                                    \
+    static void NAME##_gf(void *fn, const u64 *r, void *ret)                                             \
+    {                                                                                                    \
+        RT v = ((RT(*)(GPR_T, FPR_T))fn)(GPR_A, FPR_A);                                                  \
+        memcpy(ret, &v, sizeof v);                                                                       \
+    }
+
+typedef struct { u64 a, b; } ret_ii;      /* rax, rdx */
+typedef struct { u64 a; double b; } ret_is;  /* rax, xmm0 */
+typedef struct { double a; u64 b; } ret_si;  /* xmm0, rax */
+typedef struct { double a, b; } ret_ss;    /* xmm0, xmm1 */
+
+STUBS(int, u64)
+STUBS(f32, float)
+STUBS(f64, double)
+STUBS(ii, ret_ii)
+STUBS(is, ret_is)
+STUBS(si, ret_si)
+STUBS(ss, ret_ss)
+
+enum { RC_INT, RC_F32, RC_F64, RC_II, RC_IS, RC_SI, RC_SS, RC_COUNT };
+
+static const struct {
+    nf_stub_fn g, gf;
+    const char *gname, *gfname;
+} stubs[RC_COUNT] = {
+#define ROW(NAME) {NAME##_g, NAME##_gf, #NAME "/g", #NAME "/gf"}
+    ROW(int), ROW(f32), ROW(f64), ROW(ii), ROW(is), ROW(si), ROW(ss),
+#undef ROW
+};
+
+/* -- Classification of structs (from their libffi description) ---------------- */
+
+enum { EB_NONE, EB_INT, EB_SSE };
+
+/* Marks the eightbytes that the scalars of `t`, placed at byte `off`, fall in. 0 if a scalar is of a class
+   the stubs do not handle (long double, complex) or is misaligned (packed: the ABI passes those in memory). */
+static int classify(const ffi_type *t, size_t off, int eb[2])
+{
+    if (t->type == FFI_TYPE_STRUCT) {
+        if (!t->elements)
+            return 0;
+        size_t o = off;
+        for (ffi_type **e = t->elements; *e; e++) {
+            size_t a = (*e)->alignment ? (*e)->alignment : 1;
+            o = (o + a - 1) / a * a;
+            if (!classify(*e, o, eb))
+                return 0;
+            o += (*e)->size;
+        }
+        return 1;
+    }
+    int cls;
+    switch (t->type) {
+    case FFI_TYPE_FLOAT: case FFI_TYPE_DOUBLE:
+        cls = EB_SSE;
+        break;
+    case FFI_TYPE_UINT8: case FFI_TYPE_SINT8: case FFI_TYPE_UINT16: case FFI_TYPE_SINT16:
+    case FFI_TYPE_UINT32: case FFI_TYPE_SINT32: case FFI_TYPE_UINT64: case FFI_TYPE_SINT64:
+    case FFI_TYPE_INT: case FFI_TYPE_POINTER:
+        cls = EB_INT;
+        break;
+    default:
+        return 0;
+    }
+    if (t->size == 0 || off % t->size || off / 8 != (off + t->size - 1) / 8 || off / 8 > 1)
+        return 0;
+    if (eb[off / 8] != EB_INT)
+        eb[off / 8] = cls;
+    return 1;
+}
+
+/* The eightbyte classes of a struct of at most 16 bytes; returns the number of eightbytes, 0 if the stubs
+   cannot pass it in registers. */
+static int struct_classes(nf_ctype *t, int eb[2])
+{
+    const ffi_type *f = t->ffi;
+    eb[0] = eb[1] = EB_NONE;
+    if (!f || f->type != FFI_TYPE_STRUCT || (Py_ssize_t)f->size != t->size || t->size == 0 || t->size > 16)
+        return 0;
+    if (!classify(f, 0, eb))
+        return 0;
+    int n = t->size > 8 ? 2 : 1;
+    for (int i = 0; i < n; i++)
+        if (eb[i] == EB_NONE)
+            return 0;
+    return n;
+}
+
+/* -- Choosing a stub ------------------------------------------------------------ */
+
+int nf_stub_plan_make(nf_ctype *ret, nf_ctype *const *params, Py_ssize_t n, int variadic, nf_stub_plan *out,
+                      nf_stub_arg *args)
+{
+    memset(out, 0, sizeof *out);
+    if (variadic)
+        return 0;
+    int rc, ngpr = 0, nfpr = 0;
+    switch (ret->kind) {
+    case NF_F32: rc = RC_F32; break;
+    case NF_F64: rc = RC_F64; break;
+    case NF_STRUCT: case NF_UNION: case NF_ARRAY: {
+        int eb[2];
+        if (ret->size > 16 && ret->ffi && ret->ffi->type == FFI_TYPE_STRUCT &&
+            (Py_ssize_t)ret->ffi->size == ret->size) {
+            rc = RC_INT;           /* MEMORY class: the callee writes where rdi points and returns rdi */
+            out->ret_in_memory = 1;
+            ngpr = 1;
+            break;
+        }
+        int k = struct_classes(ret, eb);
+        if (k == 0)
+            return 0;
+        if (k == 1)
+            rc = eb[0] == EB_INT ? RC_INT : RC_F64;
+        else
+            rc = eb[0] == EB_INT ? (eb[1] == EB_INT ? RC_II : RC_IS) : (eb[1] == EB_INT ? RC_SI : RC_SS);
+        break;
+    }
+    default:
+        if (!NF_IS_SCALAR(ret->kind) && ret->kind != NF_POINTER && ret->kind != NF_VOID)
+            return 0;
+        rc = RC_INT;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        nf_ctype *t = params[i];
+        nf_stub_arg *a = &args[i];
+        memset(a, 0, sizeof *a);
+        if (t->kind == NF_F32 || t->kind == NF_F64) {
+            if (nfpr == NF_STUB_NFPR)
+                return 0;
+            a->npieces = 1;
+            a->slot[0] = (unsigned char)(NF_STUB_NGPR + nfpr++);
+        } else if (NF_IS_SCALAR(t->kind) || t->kind == NF_POINTER) {
+            if (ngpr == NF_STUB_NGPR)
+                return 0;
+            a->npieces = 1;
+            a->slot[0] = (unsigned char)ngpr++;
+        } else if (NF_IS_COMPOUND(t->kind)) {
+            int eb[2];
+            int k = struct_classes(t, eb);
+            if (k == 0)
+                return 0;  /* over 16 bytes or unclassifiable: on the stack */
+            int gi = 0, fi = 0;
+            for (int j = 0; j < k; j++) {
+                if (eb[j] == EB_INT)
+                    gi++;
+                else
+                    fi++;
+            }
+            if (ngpr + gi > NF_STUB_NGPR || nfpr + fi > NF_STUB_NFPR)
+                return 0;  /* the whole struct would go on the stack */
+            a->npieces = (unsigned char)k;
+            for (int j = 0; j < k; j++) {
+                a->slot[j] = (unsigned char)(eb[j] == EB_INT ? ngpr++ : NF_STUB_NGPR + nfpr++);
+                a->off[j] = (unsigned char)(8 * j);
+                a->size[j] = (unsigned char)(t->size - 8 * j < 8 ? t->size - 8 * j : 8);
+            }
+        } else {
+            return 0;
+        }
+    }
+    out->call = nfpr ? stubs[rc].gf : stubs[rc].g;
+    out->name = nfpr ? stubs[rc].gfname : stubs[rc].gname;
+    return 1;
+}
+
+#endif

@@ -1,0 +1,233 @@
+"""The call-stub correctness matrix as data, and the generator of its C side.
+
+Every case is a signature with the reason it is in the matrix. For each case the generator writes a C
+function that records every argument it receives (``m_seen``) and returns a value mixed from all of their
+bits, and an oracle that calls it directly from C with the case's values and stores the result
+(``m_ret``): the C compiler is the ABI oracle. The tests call the same function through nativeffi and
+compare the recorded arguments and the result with the oracle's.
+"""
+from __future__ import annotations
+
+import random
+import struct
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import nativeffi as nf
+
+# code: (C type, nativeffi type, register file, ctypes-readable slot field)
+TYPES: dict[str, tuple[str, Any, str, str]] = {
+    "i8": ("int8_t", nf.Int8, "g", "i"), "u8": ("uint8_t", nf.Uint8, "g", "u"),
+    "i16": ("int16_t", nf.Int16, "g", "i"), "u16": ("uint16_t", nf.Uint16, "g", "u"),
+    "i32": ("int32_t", nf.Int32, "g", "i"), "u32": ("uint32_t", nf.Uint32, "g", "u"),
+    "i64": ("int64_t", nf.Int64, "g", "i"), "u64": ("uint64_t", nf.Uint64, "g", "u"),
+    "f32": ("float", nf.Float, "f", "d"), "f64": ("double", nf.Double, "f", "d"),
+    "bool": ("_Bool", nf.Bool, "g", "u"), "ptr": ("void *", nf.Pointer[nf.Void], "g", "u"),
+}
+SCALARS = list(TYPES)
+RANGES = {"i8": (-2**7, 2**7 - 1), "u8": (0, 2**8 - 1), "i16": (-2**15, 2**15 - 1), "u16": (0, 2**16 - 1),
+          "i32": (-2**31, 2**31 - 1), "u32": (0, 2**32 - 1), "i64": (-2**63, 2**63 - 1), "u64": (0, 2**64 - 1)}
+
+
+@dataclass
+class Case:
+    """One signature of the matrix."""
+
+    name: str
+    ret: str                    # a TYPES code or "void"
+    args: list[str]
+    reason: str
+    variadic_from: Optional[int] = None   # index of the first variadic argument, if any
+    values: list[Any] = field(default_factory=list)
+
+    def registers(self) -> tuple[int, int]:
+        """(integer, floating) registers the arguments need."""
+        g = sum(1 for a in self.args if TYPES[a][2] == "g")
+        return g, len(self.args) - g
+
+    def expected_path(self, abi: Optional[str], regs: tuple[int, int]) -> str:
+        """The call path the plan must choose on this build: a stub name, or 'libffi'."""
+        g, f = self.registers()
+        if abi is None or self.variadic_from is not None or g > regs[0] or f > regs[1]:
+            return "libffi"
+        rc = {"f32": "f32", "f64": "f64"}.get(self.ret, "int")
+        return f"stub {rc}/{'gf' if f else 'g'}"
+
+
+def _cases() -> list[Case]:
+    cs: list[Case] = []
+    for t in SCALARS:
+        cs.append(Case(f"one_{t}", t, [t], f"one {t} argument and a {t} return: widening, then narrowing"))
+        cs.append(Case(f"ret_{t}", t, [], f"{t} return with no arguments"))
+        cs.append(Case(f"fp_{t}", t, ["f64", t, "f32", t],
+                       f"{t} between floating arguments: the integer-and-floating stub of the {t} return class"))
+    cs.append(Case("ret_void", "void", [], "void return, no arguments"))
+    cs.append(Case("void_mixed", "void", ["i32", "f64", "ptr"], "void return with mixed arguments"))
+    for k in range(0, 10):
+        cs.append(Case(f"ints_{k}", "i64", ["i64"] * k,
+                       f"{k} integer arguments: a stub while they fit in the integer registers, libffi past them"))
+    for k in range(0, 11):
+        cs.append(Case(f"dbls_{k}", "f64", ["f64"] * k,
+                       f"{k} double arguments: a stub up to 8 floating registers, libffi past them"))
+    for k in range(1, 10):
+        cs.append(Case(f"flts_{k}", "f32", ["f32"] * k,
+                       f"{k} float arguments: each a 32-bit pattern in the low half of its register"))
+    cs.append(Case("alt_if", "i64", ["i64", "f64"] * 3, "alternating integer and double: counted independently"))
+    cs.append(Case("alt_fi", "f64", ["f64", "i32"] * 4, "alternating double and int32, double first"))
+    cs.append(Case("narrow_mix", "i32", ["i8", "f32", "u8", "i16", "f64", "u16", "bool", "u32", "f32"],
+                   "every narrow type between floats: each extended on its own"))
+    cs.append(Case("full_x86", "f64", ["i64", "f64", "u8", "f32", "ptr", "f64", "i16", "f64", "u32", "f32",
+                                       "f64", "i8", "f64", "f32"],
+                   "6 integer and 8 floating arguments interleaved: every x86-64 argument register"))
+    cs.append(Case("full_x86_plus_int", "f64", ["i64"] * 7 + ["f64"] * 8,
+                   "7 integer and 8 floating arguments: one integer on the stack on x86-64 (libffi)"))
+    cs.append(Case("full_x86_plus_dbl", "i64", ["i64"] * 6 + ["f64"] * 9,
+                   "6 integer and 9 floating arguments: one double on the stack (libffi)"))
+    cs.append(Case("full_a64", "i64", ["i64", "f64"] * 8,
+                   "8 integer and 8 floating arguments: every AArch64 argument register (libffi on x86-64)"))
+    cs.append(Case("ptrs", "ptr", ["ptr", "i32", "ptr", "ptr"], "pointers in integer registers, pointer return"))
+    cs.append(Case("varargs", "i64", ["i32", "i64", "f64", "i64", "f64"],
+                   "variadic: x86-64 needs %al set, so libffi", variadic_from=1))
+    return cs
+
+
+CASES = _cases()
+
+
+def _value(t: str, rng: random.Random, i: int) -> Any:
+    if t in RANGES:
+        lo, hi = RANGES[t]
+        edges = [lo, hi, 0, -1 if lo < 0 else 1, lo + 1, hi - 1]
+        return edges[i % len(edges)] if rng.random() < 0.5 else rng.randint(lo, hi)
+    if t == "f64":
+        return rng.choice([-1.0, 1.0]) * rng.random() * 10.0 ** rng.randint(-300, 300)
+    if t == "f32":
+        return struct.unpack("f", struct.pack("f", rng.choice([-1.0, 1.0]) * rng.random() *
+                                              10.0 ** rng.randint(-30, 30)))[0]
+    if t == "bool":
+        return bool(i % 2) if rng.random() < 0.5 else rng.random() < 0.5
+    return rng.randrange(1, 2**47) << 3   # ptr: never dereferenced
+
+
+for _c in CASES:
+    _rng = random.Random(_c.name)
+    _c.values = [_value(t, _rng, i) for i, t in enumerate(_c.args)]
+
+
+def _c_literal(t: str, v: Any) -> str:
+    if t in RANGES:
+        if v == -2**63:
+            return "(-9223372036854775807LL - 1)"
+        return f"{v}ULL" if t.startswith("u") else f"{v}LL"
+    if t == "f64":
+        return v.hex()
+    if t == "f32":
+        return v.hex() + "f"
+    if t == "bool":
+        return "1" if v else "0"
+    return f"(void *)(uintptr_t){v}ULL"
+
+
+def _bits(t: str, name: str) -> str:
+    if t == "f32":
+        return f"f32bits({name})"
+    if t == "f64":
+        return f"f64bits({name})"
+    if t == "ptr":
+        return f"(uint64_t)(uintptr_t){name}"
+    if t.startswith("i"):
+        return f"(uint64_t)(int64_t){name}"
+    return f"(uint64_t){name}"
+
+
+def _record(t: str, name: str) -> str:
+    field_ = TYPES[t][3]
+    value = f"(uintptr_t){name}" if t == "ptr" else name
+    return f"m_seen_[{{i}}].{field_} = {value};"
+
+
+def _from_hash(t: str) -> str:
+    if t == "f64":
+        return "(double)(h >> 11) / 1024.0"
+    if t == "f32":
+        return "(float)(h >> 40) / 8.0f"
+    if t == "bool":
+        return "(_Bool)(h & 1)"
+    if t == "ptr":
+        return "(void *)(uintptr_t)h"
+    return f"({TYPES[t][0]})h"
+
+
+PRELUDE = r"""/* Generated by tests/call_matrix.py: the call-stub correctness matrix. Do not edit. */
+#include <stdarg.h>
+#include <stdint.h>
+#include <string.h>
+#define EXPORT __attribute__((visibility("default")))
+typedef union { int64_t i; uint64_t u; double d; } slot;
+EXPORT slot m_seen[20];
+EXPORT slot m_ret;
+static slot m_seen_[20];
+static uint64_t f32bits(float f) { uint32_t b; memcpy(&b, &f, 4); return b; }
+static uint64_t f64bits(double d) { uint64_t b; memcpy(&b, &d, 8); return b; }
+static uint64_t mix(uint64_t h, uint64_t v, int i) { return (h ^ (v + (uint64_t)i * 0x9E3779B97F4A7C15ULL)) * 1000003ULL; }
+static void publish(int n) { memcpy(m_seen, m_seen_, sizeof m_seen_); (void)n; }
+"""
+
+
+def _function(c: Case) -> str:
+    rt = "void" if c.ret == "void" else TYPES[c.ret][0]
+    lines = []
+    if c.variadic_from is not None:
+        fixed = c.args[:c.variadic_from]
+        params = ", ".join(f"{TYPES[t][0]} a{i}" for i, t in enumerate(fixed)) + ", ..."
+        lines.append(f"EXPORT {rt} m_{c.name}({params})\n{{\n    uint64_t h = 17;\n    va_list ap;\n"
+                     f"    va_start(ap, a{c.variadic_from - 1});")
+        for i, t in enumerate(c.args):
+            if i >= c.variadic_from:
+                promoted = {"f32": "double", "i8": "int", "u8": "int", "i16": "int", "u16": "int",
+                            "bool": "int"}.get(t, TYPES[t][0])
+                lines.append(f"    {TYPES[t][0]} a{i} = ({TYPES[t][0]})va_arg(ap, {promoted});")
+        lines.append("    va_end(ap);")
+    else:
+        params = ", ".join(f"{TYPES[t][0]} a{i}" for i, t in enumerate(c.args)) or "void"
+        lines.append(f"EXPORT {rt} m_{c.name}({params})\n{{\n    uint64_t h = 17;")
+    for i, t in enumerate(c.args):
+        lines.append("    " + _record(t, f"a{i}").replace("{i}", str(i)) + f" h = mix(h, {_bits(t, f'a{i}')}, {i});")
+    lines.append(f"    publish({len(c.args)});")
+    if c.ret != "void":
+        lines.append(f"    return {_from_hash(c.ret)};")
+    lines.append("}")
+    call = f"m_{c.name}({', '.join(_c_literal(t, v) for t, v in zip(c.args, c.values))})"
+    if c.ret == "void":
+        store = f"{call};"
+    elif c.ret == "ptr":
+        store = f"m_ret.u = (uintptr_t){call};"
+    else:
+        store = f"m_ret.{TYPES[c.ret][3]} = {call};"
+    lines.append(f"EXPORT void o_{c.name}(void) {{ memset(&m_ret, 0, sizeof m_ret); {store} }}")
+    return "\n".join(lines) + "\n"
+
+
+# Probes of the register contract itself: the C side declares full 64-bit registers, nativeffi the narrow type.
+EXTEND = ["i8", "u8", "i16", "u16", "i32", "u32", "bool"]
+NARROW_RET = {"i8": 0x12345678_9ABCDEF0, "u8": 0x12345678_9ABCDEF0, "i16": 0x0BADF00D_0000FFFE,
+              "u16": 0x0BADF00D_0000FFFE, "i32": 0xFFFF0000_80000001, "u32": 0xFFFF0000_80000001,
+              "bool": 0xFFFFFFFF_FFFFFF01, "f32": 0x7FF12345_3FC00000}
+
+
+def _probes() -> str:
+    out = ["/* Widening probes: the callee reads the whole register the narrow argument travelled in. */"]
+    for t in EXTEND:
+        out.append(f"EXPORT uint64_t x_{t}(uint64_t raw) {{ return raw; }}")
+    out.append("/* Narrowing probes: the register holds more than the narrow return type. */")
+    for t, v in NARROW_RET.items():
+        if t == "f32":
+            out.append(f"EXPORT double r_{t}(void) {{ uint64_t b = {v}ULL; double d; memcpy(&d, &b, 8); return d; }}")
+        else:
+            out.append(f"EXPORT uint64_t r_{t}(void) {{ return {v}ULL; }}")
+    return "\n".join(out) + "\n"
+
+
+def c_source() -> str:
+    """The whole C file of the matrix."""
+    return PRELUDE + "\n".join(_function(c) for c in CASES) + _probes()

@@ -1,0 +1,191 @@
+"""Downcalls through the register-image stubs and libffi, checked against what C computes (tests/call_matrix.py)."""
+from __future__ import annotations
+
+import ctypes
+import struct
+
+import pytest
+
+import nativeffi as nf
+from nativeffi import _core
+
+from call_matrix import CASES, EXTEND, NARROW_RET, RANGES, TYPES, Case, c_source
+from clib import build_shared
+
+
+class Slot(ctypes.Union):
+    _fields_ = [("i", ctypes.c_int64), ("u", ctypes.c_uint64), ("d", ctypes.c_double)]
+
+
+@pytest.fixture(scope="session")
+def matrix_lib() -> ctypes.CDLL:
+    """The generated matrix library, compiled once per session with the system C compiler."""
+    return ctypes.CDLL(str(build_shared("callmatrix", c_source())))
+
+
+def address(lib: ctypes.CDLL, symbol: str) -> int:
+    return ctypes.cast(getattr(lib, symbol), ctypes.c_void_p).value
+
+
+def bind(lib: ctypes.CDLL, symbol: str, args: list[str], ret: str, is_leaf: bool, variadic_from=None):
+    params = [TYPES[a][1] for a in args]
+    if variadic_from is not None:
+        params = params[:variadic_from] + [nf.VarArgs[tuple(params[variadic_from:])]]
+    rtype = nf.Void if ret == "void" else TYPES[ret][1]
+    ftype = nf.NativeFunction[params, rtype]
+    return nf.Pointer[ftype].from_address(address(lib, symbol)).as_function(is_leaf=is_leaf)
+
+
+def seen(lib: ctypes.CDLL, n: int) -> list[int]:
+    return [s.u for s in (Slot * 20).in_dll(lib, "m_seen")[:n]]
+
+
+def as_python(ret: str, slot: Slot):
+    if ret == "void":
+        return None
+    if ret in ("f32", "f64"):
+        return slot.d
+    if ret == "bool":
+        return bool(slot.u)
+    return slot.i if TYPES[ret][3] == "i" else slot.u
+
+
+@pytest.mark.parametrize("is_leaf", [True, False], ids=["leaf", "nonleaf"])
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_matrix_case(matrix_lib, case: Case, is_leaf: bool):
+    """Every argument reaches C bit for bit and the return equals what a direct C call returns."""
+    getattr(matrix_lib, f"o_{case.name}")()
+    want_seen = seen(matrix_lib, len(case.args))
+    want_ret = as_python(case.ret, Slot.in_dll(matrix_lib, "m_ret"))
+    ctypes.memset(ctypes.addressof(Slot.in_dll(matrix_lib, "m_seen")), 0, ctypes.sizeof(Slot) * 20)
+
+    f = bind(matrix_lib, f"m_{case.name}", case.args, case.ret, is_leaf, case.variadic_from)
+    args = [nf.Pointer[nf.Void].from_address(v) if t == "ptr" else v for t, v in zip(case.args, case.values)]
+    got = f(*args)
+
+    assert seen(matrix_lib, len(case.args)) == want_seen
+    if case.ret == "ptr":
+        assert got.address == want_ret
+    else:
+        assert got == want_ret and type(got) is type(want_ret)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_matrix_path(matrix_lib, case: Case):
+    """The plan takes a stub exactly when every argument fits in registers and the call is not variadic."""
+    f = bind(matrix_lib, f"m_{case.name}", case.args, case.ret, True, case.variadic_from)
+    assert f.call_path == case.expected_path(_core.STUB_ABI, _core.STUB_REGISTERS)
+
+
+def test_matrix_covers_every_stub():
+    """The matrix calls every stub of this ABI (both register sets of every scalar return class)."""
+    if _core.STUB_ABI is None:
+        pytest.skip("no call stubs on this platform: every call goes through libffi")
+    paths = {c.expected_path(_core.STUB_ABI, _core.STUB_REGISTERS) for c in CASES}
+    for rc in ("int", "f32", "f64"):
+        for regs in ("g", "gf"):
+            assert f"stub {rc}/{regs}" in paths
+    assert "libffi" in paths
+
+
+@pytest.mark.parametrize("t", EXTEND)
+@pytest.mark.parametrize("edge", [0, 1], ids=["min", "max"])
+def test_narrow_argument_is_extended(matrix_lib, t: str, edge: int):
+    """A narrow argument fills its whole 64-bit register, sign-extended if signed, zero-extended if not."""
+    f = bind(matrix_lib, f"x_{t}", [t], "u64", True)
+    if t == "bool":
+        value, want = (False, 0) if edge == 0 else (True, 1)
+    else:
+        value = RANGES[t][edge]
+        want = value & (2**64 - 1)
+    assert f(value) == want
+
+
+@pytest.mark.parametrize("t", sorted(NARROW_RET))
+def test_narrow_return_is_narrowed(matrix_lib, t: str):
+    """A narrow return reads only its own low bits of the register, whatever the callee left above them."""
+    raw = NARROW_RET[t]
+    f = bind(matrix_lib, f"r_{t}", [], t, True)
+    if t == "f32":
+        want = struct.unpack("<f", struct.pack("<I", raw & 0xFFFFFFFF))[0]
+    elif t == "bool":
+        want = bool(raw & 0xFF)
+    else:
+        bits = int(t.lstrip("iu"))
+        want = raw & ((1 << bits) - 1)
+        if t.startswith("i") and want >= 1 << (bits - 1):
+            want -= 1 << bits
+    assert f() == want
+
+
+def test_general_converters_on_the_stub_path(matrix_lib):
+    """Int subclasses, __index__ objects, numpy-like floats and True for an int go through convert.c intact."""
+    class MyInt(int):
+        pass
+
+    class Index:
+        def __index__(self):
+            return -7
+
+    class MyFloat(float):
+        pass
+
+    f = bind(matrix_lib, "m_alt_if", ["i64", "f64"] * 3, "i64", True)
+    getattr(matrix_lib, "o_alt_if")()
+    case = next(c for c in CASES if c.name == "alt_if")
+    a = list(case.values)
+    want = Slot.in_dll(matrix_lib, "m_ret").i
+    a[0], a[1], a[2] = MyInt(a[0]), MyFloat(a[1]), (Index() if a[2] == -7 else MyInt(a[2]))
+    assert f(*a) == want
+    g = bind(matrix_lib, "x_i32", ["i32"], "u64", True)
+    assert g(Index()) == 2**64 - 7
+    assert g(True) == 1
+
+
+def test_out_of_range_argument_raises_and_calls_nothing(matrix_lib):
+    """An int outside the parameter's range raises OverflowError naming the argument; the function is not called."""
+    ctypes.memset(ctypes.addressof(Slot.in_dll(matrix_lib, "m_seen")), 0, ctypes.sizeof(Slot) * 20)
+    f = bind(matrix_lib, "m_one_i8", ["i8"], "i8", True)
+    with pytest.raises(OverflowError, match=r"argument 1 .*\[-128, 127\]"):
+        f(128)
+    with pytest.raises(TypeError, match="expected an int"):
+        f(1.5)
+    assert seen(matrix_lib, 1) == [0]
+
+
+def test_float_argument_out_of_float_range_raises(matrix_lib):
+    """A finite double too large for a float parameter raises OverflowError instead of passing infinity."""
+    f = bind(matrix_lib, "m_one_f32", ["f32"], "f32", True)
+    with pytest.raises(OverflowError):
+        f(1e300)
+    f(float("inf"))
+    assert (Slot * 20).in_dll(matrix_lib, "m_seen")[0].d == float("inf")
+
+
+def test_pointer_arguments_accept_bytes_none_and_buffers(matrix_lib):
+    """Pointer parameters take a Pointer, None, bytes (no copy) and writable buffers; each arrives as its address."""
+    f = bind(matrix_lib, "m_one_ptr", ["ptr"], "ptr", True)
+    b = b"abc"
+    ba = bytearray(b"xyz")
+    for value, want in [(None, 0), (b, ctypes.cast(ctypes.c_char_p(b), ctypes.c_void_p).value),
+                        (ba, ctypes.addressof((ctypes.c_char * 3).from_buffer(ba)))]:
+        f(value)
+        assert seen(matrix_lib, 1) == [want]
+
+
+def test_keywords_and_first_call_resolution(matrix_lib, tmp_path):
+    """Keyword arguments map to their parameters on the stub path, and a lazily bound function resolves once."""
+    path = str(build_shared("callmatrix", c_source()))
+
+    @nf.native(asset=path, symbol="m_alt_fi", is_leaf=True)
+    def alt(a: nf.Double, b: nf.Int32, c: nf.Double, d: nf.Int32, e: nf.Double, f: nf.Int32, g: nf.Double,
+            h: nf.Int32) -> nf.Double: ...
+
+    case = next(c for c in CASES if c.name == "alt_fi")
+    getattr(matrix_lib, "o_alt_fi")()
+    want = Slot.in_dll(matrix_lib, "m_ret").d
+    assert not alt.resolved
+    v = case.values
+    assert alt(*v[:4], e=v[4], f=v[5], g=v[6], h=v[7]) == want
+    assert alt.resolved and alt.call_path == case.expected_path(_core.STUB_ABI, _core.STUB_REGISTERS)
+    assert alt(*v) == want
