@@ -57,11 +57,15 @@ class Function:
     resolved: bool
     native_type: CType
     is_leaf: bool
+    call_path: str
     __name__: str
     def __init__(self, ftype: CType, address: int, name: str, param_names: tuple[str, ...] = ...,
                  is_leaf: bool = ..., capture_errno: bool = ...,
                  resolver: Optional[Callable[[], int]] = ...) -> None: ...
     def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+STUB_ABI: Optional[str]
+STUB_REGISTERS: tuple[int, int]
 
 def get_errno() -> int: ...
 def set_errno(value: int) -> None: ...

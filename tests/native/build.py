@@ -59,16 +59,24 @@ def generate_scalars_c() -> str:
     return "\n".join(out)
 
 
+def build_generated(name: str, text: str) -> pathlib.Path:
+    """Writes generated C `text` to build/NAME.c (only when it changed) and builds it as build/libNAME.so."""
+    BUILD.mkdir(exist_ok=True)
+    src = BUILD / f"{name}.c"
+    if not src.exists() or src.read_text() != text:
+        src.write_text(text)
+    return _compile(name, src)
+
+
 def build(name: str) -> pathlib.Path:
     """Compiles tests/native/NAME.c (or the generated scalars library) into build/libNAME.so; returns its path."""
-    BUILD.mkdir(exist_ok=True)
     if name == "scalars":
-        src = BUILD / "scalars.c"
-        text = generate_scalars_c()
-        if not src.exists() or src.read_text() != text:
-            src.write_text(text)
-    else:
-        src = HERE / f"{name}.c"
+        return build_generated(name, generate_scalars_c())
+    return _compile(name, HERE / f"{name}.c")
+
+
+def _compile(name: str, src: pathlib.Path) -> pathlib.Path:
+    BUILD.mkdir(exist_ok=True)
     out = BUILD / f"lib{name}.so"
     if out.exists() and out.stat().st_mtime >= src.stat().st_mtime:
         return out
