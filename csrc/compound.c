@@ -1,21 +1,564 @@
-/* Structs, unions and inline arrays: layout, values and views, and their libffi description. */
+/* Structs, unions and inline arrays as types: the C compiler's layout rules and the libffi description of each.
+ *
+ * A struct or union CType is made in two steps so that its fields can mention it (Pointer["Node"]):
+ * compound_type() makes an incomplete CType (fields NULL), then set_layout() lays the fields out and
+ * completes it. A compound CType that is still incomplete cannot be used by value.
+ *
+ * Layout follows GCC/Clang on x86-64 and AArch64 Linux:
+ *   - a field is aligned to its type's alignment, capped by `pack` (#pragma pack(n));
+ *   - a bit field of type T starts at the next free bit, unless that would make it straddle a boundary of
+ *     sizeof(T) bytes, in which case it starts at the next such boundary; under #pragma pack it never moves;
+ *   - a zero-width bit field moves the next field to a boundary of alignof(T), whatever the packing, and
+ *     does not raise the struct's alignment;
+ *   - a union puts every field at offset 0; size is rounded up to the alignment.
+ *
+ * libffi description (t->ffi): a struct whose layout libffi would compute itself is described field by field
+ * (arrays flattened to repeated elements). Unions, structs with bit fields, and packed structs are classified
+ * here (classify.c) by the rules of the platform's calling convention and described as an equivalent struct
+ * whose size and alignment are preset, so libffi never recomputes them.
+ */
 #include "compound.h"
+#include "cdata.h"
+#include "classify.h"
 
-/* Compound types are declared by the Python layer's Struct/Union/Array (compound-types issue); until then
-   no CType of these kinds exists, and these entry points only report that. */
+/* What compound.c keeps per struct or union CType (t->layout). */
+typedef struct {
+    Py_ssize_t pack;      /* #pragma pack value, 0 for none */
+    int has_bitfields;    /* some field (maybe zero-width) is a bit field */
+    int natural;          /* libffi can describe it field by field: no union, bit field or packing effect inside */
+} nf_layout;
 
-static int no_compounds(void)
+/* -- Helpers -------------------------------------------------------------- */
+
+static int is_complete(nf_ctype *t)
 {
-    PyErr_SetString(PyExc_NotImplementedError, "structs, unions and arrays are not available in this build");
-    return -1;
+    return !((t->kind == NF_STRUCT || t->kind == NF_UNION) && !t->fields);
 }
 
-int nf_compound_store(nf_ctype *t, void *dst, PyObject *obj) { return no_compounds(); }
-PyObject *nf_compound_load(nf_ctype *t, const void *src, PyObject *owner) { no_compounds(); return NULL; }
-PyObject *nf_compound_copy(nf_ctype *t, const void *src) { no_compounds(); return NULL; }
-void *nf_compound_address(nf_ctype *t, PyObject *obj) { return NULL; }
-void nf_compound_free(nf_ctype *t) {}
+/* Whether a value of `t` can live inside a struct (a field or an array element); sets a TypeError if not. */
+static int check_member_type(nf_ctype *t, PyObject *what)
+{
+    if (t->kind == NF_VOID || t->kind == NF_OPAQUE || t->kind == NF_FUNCTION) {
+        PyErr_Format(PyExc_TypeError, "%U has type %U, which has no values (%s); use Pointer[%U]", what, t->name,
+                     t->kind == NF_VOID ? "Void" : t->kind == NF_OPAQUE ? "opaque types live only behind a pointer"
+                                                                         : "a function type",
+                     t->name);
+        return -1;
+    }
+    if (!is_complete(t)) {
+        PyErr_Format(PyExc_TypeError, "%U has type %U by value, which is not complete yet: a struct cannot contain "
+                     "itself; use Pointer[%R]", what, t->name, t->name);
+        return -1;
+    }
+    return 0;
+}
 
-PyMethodDef nf_compound_methods[] = {{NULL}};
+static Py_ssize_t round_up(Py_ssize_t x, Py_ssize_t a) { return (x + a - 1) / a * a; }
 
-int nf_compound_init(PyObject *module) { return 0; }
+/* Whether libffi can describe `t` as itself (scalars, pointers, natural structs, arrays of those). */
+static int is_natural(nf_ctype *t)
+{
+    switch (t->kind) {
+    case NF_ARRAY: return is_natural(t->target);
+    case NF_UNION: return 0;
+    case NF_STRUCT: return t->layout && ((nf_layout *)t->layout)->natural;
+    default: return 1;
+    }
+}
+
+/* -- Layout ------------------------------------------------------------------ */
+
+/* One field as given to set_layout. */
+typedef struct {
+    PyObject *name;      /* borrowed */
+    nf_ctype *type;      /* borrowed */
+    int width;           /* bit width, or -1 for an ordinary field */
+    Py_ssize_t offset;   /* result: byte offset */
+    Py_ssize_t bitpos;   /* result: bit position of a bit field, -1 otherwise */
+} field_spec;
+
+/* Lays out `n` fields; writes offsets into specs and the compound's size and alignment. */
+static void lay_out(nf_kind kind, field_spec *specs, Py_ssize_t n, Py_ssize_t pack, Py_ssize_t *size_out,
+                    Py_ssize_t *align_out)
+{
+    Py_ssize_t bit = 0, end = 0, align = 1;   /* bit: next free bit (structs); end: bits used (unions) */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        field_spec *f = &specs[i];
+        nf_ctype *t = f->type;
+        Py_ssize_t a = pack && t->align > pack ? pack : t->align;
+        if (kind == NF_UNION) {
+            f->offset = 0;
+            f->bitpos = f->width >= 0 ? 0 : -1;
+            Py_ssize_t bits = f->width >= 0 ? f->width : 8 * t->size;
+            end = bits > end ? bits : end;
+            if (f->width != 0 && a > align)
+                align = a;
+            continue;
+        }
+        if (f->width == 0) {
+            bit = round_up(bit, 8 * t->align);
+            f->offset = bit / 8;
+            f->bitpos = bit;
+            continue;
+        }
+        if (f->width > 0) {
+            Py_ssize_t unit = 8 * t->size;
+            if (!pack && bit / unit != (bit + f->width - 1) / unit)
+                bit = round_up(bit, unit);
+            f->bitpos = bit;
+            f->offset = bit / 8;
+            bit += f->width;
+        } else {
+            bit = round_up(bit, 8 * a);
+            f->offset = bit / 8;
+            f->bitpos = -1;
+            bit += 8 * t->size;
+        }
+        if (a > align)
+            align = a;
+    }
+    Py_ssize_t bytes = kind == NF_UNION ? (end + 7) / 8 : (bit + 7) / 8;
+    *size_out = round_up(bytes, align);
+    *align_out = align;
+}
+
+/* -- Scalar leaves, for the calling-convention classifiers -------------------- */
+
+typedef struct {
+    nf_leaf *items;      /* PyMem array */
+    Py_ssize_t n, cap;
+} leaf_list;
+
+static int add_leaf(leaf_list *l, Py_ssize_t offset, Py_ssize_t size, Py_ssize_t align, char cls)
+{
+    if (l->n == l->cap) {
+        Py_ssize_t cap = l->cap ? 2 * l->cap : 16;
+        nf_leaf *p = PyMem_Realloc(l->items, cap * sizeof(nf_leaf));
+        if (!p) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        l->items = p;
+        l->cap = cap;
+    }
+    l->items[l->n++] = (nf_leaf){offset, size, align, cls};
+    return 0;
+}
+
+static int collect_leaves(nf_ctype *t, Py_ssize_t base, leaf_list *l)
+{
+    switch (t->kind) {
+    case NF_F32: return add_leaf(l, base, 4, t->align, 'f');
+    case NF_F64: return add_leaf(l, base, 8, t->align, 'd');
+    case NF_ARRAY:
+        for (Py_ssize_t i = 0; i < t->length; i++)
+            if (collect_leaves(t->target, base + i * t->target->size, l) < 0)
+                return -1;
+        return 0;
+    case NF_STRUCT: case NF_UNION:
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(t->fields); i++) {
+            nf_field *f = (nf_field *)PyTuple_GET_ITEM(t->fields, i);
+            int r;
+            if (f->width > 0) {
+                Py_ssize_t first = f->bitpos / 8, last = (f->bitpos + f->width - 1) / 8;
+                r = add_leaf(l, base + first, last - first + 1, 1, 'i');
+            } else {
+                r = collect_leaves(f->type, base + f->offset, l);
+            }
+            if (r < 0)
+                return -1;
+        }
+        return 0;
+    default:
+        return add_leaf(l, base, t->size, t->align, 'i');
+    }
+}
+
+/* Classifies `t` with the rules of `abi` ("sysv" or "aarch64"). */
+static int classify(nf_ctype *t, const char *abi, nf_abi_class *out)
+{
+    leaf_list l = {0};
+    /* Leaves matter only for values that may travel in registers (16 bytes, or an HFA of 4 doubles). */
+    if (t->size <= 64 && collect_leaves(t, 0, &l) < 0) {
+        PyMem_Free(l.items);
+        return -1;
+    }
+    if (strcmp(abi, "sysv") == 0)
+        nf_classify_sysv(l.items, l.n, t->size, t->align, out);
+    else
+        nf_classify_aarch64(l.items, l.n, t->size, t->align, out);
+    PyMem_Free(l.items);
+    return 0;
+}
+
+/* -- libffi descriptions ------------------------------------------------------- */
+
+/* An ffi_type of kind STRUCT with room for `n` elements (NULL-terminated), owned by the CType. */
+static ffi_type *new_ffi_struct(Py_ssize_t n)
+{
+    ffi_type *ft = PyMem_Calloc(1, sizeof(ffi_type));
+    ffi_type **el = PyMem_Calloc(n + 1, sizeof(ffi_type *));
+    if (!ft || !el) {
+        PyMem_Free(ft);
+        PyMem_Free(el);
+        PyErr_NoMemory();
+        return NULL;
+    }
+    ft->type = FFI_TYPE_STRUCT;
+    ft->elements = el;
+    return ft;
+}
+
+/* Number of libffi elements a field of type t becomes (arrays are flattened). */
+static Py_ssize_t flat_count(nf_ctype *t)
+{
+    return t->kind == NF_ARRAY ? t->length * flat_count(t->target) : 1;
+}
+
+static void flat_fill(nf_ctype *t, ffi_type **el, Py_ssize_t *k)
+{
+    if (t->kind == NF_ARRAY) {
+        for (Py_ssize_t i = 0; i < t->length; i++)
+            flat_fill(t->target, el, k);
+    } else {
+        el[(*k)++] = t->ffi;
+    }
+}
+
+/* Field by field; NULL without an exception if libffi's own layout would differ from ours. */
+static ffi_type *natural_ffi(nf_ctype *t)
+{
+    Py_ssize_t n = 0, k = 0;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(t->fields); i++)
+        n += flat_count(((nf_field *)PyTuple_GET_ITEM(t->fields, i))->type);
+    ffi_type *ft = new_ffi_struct(n);
+    if (!ft)
+        return NULL;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(t->fields); i++)
+        flat_fill(((nf_field *)PyTuple_GET_ITEM(t->fields, i))->type, ft->elements, &k);
+    if (ffi_get_struct_offsets(FFI_DEFAULT_ABI, ft, NULL) != FFI_OK || (Py_ssize_t)ft->size != t->size ||
+        (Py_ssize_t)ft->alignment != t->align) {
+        PyMem_Free(ft->elements);
+        PyMem_Free(ft);
+        return NULL;
+    }
+    return ft;
+}
+
+#if defined(__x86_64__) && !defined(_WIN32)
+#define NF_ABI "sysv"
+#define NF_HAVE_CLASSIFIER 1
+/* libffi passes a struct in memory when an eightbyte merges an x87 class with SSE; a struct whose first
+   element is this marker followed by a float is therefore always passed in memory (its size is preset). */
+static ffi_type x87_marker = {1, 1, FFI_TYPE_LONGDOUBLE, NULL};
+#elif defined(__aarch64__) && !defined(__APPLE__) && !defined(_WIN32)
+#define NF_ABI "aarch64"
+#define NF_HAVE_CLASSIFIER 1
+#endif
+
+static ffi_type *part_ffi(char p)
+{
+    switch (p) {
+    case 'f': return &ffi_type_float;
+    case 'd': return &ffi_type_double;
+    case '1': return &ffi_type_uint8;
+    case '2': return &ffi_type_uint16;
+    case '4': return &ffi_type_uint32;
+    default: return &ffi_type_uint64;
+    }
+}
+
+/* An equivalent struct by the calling convention's classes; NULL with an exception on failure. */
+static ffi_type *classified_ffi(nf_ctype *t)
+{
+#ifdef NF_HAVE_CLASSIFIER
+    nf_abi_class c;
+    if (classify(t, NF_ABI, &c) < 0)
+        return NULL;
+    ffi_type *ft;
+    if (c.in_memory) {
+#ifdef __x86_64__
+        if (t->size <= 16) {
+            if (!(ft = new_ffi_struct(2)))
+                return NULL;
+            ft->elements[0] = &x87_marker;
+            ft->elements[1] = &ffi_type_float;
+        } else
+#endif
+        {
+            if (!(ft = new_ffi_struct(1)))
+                return NULL;
+            ft->elements[0] = &ffi_type_uint8;   /* larger than 16 bytes: memory whatever the elements */
+        }
+    } else {
+        if (!(ft = new_ffi_struct(c.nparts)))
+            return NULL;
+        for (int i = 0; i < c.nparts; i++)
+            ft->elements[i] = part_ffi(c.parts[i]);
+    }
+    ft->size = (size_t)t->size;              /* preset: libffi only computes sizes that are 0 */
+    ft->alignment = (unsigned short)t->align;
+    return ft;
+#else
+    return NULL;  /* no classifier for this platform: such values cannot be passed by value */
+#endif
+}
+
+static int describe_to_ffi(nf_ctype *t)
+{
+    ffi_type *ft = NULL;
+    if (t->kind == NF_STRUCT && ((nf_layout *)t->layout)->natural)
+        ft = natural_ffi(t);
+    if (!ft && !PyErr_Occurred())
+        ft = classified_ffi(t);
+    if (!ft)
+        return PyErr_Occurred() ? -1 : 0;
+    t->ffi = ft;
+    t->ffi_owned = 1;
+    return 0;
+}
+
+/* -- Module functions ------------------------------------------------------ */
+
+static PyObject *m_compound_type(PyObject *m, PyObject *args)
+{
+    const char *kind, *name;
+    if (!PyArg_ParseTuple(args, "ss:compound_type", &kind, &name))
+        return NULL;
+    nf_kind k;
+    if (strcmp(kind, "struct") == 0)
+        k = NF_STRUCT;
+    else if (strcmp(kind, "union") == 0)
+        k = NF_UNION;
+    else {
+        PyErr_Format(PyExc_ValueError, "compound_type: kind must be 'struct' or 'union', got %R", PyTuple_GET_ITEM(args, 0));
+        return NULL;
+    }
+    nf_ctype *t = nf_ctype_alloc(k, name);
+    if (t)
+        t->align = 1;
+    return (PyObject *)t;
+}
+
+static int parse_specs(nf_ctype *t, PyObject *seq, field_spec *specs, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+        PyObject *name, *ft;
+        int width;
+        if (!PyTuple_Check(item) || !PyArg_ParseTuple(item, "UO!i", &name, &nf_CType_Type, &ft, &width)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError, "set_layout: field %zd must be (name, CType, width)", i);
+            return -1;
+        }
+        nf_ctype *f = (nf_ctype *)ft;
+        PyObject *what = PyUnicode_FromFormat("field %R of %U", name, t->name);
+        if (!what)
+            return -1;
+        int bad = check_member_type(f, what);
+        if (!bad && width >= 0) {
+            if (!NF_IS_INTEGER(f->kind) && f->kind != NF_BOOL) {
+                PyErr_Format(PyExc_TypeError, "%U: Bits[...] needs an integer or Bool type, got %U", what, f->name);
+                bad = -1;
+            } else if (width > 8 * f->size || (f->kind == NF_BOOL && width > 1)) {
+                PyErr_Format(PyExc_ValueError, "%U: a bit field of %U holds at most %d bits, got %d", what, f->name,
+                             f->kind == NF_BOOL ? 1 : (int)(8 * f->size), width);
+                bad = -1;
+            }
+        }
+        Py_DECREF(what);
+        if (bad)
+            return -1;
+        for (Py_ssize_t j = 0; j < i; j++)
+            if (PyUnicode_Compare(specs[j].name, name) == 0 && width != 0) {
+                PyErr_Format(PyExc_TypeError, "%U has two fields named %R", t->name, name);
+                return -1;
+            }
+        specs[i] = (field_spec){name, f, width, 0, -1};
+    }
+    return 0;
+}
+
+static PyObject *m_set_layout(PyObject *m, PyObject *args)
+{
+    nf_ctype *t;
+    PyObject *fields;
+    Py_ssize_t pack;
+    if (!PyArg_ParseTuple(args, "O!On:set_layout", &nf_CType_Type, &t, &fields, &pack))
+        return NULL;
+    if ((t->kind != NF_STRUCT && t->kind != NF_UNION) || t->fields) {
+        PyErr_Format(PyExc_TypeError, "set_layout: %U is not an incomplete struct or union", t->name);
+        return NULL;
+    }
+    if (pack != 0 && pack != 1 && pack != 2 && pack != 4 && pack != 8 && pack != 16) {
+        PyErr_Format(PyExc_ValueError, "%U: pack must be 1, 2, 4, 8 or 16 (as #pragma pack), got %zd", t->name, pack);
+        return NULL;
+    }
+    PyObject *seq = PySequence_Fast(fields, "set_layout: fields must be a sequence");
+    if (!seq)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    field_spec *specs = PyMem_Calloc(n ? n : 1, sizeof(field_spec));
+    nf_layout *lay = PyMem_Calloc(1, sizeof(nf_layout));
+    PyObject *result = NULL;
+    if (!specs || !lay) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (parse_specs(t, seq, specs, n) < 0)
+        goto done;
+    Py_ssize_t nvalues = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        nvalues += specs[i].width != 0;
+        lay->has_bitfields |= specs[i].width >= 0;
+    }
+    if (nvalues == 0) {
+        PyErr_Format(PyExc_TypeError, "%U has no fields: C structs and unions need at least one (declare fields "
+                     "as annotations, e.g. `x: Int32`)", t->name);
+        goto done;
+    }
+    Py_ssize_t size, align;
+    lay_out(t->kind, specs, n, pack, &size, &align);
+    lay->pack = pack;
+    lay->natural = t->kind == NF_STRUCT && !lay->has_bitfields;
+    for (Py_ssize_t i = 0; i < n && lay->natural; i++)
+        lay->natural = is_natural(specs[i].type);
+    if (lay->natural && pack) {
+        /* packing that changes nothing keeps the struct natural */
+        field_spec *plain = PyMem_Calloc(n, sizeof(field_spec));
+        if (!plain) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        memcpy(plain, specs, n * sizeof(field_spec));
+        Py_ssize_t psize, palign;
+        lay_out(t->kind, plain, n, 0, &psize, &palign);
+        lay->natural = psize == size && palign == align;
+        for (Py_ssize_t i = 0; i < n && lay->natural; i++)
+            lay->natural = plain[i].offset == specs[i].offset;
+        PyMem_Free(plain);
+    }
+    PyObject *tuple = PyTuple_New(nvalues);
+    if (!tuple)
+        goto done;
+    for (Py_ssize_t i = 0, k = 0; i < n; i++) {
+        if (specs[i].width == 0)
+            continue;
+        nf_field *f = nf_field_new(specs[i].name, specs[i].type, t, specs[i].offset, specs[i].bitpos, specs[i].width,
+                                   k);
+        if (!f) {
+            Py_DECREF(tuple);
+            goto done;
+        }
+        PyTuple_SET_ITEM(tuple, k++, (PyObject *)f);
+    }
+    t->size = size;
+    t->align = align;
+    t->fields = tuple;
+    t->layout = lay;
+    lay = NULL;
+    if (describe_to_ffi(t) < 0) {
+        /* leave the type complete but not passable by value */
+        PyErr_Clear();
+    }
+    result = Py_NewRef(t->fields);
+done:
+    PyMem_Free(specs);
+    PyMem_Free(lay);
+    Py_DECREF(seq);
+    return result;
+}
+
+static PyObject *m_array_type(PyObject *m, PyObject *args)
+{
+    nf_ctype *elem;
+    Py_ssize_t n;
+    PyObject *name = NULL;
+    if (!PyArg_ParseTuple(args, "O!n|U:array_type", &nf_CType_Type, &elem, &n, &name))
+        return NULL;
+    PyObject *what = PyUnicode_FromFormat("the element of Array[%U, %zd]", elem->name, n);
+    if (!what)
+        return NULL;
+    int bad = check_member_type(elem, what);
+    Py_DECREF(what);
+    if (bad)
+        return NULL;
+    if (n < 1) {
+        PyErr_Format(PyExc_ValueError, "Array[%U, %zd]: an inline array needs a length >= 1", elem->name, n);
+        return NULL;
+    }
+    if (n > PY_SSIZE_T_MAX / (elem->size ? elem->size : 1)) {
+        PyErr_Format(PyExc_OverflowError, "Array[%U, %zd] is too large", elem->name, n);
+        return NULL;
+    }
+    nf_ctype *t = nf_ctype_alloc(NF_ARRAY, "Array");
+    if (!t)
+        return NULL;
+    if (name)
+        Py_SETREF(t->name, Py_NewRef(name));
+    else
+        Py_SETREF(t->name, PyUnicode_FromFormat("Array[%U, %zd]", elem->name, n));
+    t->target = (nf_ctype *)Py_NewRef(elem);
+    t->length = n;
+    t->size = n * elem->size;
+    t->align = elem->align;
+    /* t->ffi stays NULL: C arrays are never passed by value; inside structs they are flattened */
+    return (PyObject *)t;
+}
+
+static PyObject *m_classify(PyObject *m, PyObject *args)
+{
+    nf_ctype *t;
+    const char *abi;
+    if (!PyArg_ParseTuple(args, "O!s:_classify", &nf_CType_Type, &t, &abi))
+        return NULL;
+    if (!NF_IS_COMPOUND(t->kind) || !is_complete(t) || (strcmp(abi, "sysv") && strcmp(abi, "aarch64"))) {
+        PyErr_SetString(PyExc_ValueError, "_classify(ctype, abi): a complete compound, abi 'sysv' or 'aarch64'");
+        return NULL;
+    }
+    nf_abi_class c;
+    if (classify(t, abi, &c) < 0)
+        return NULL;
+    if (c.in_memory)
+        return PyUnicode_FromString("memory");
+    return PyUnicode_FromStringAndSize(c.parts, c.nparts);
+}
+
+static PyObject *m_layout_info(PyObject *m, PyObject *arg)
+{
+    if (!nf_ctype_check(arg) || !NF_IS_COMPOUND(((nf_ctype *)arg)->kind)) {
+        PyErr_SetString(PyExc_TypeError, "_layout_info() expects a compound CType");
+        return NULL;
+    }
+    nf_ctype *t = (nf_ctype *)arg;
+    nf_layout *lay = t->layout;
+    return Py_BuildValue("{s:n,s:O,s:O,s:s}", "pack", lay ? lay->pack : (Py_ssize_t)0,
+                         "natural", is_natural(t) ? Py_True : Py_False,
+                         "by_value", t->ffi ? Py_True : Py_False,
+                         "ffi", !t->ffi ? "none" : (t->kind == NF_STRUCT && lay && lay->natural) ? "fields"
+                                                                                             : "classified");
+}
+
+PyMethodDef nf_compound_methods[] = {
+    {"compound_type", m_compound_type, METH_VARARGS,
+     "compound_type(kind, name) -> an incomplete 'struct' or 'union' CType, completed by set_layout."},
+    {"set_layout", m_set_layout, METH_VARARGS,
+     "set_layout(ctype, [(name, CType, width), ...], pack) -> tuple of Field: lays out and completes ctype;\n"
+     "width -1 for an ordinary field, >= 0 for a bit field (0: unnamed padding as in C)."},
+    {"array_type", m_array_type, METH_VARARGS, "array_type(element, length, name=None) -> CType of an inline array."},
+    {"_classify", m_classify, METH_VARARGS,
+     "_classify(ctype, abi) -> 'memory' or the register parts ('d', 'ff', '84'...) under abi 'sysv' or 'aarch64'."},
+    {"_layout_info", m_layout_info, METH_O, "_layout_info(ctype) -> dict: pack, natural, by_value, ffi."},
+    {NULL},
+};
+
+void nf_compound_free(nf_ctype *t)
+{
+    PyMem_Free(t->layout);
+    t->layout = NULL;
+}
+
+int nf_compound_init(PyObject *module)
+{
+    return nf_cdata_init(module);
+}

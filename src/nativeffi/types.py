@@ -167,6 +167,8 @@ def native_type(t: Any, *, what: str = "type") -> CType:
         return _core.void_type
     meta = getattr(t, "__metadata__", None)
     if meta:
+        if any(type(m).__name__ == "_BitWidth" for m in meta):
+            raise TypeError(f"{what}: Bits[...] is only valid as the type of a Struct or Union field")
         for m in meta:
             if isinstance(m, CType):
                 return m

@@ -1,0 +1,785 @@
+/* Compound values in Python: struct/union values and views, array views, and the field descriptors that read them. */
+#include "cdata.h"
+#include "compound.h"
+#include "convert.h"
+#include "pointer.h"
+
+#define NF_VALUE_ALIGN 16   /* owned storage is aligned to this; every compound's alignment is at most 16 */
+
+/* -- Making values and views ---------------------------------------------- */
+
+/* The object that keeps memory reached through `c` alive: c itself if it owns its bytes, else its owner. */
+static PyObject *keeper_of(nf_cdata *c)
+{
+    return c->owns ? (PyObject *)c : c->keep;
+}
+
+static PyTypeObject *value_class(nf_ctype *t)
+{
+    if (t->kind == NF_ARRAY)
+        return &nf_ArrayView_Type;
+    if (!t->pyclass || !PyType_Check(t->pyclass)) {
+        PyErr_Format(PyExc_TypeError, "%U has no Python class", t->name);
+        return NULL;
+    }
+    return (PyTypeObject *)t->pyclass;
+}
+
+/* A new value of class `cls` for type t: owned (zeroed, or a copy of src) when keep is NULL and own is set. */
+static nf_cdata *cdata_alloc(PyTypeObject *cls, nf_ctype *t, const void *src, PyObject *keep, int own)
+{
+    Py_ssize_t extra = own ? t->size + NF_VALUE_ALIGN : 0;
+    nf_cdata *c = (nf_cdata *)cls->tp_alloc(cls, extra);
+    if (!c)
+        return NULL;
+    c->type = (nf_ctype *)Py_NewRef(t);
+    if (own) {
+        c->owns = 1;
+        c->addr = (char *)(((uintptr_t)c->data + NF_VALUE_ALIGN - 1) & ~(uintptr_t)(NF_VALUE_ALIGN - 1));
+        if (src)
+            memcpy(c->addr, src, t->size);
+    } else {
+        c->addr = (char *)src;
+        c->keep = Py_XNewRef(keep);
+    }
+    return c;
+}
+
+PyObject *nf_compound_load(nf_ctype *t, const void *src, PyObject *owner)
+{
+    PyTypeObject *cls = value_class(t);
+    return cls ? (PyObject *)cdata_alloc(cls, t, src, owner, 0) : NULL;
+}
+
+PyObject *nf_compound_copy(nf_ctype *t, const void *src)
+{
+    PyTypeObject *cls = value_class(t);
+    return cls ? (PyObject *)cdata_alloc(cls, t, src, NULL, 1) : NULL;
+}
+
+/* Whether arrays a and b hold the same elements in the same shape (Int and Int32 count as the same). */
+static int same_array(nf_ctype *a, nf_ctype *b)
+{
+    if (a == b)
+        return 1;
+    if (a->kind != NF_ARRAY || b->kind != NF_ARRAY || a->length != b->length)
+        return 0;
+    nf_ctype *x = a->target, *y = b->target;
+    if (x->kind == NF_ARRAY)
+        return same_array(x, y);
+    return x == y || (NF_IS_SCALAR(x->kind) && x->kind == y->kind);
+}
+
+void *nf_compound_address(nf_ctype *t, PyObject *obj)
+{
+    if (!nf_cdata_check(obj))
+        return NULL;
+    nf_cdata *c = (nf_cdata *)obj;
+    if (c->type == t || (t->kind == NF_ARRAY && same_array(t, c->type)))
+        return c->addr;
+    return NULL;
+}
+
+/* -- Python -> C ------------------------------------------------------------ */
+
+static int store_array(nf_ctype *t, char *dst, PyObject *obj)
+{
+    if (PyUnicode_Check(obj) || PyBytes_Check(obj) || PyByteArray_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "expected a sequence of %zd items for %U, got %.200s (convert it to a list "
+                     "of numbers first)", t->length, t->name, Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    PyObject *seq = PySequence_Fast(obj, "");
+    if (!seq) {
+        PyErr_Format(PyExc_TypeError, "expected a sequence of %zd items for %U, got %.200s", t->length, t->name,
+                     Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n != t->length) {
+        PyErr_Format(PyExc_ValueError, "expected a sequence of %zd items for %U, got %zd", t->length, t->name, n);
+        Py_DECREF(seq);
+        return -1;
+    }
+    /* Convert into a temporary first, so that a bad item leaves the destination untouched. */
+    char stackbuf[256] __attribute__((aligned(16)));
+    char *tmp = t->size <= (Py_ssize_t)sizeof stackbuf ? stackbuf : PyMem_Malloc(t->size);
+    if (!tmp) {
+        Py_DECREF(seq);
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(tmp, dst, t->size);
+    nf_ctype *e = t->target;
+    int r = 0;
+    for (Py_ssize_t i = 0; i < n && r == 0; i++) {
+        r = nf_cconv_store(e, tmp + i * e->size, PySequence_Fast_GET_ITEM(seq, i));
+        if (r < 0) {
+            PyObject *type, *value, *tb;
+            PyErr_Fetch(&type, &value, &tb);
+            PyErr_NormalizeException(&type, &value, &tb);
+            PyErr_Format(type, "item %zd: %S", i, value);
+            Py_XDECREF(type);
+            Py_XDECREF(value);
+            Py_XDECREF(tb);
+        }
+    }
+    if (r == 0)
+        memcpy(dst, tmp, t->size);
+    if (tmp != stackbuf)
+        PyMem_Free(tmp);
+    Py_DECREF(seq);
+    return r;
+}
+
+int nf_compound_store(nf_ctype *t, void *dst, PyObject *obj)
+{
+    void *src = nf_compound_address(t, obj);
+    if (src) {
+        memmove(dst, src, t->size);
+        return 0;
+    }
+    if (t->kind == NF_ARRAY)
+        return store_array(t, dst, obj);
+    if (nf_cdata_check(obj))
+        PyErr_Format(PyExc_TypeError, "expected %U, got %U (a different %s type)", t->name,
+                     ((nf_cdata *)obj)->type->name, t->kind == NF_UNION ? "union" : "struct");
+    else
+        PyErr_Format(PyExc_TypeError, "expected %U, got %.200s", t->name, Py_TYPE(obj)->tp_name);
+    return -1;
+}
+
+/* -- Element and field reads ------------------------------------------------- */
+
+/* Reads a value of type t at a, inside the compound c (views keep c's memory alive). */
+static PyObject *load_member(nf_ctype *t, char *a, nf_cdata *c)
+{
+    if (NF_IS_SCALAR(t->kind))
+        return nf_cconv_load_scalar(t->kind, a);
+    if (NF_IS_COMPOUND(t->kind))
+        return nf_compound_load(t, a, keeper_of(c));
+    return nf_cconv_load(t, a, keeper_of(c));
+}
+
+/* -- Bit fields (little-endian bit numbering, as GCC and Clang on x86-64 and AArch64) ---------- */
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "bit-field access in cdata.c assumes a little-endian target"
+#endif
+
+static unsigned __int128 bits_window(const unsigned char *p, int nbytes)
+{
+    unsigned __int128 v = 0;
+    for (int i = 0; i < nbytes; i++)
+        v |= (unsigned __int128)p[i] << (8 * i);
+    return v;
+}
+
+static PyObject *bits_load(nf_field *f, const char *base)
+{
+    const unsigned char *p = (const unsigned char *)base + f->bitpos / 8;
+    int shift = (int)(f->bitpos % 8), nbytes = (shift + f->width + 7) / 8;
+    uint64_t mask = f->width == 64 ? ~(uint64_t)0 : ((uint64_t)1 << f->width) - 1;
+    uint64_t u = (uint64_t)(bits_window(p, nbytes) >> shift) & mask;
+    if (f->type->kind == NF_BOOL)
+        return PyBool_FromLong(u != 0);
+    if (f->type->is_signed && f->width < 64 && (u >> (f->width - 1)) & 1)
+        return PyLong_FromLongLong((long long)(u | ~mask));
+    if (f->type->is_signed)
+        return PyLong_FromLongLong((long long)u);
+    return PyLong_FromUnsignedLongLong(u);
+}
+
+static int bits_store(nf_field *f, char *base, PyObject *v)
+{
+    int w = f->width;
+    uint64_t u;
+    if (f->type->kind == NF_BOOL) {
+        _Bool b;
+        if (nf_cconv_store(f->type, &b, v) < 0)
+            return -1;
+        u = b;
+    } else {
+        if (!PyLong_Check(v) && (PyFloat_Check(v) || !Py_TYPE(v)->tp_as_number ||
+                                 !Py_TYPE(v)->tp_as_number->nb_index)) {
+            PyErr_Format(PyExc_TypeError, "expected an int for a %d-bit %U bit field, got %.200s", w, f->type->name,
+                         Py_TYPE(v)->tp_name);
+            return -1;
+        }
+        PyObject *num = PyNumber_Index(v);
+        if (!num)
+            return -1;
+        int overflow;
+        long long s = PyLong_AsLongLongAndOverflow(num, &overflow);
+        unsigned long long us = 0;
+        int bad = 0;
+        if (s == -1 && PyErr_Occurred()) {
+            Py_DECREF(num);
+            return -1;
+        }
+        if (f->type->is_signed) {
+            long long lo = w == 64 ? INT64_MIN : -(1LL << (w - 1)), hi = w == 64 ? INT64_MAX : (1LL << (w - 1)) - 1;
+            bad = overflow || s < lo || s > hi;
+            u = (uint64_t)s;
+        } else {
+            if (overflow > 0) {
+                us = PyLong_AsUnsignedLongLong(num);
+                if (us == (unsigned long long)-1 && PyErr_Occurred()) {
+                    PyErr_Clear();
+                    bad = 1;
+                }
+            } else {
+                us = (unsigned long long)s;
+                bad = overflow < 0 || s < 0;
+            }
+            bad |= w < 64 && us >> w;
+            u = us;
+        }
+        Py_DECREF(num);
+        if (bad) {
+            if (f->type->is_signed)
+                PyErr_Format(PyExc_OverflowError, "expected an int in [%lld, %lld] for a %d-bit %U bit field, got %R",
+                             w == 64 ? (long long)INT64_MIN : -(1LL << (w - 1)),
+                             w == 64 ? (long long)INT64_MAX : (1LL << (w - 1)) - 1, w, f->type->name, v);
+            else
+                PyErr_Format(PyExc_OverflowError, "expected an int in [0, %llu] for a %d-bit %U bit field, got %R",
+                             w == 64 ? (unsigned long long)UINT64_MAX : (1ULL << w) - 1, w, f->type->name, v);
+            return -1;
+        }
+    }
+    unsigned char *p = (unsigned char *)base + f->bitpos / 8;
+    int shift = (int)(f->bitpos % 8), nbytes = (shift + w + 7) / 8;
+    unsigned __int128 mask = (w == 64 ? (unsigned __int128)~(uint64_t)0 : (((unsigned __int128)1 << w) - 1)) << shift;
+    unsigned __int128 win = bits_window(p, nbytes);
+    win = (win & ~mask) | (((unsigned __int128)(w == 64 ? u : u & (((uint64_t)1 << w) - 1))) << shift);
+    for (int i = 0; i < nbytes; i++)
+        p[i] = (unsigned char)(win >> (8 * i));
+    return 0;
+}
+
+/* -- Field descriptors ------------------------------------------------------------ */
+
+nf_field *nf_field_new(PyObject *name, nf_ctype *type, nf_ctype *owner, Py_ssize_t offset, Py_ssize_t bitpos,
+                       int width, Py_ssize_t index)
+{
+    nf_field *f = PyObject_GC_New(nf_field, &nf_Field_Type);
+    if (!f)
+        return NULL;
+    f->name = Py_NewRef(name);
+    f->type = (nf_ctype *)Py_NewRef(type);
+    f->owner = (nf_ctype *)Py_NewRef(owner);
+    f->offset = offset;
+    f->bitpos = bitpos;
+    f->width = width;
+    f->index = index;
+    PyObject_GC_Track(f);
+    return f;
+}
+
+static void field_dealloc(nf_field *f)
+{
+    PyObject_GC_UnTrack(f);
+    Py_XDECREF(f->name);
+    Py_XDECREF(f->type);
+    Py_XDECREF(f->owner);
+    PyObject_GC_Del(f);
+}
+
+static int field_traverse(nf_field *f, visitproc visit, void *arg)
+{
+    Py_VISIT(f->type);
+    Py_VISIT(f->owner);
+    return 0;
+}
+
+static int field_clear(nf_field *f)
+{
+    Py_CLEAR(f->type);
+    Py_CLEAR(f->owner);
+    return 0;
+}
+
+/* The compound `obj` if the field belongs to its type; NULL with a TypeError otherwise. */
+static nf_cdata *field_target(nf_field *f, PyObject *obj)
+{
+    if (!f->owner || !PyObject_TypeCheck(obj, &nf_CData_Type) || ((nf_cdata *)obj)->type != f->owner) {
+        PyErr_Format(PyExc_TypeError, "field %U of %U used on a %.200s", f->name,
+                     f->owner ? f->owner->name : Py_None, Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    return (nf_cdata *)obj;
+}
+
+static PyObject *field_get(nf_field *f, PyObject *obj, PyObject *type)
+{
+    if (!obj || obj == Py_None)
+        return Py_NewRef(f);
+    nf_cdata *c = field_target(f, obj);
+    if (!c)
+        return NULL;
+    if (f->width >= 0)
+        return bits_load(f, c->addr);
+    return load_member(f->type, c->addr + f->offset, c);
+}
+
+static int field_set(nf_field *f, PyObject *obj, PyObject *v)
+{
+    nf_cdata *c = field_target(f, obj);
+    if (!c)
+        return -1;
+    if (!v) {
+        PyErr_Format(PyExc_TypeError, "cannot delete field %U of %U", f->name, f->owner->name);
+        return -1;
+    }
+    int r = f->width >= 0 ? bits_store(f, c->addr, v) : nf_cconv_store(f->type, c->addr + f->offset, v);
+    if (r < 0) {
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        PyErr_NormalizeException(&type, &value, &tb);
+        PyErr_Format(type, "%U.%U: %S", f->owner->name, f->name, value);
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
+    }
+    return r;
+}
+
+static PyObject *field_repr(nf_field *f)
+{
+    if (f->width >= 0)
+        return PyUnicode_FromFormat("<field %U.%U: Bits[%U, %d] at bit %zd>", f->owner->name, f->name,
+                                    f->type->name, f->width, f->bitpos);
+    return PyUnicode_FromFormat("<field %U.%U: %U at offset %zd>", f->owner->name, f->name, f->type->name, f->offset);
+}
+
+static PyObject *field_get_bit_offset(nf_field *f, void *c)
+{
+    return f->width >= 0 ? PyLong_FromSsize_t(f->bitpos) : Py_NewRef(Py_None);
+}
+
+static PyObject *field_get_bit_width(nf_field *f, void *c)
+{
+    return f->width >= 0 ? PyLong_FromLong(f->width) : Py_NewRef(Py_None);
+}
+
+static PyMemberDef field_members[] = {
+    {"name", T_OBJECT, offsetof(nf_field, name), READONLY, "the field's name"},
+    {"type", T_OBJECT, offsetof(nf_field, type), READONLY, "the field's CType (bit fields: the declared type)"},
+    {"offset", T_PYSSIZET, offsetof(nf_field, offset), READONLY, "byte offset (bit fields: byte of the first bit)"},
+    {"index", T_PYSSIZET, offsetof(nf_field, index), READONLY, "position in declaration order"},
+    {NULL},
+};
+
+static PyGetSetDef field_getset[] = {
+    {"bit_offset", (getter)field_get_bit_offset, NULL, "bit fields: bit offset from the start; else None", NULL},
+    {"bit_width", (getter)field_get_bit_width, NULL, "bit fields: width in bits; else None", NULL},
+    {NULL},
+};
+
+PyTypeObject nf_Field_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "nativeffi._core.Field",
+    .tp_doc = "A field of a struct or union: reads and writes native memory with the field's type.",
+    .tp_basicsize = sizeof(nf_field),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_dealloc = (destructor)field_dealloc,
+    .tp_traverse = (traverseproc)field_traverse,
+    .tp_clear = (inquiry)field_clear,
+    .tp_repr = (reprfunc)field_repr,
+    .tp_descr_get = (descrgetfunc)field_get,
+    .tp_descr_set = (descrsetfunc)field_set,
+    .tp_members = field_members,
+    .tp_getset = field_getset,
+};
+
+/* -- Shared by struct values and array views ------------------------------------- */
+
+static void cdata_dealloc(nf_cdata *c)
+{
+    PyObject_GC_UnTrack(c);
+    Py_CLEAR(c->type);
+    Py_CLEAR(c->keep);
+    Py_TYPE(c)->tp_free((PyObject *)c);
+}
+
+static int cdata_traverse(nf_cdata *c, visitproc visit, void *arg)
+{
+    Py_VISIT(c->type);
+    Py_VISIT(c->keep);
+    return 0;  /* the class of a Struct value is visited by CPython's subtype_traverse */
+}
+
+static int cdata_clear(nf_cdata *c)
+{
+    Py_CLEAR(c->keep);
+    return 0;
+}
+
+static int cdata_getbuffer(nf_cdata *c, Py_buffer *view, int flags)
+{
+    return PyBuffer_FillInfo(view, (PyObject *)c, c->addr, c->type->size, 0, flags);
+}
+
+static PyBufferProcs cdata_as_buffer = {(getbufferproc)cdata_getbuffer, NULL};
+
+static PyObject *cdata_copy(nf_cdata *c, PyObject *unused)
+{
+    return nf_compound_copy(c->type, c->addr);
+}
+
+static PyObject *cdata_get_address(nf_cdata *c, void *x) { return PyLong_FromVoidPtr(c->addr); }
+static PyObject *cdata_get_is_view(nf_cdata *c, void *x) { return PyBool_FromLong(!c->owns); }
+static PyObject *cdata_get_keep(nf_cdata *c, void *x) { return Py_NewRef(keeper_of(c) ? keeper_of(c) : Py_None); }
+
+static PyGetSetDef cdata_getset[] = {
+    {"_address", (getter)cdata_get_address, NULL, "the address of the value's bytes, as an int", NULL},
+    {"_is_view", (getter)cdata_get_is_view, NULL, "whether this is a view of memory owned elsewhere", NULL},
+    {"_keep", (getter)cdata_get_keep, NULL, "the object that owns the memory (None for raw native memory)", NULL},
+    {NULL},
+};
+
+static PyMethodDef cdata_methods[] = {
+    {"_copy", (PyCFunction)cdata_copy, METH_NOARGS, "_copy() -> a new Python-owned value with the same bytes."},
+    {NULL},
+};
+
+/* -- Struct and union values ---------------------------------------------------- */
+
+static nf_ctype *class_ctype(PyTypeObject *cls)
+{
+    PyObject *t = PyObject_GetAttrString((PyObject *)cls, "__native__");
+    if (!t) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "%s is not a struct or union type: subclass Struct or Union", cls->tp_name);
+        return NULL;
+    }
+    Py_DECREF(t);  /* the class holds it */
+    nf_ctype *ct = (nf_ctype *)t;
+    if (!nf_ctype_check(t) || (ct->kind != NF_STRUCT && ct->kind != NF_UNION) || ct->pyclass != (PyObject *)cls) {
+        PyErr_Format(PyExc_TypeError, "%s cannot be instantiated: declare fields in a subclass of Struct or Union",
+                     cls->tp_name);
+        return NULL;
+    }
+    if (!ct->fields) {
+        PyErr_Format(PyExc_TypeError, "%s is not complete yet", cls->tp_name);
+        return NULL;
+    }
+    return ct;
+}
+
+static PyObject *struct_new(PyTypeObject *cls, PyObject *args, PyObject *kw)
+{
+    nf_ctype *t = class_ctype(cls);
+    return t ? (PyObject *)cdata_alloc(cls, t, NULL, NULL, 1) : NULL;
+}
+
+static PyObject *field_names(nf_ctype *t)
+{
+    PyObject *names = PyList_New(0);
+    for (Py_ssize_t i = 0; names && i < PyTuple_GET_SIZE(t->fields); i++)
+        if (PyList_Append(names, ((nf_field *)PyTuple_GET_ITEM(t->fields, i))->name) < 0)
+            Py_CLEAR(names);
+    if (!names)
+        return NULL;
+    PyObject *sep = PyUnicode_FromString(", ");
+    PyObject *s = sep ? PyUnicode_Join(sep, names) : NULL;
+    Py_XDECREF(sep);
+    Py_DECREF(names);
+    return s;
+}
+
+static nf_field *find_field(nf_ctype *t, PyObject *name)
+{
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(t->fields); i++) {
+        nf_field *f = (nf_field *)PyTuple_GET_ITEM(t->fields, i);
+        int eq = PyUnicode_Compare(f->name, name);
+        if (eq == 0)
+            return f;
+    }
+    return NULL;
+}
+
+static int struct_init(nf_cdata *c, PyObject *args, PyObject *kw)
+{
+    nf_ctype *t = c->type;
+    Py_ssize_t nf = PyTuple_GET_SIZE(t->fields), np = PyTuple_GET_SIZE(args);
+    if (np > nf) {
+        PyErr_Format(PyExc_TypeError, "%U() takes at most %zd positional arguments (one per field), got %zd",
+                     t->name, nf, np);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < np; i++)
+        if (field_set((nf_field *)PyTuple_GET_ITEM(t->fields, i), (PyObject *)c, PyTuple_GET_ITEM(args, i)) < 0)
+            return -1;
+    if (kw) {
+        PyObject *key, *value;
+        Py_ssize_t pos = 0;
+        while (PyDict_Next(kw, &pos, &key, &value)) {
+            nf_field *f = PyUnicode_Check(key) ? find_field(t, key) : NULL;
+            if (!f) {
+                PyObject *names = field_names(t);
+                if (names)
+                    PyErr_Format(PyExc_TypeError, "%U has no field %R (fields: %U)", t->name, key, names);
+                Py_XDECREF(names);
+                return -1;
+            }
+            if (f->index < np) {
+                PyErr_Format(PyExc_TypeError, "%U() got field %R both by position and by keyword", t->name, key);
+                return -1;
+            }
+            if (field_set(f, (PyObject *)c, value) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* Attribute writes: a misspelt field gets an error naming the fields instead of a bare AttributeError. */
+static int struct_setattro(nf_cdata *c, PyObject *name, PyObject *v)
+{
+    int r = PyObject_GenericSetAttr((PyObject *)c, name, v);
+    if (r < 0 && PyErr_ExceptionMatches(PyExc_AttributeError) && c->type->fields) {
+        PyObject *names = field_names(c->type);
+        if (names) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_AttributeError, "%U has no field %R (fields: %U)", c->type->name, name, names);
+            Py_DECREF(names);
+        }
+    }
+    return r;
+}
+
+PyTypeObject nf_CData_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "nativeffi._core.CData",
+    .tp_doc = "Base of Struct and Union: a compound value owned by Python, or a view of native memory.",
+    .tp_basicsize = offsetof(nf_cdata, data),
+    .tp_itemsize = 1,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_new = struct_new,
+    .tp_init = (initproc)struct_init,
+    .tp_dealloc = (destructor)cdata_dealloc,
+    .tp_traverse = (traverseproc)cdata_traverse,
+    .tp_clear = (inquiry)cdata_clear,
+    .tp_setattro = (setattrofunc)struct_setattro,
+    .tp_as_buffer = &cdata_as_buffer,
+    .tp_methods = cdata_methods,
+    .tp_getset = cdata_getset,
+};
+
+/* -- Array views ---------------------------------------------------------------- */
+
+static Py_ssize_t array_len(nf_cdata *c) { return c->type->length; }
+
+static PyObject *array_item(nf_cdata *c, Py_ssize_t i)
+{
+    if (i < 0 || i >= c->type->length) {
+        PyErr_Format(PyExc_IndexError, "index %zd out of range for %U", i, c->type->name);
+        return NULL;
+    }
+    nf_ctype *e = c->type->target;
+    return load_member(e, c->addr + i * e->size, c);
+}
+
+static int array_ass_item(nf_cdata *c, Py_ssize_t i, PyObject *v)
+{
+    if (!v) {
+        PyErr_SetString(PyExc_TypeError, "array items cannot be deleted");
+        return -1;
+    }
+    if (i < 0 || i >= c->type->length) {
+        PyErr_Format(PyExc_IndexError, "index %zd out of range for %U", i, c->type->name);
+        return -1;
+    }
+    nf_ctype *e = c->type->target;
+    if (nf_cconv_store(e, c->addr + i * e->size, v) < 0) {
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        PyErr_NormalizeException(&type, &value, &tb);
+        PyErr_Format(type, "%U[%zd]: %S", c->type->name, i, value);
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *array_subscript(nf_cdata *c, PyObject *key)
+{
+    if (PySlice_Check(key)) {
+        Py_ssize_t start, stop, step;
+        if (PySlice_Unpack(key, &start, &stop, &step) < 0)
+            return NULL;
+        Py_ssize_t n = PySlice_AdjustIndices(c->type->length, &start, &stop, step);
+        PyObject *list = PyList_New(n);
+        for (Py_ssize_t k = 0; list && k < n; k++) {
+            PyObject *v = array_item(c, start + k * step);
+            if (!v)
+                Py_CLEAR(list);
+            else
+                PyList_SET_ITEM(list, k, v);
+        }
+        return list;
+    }
+    Py_ssize_t i = PyNumber_AsSsize_t(key, PyExc_IndexError);
+    if (i == -1 && PyErr_Occurred())
+        return NULL;
+    if (i < 0)
+        i += c->type->length;
+    return array_item(c, i);
+}
+
+static int array_ass_subscript(nf_cdata *c, PyObject *key, PyObject *v)
+{
+    if (PySlice_Check(key)) {
+        if (!v) {
+            PyErr_SetString(PyExc_TypeError, "array items cannot be deleted");
+            return -1;
+        }
+        Py_ssize_t start, stop, step;
+        if (PySlice_Unpack(key, &start, &stop, &step) < 0)
+            return -1;
+        Py_ssize_t n = PySlice_AdjustIndices(c->type->length, &start, &stop, step);
+        PyObject *seq = PySequence_Fast(v, "slice assignment needs a sequence");
+        if (!seq)
+            return -1;
+        if (PySequence_Fast_GET_SIZE(seq) != n) {
+            PyErr_Format(PyExc_ValueError, "%U: slice assignment of %zd items to a slice of %zd (an inline array "
+                         "cannot change length)", c->type->name, PySequence_Fast_GET_SIZE(seq), n);
+            Py_DECREF(seq);
+            return -1;
+        }
+        /* convert everything into a copy first, so that a bad item leaves the array untouched */
+        nf_cdata *tmp = (nf_cdata *)nf_compound_copy(c->type, c->addr);
+        int r = tmp ? 0 : -1;
+        for (Py_ssize_t k = 0; r == 0 && k < n; k++)
+            r = array_ass_item(tmp, start + k * step, PySequence_Fast_GET_ITEM(seq, k));
+        if (r == 0)
+            memcpy(c->addr, tmp->addr, c->type->size);
+        Py_XDECREF(tmp);
+        Py_DECREF(seq);
+        return r;
+    }
+    Py_ssize_t i = PyNumber_AsSsize_t(key, PyExc_IndexError);
+    if (i == -1 && PyErr_Occurred())
+        return -1;
+    if (i < 0)
+        i += c->type->length;
+    return array_ass_item(c, i, v);
+}
+
+static PyObject *array_tolist(nf_cdata *c, PyObject *unused)
+{
+    PyObject *list = PyList_New(c->type->length);
+    for (Py_ssize_t i = 0; list && i < c->type->length; i++) {
+        PyObject *v = array_item(c, i);
+        if (v && Py_IS_TYPE(v, &nf_ArrayView_Type)) {
+            PyObject *inner = array_tolist((nf_cdata *)v, NULL);
+            Py_SETREF(v, inner);
+        }
+        if (!v)
+            Py_CLEAR(list);
+        else
+            PyList_SET_ITEM(list, i, v);
+    }
+    return list;
+}
+
+static PyObject *array_repr(nf_cdata *c)
+{
+    PyObject *list = array_tolist(c, NULL);
+    if (!list)
+        return NULL;
+    PyObject *r = PyUnicode_FromFormat("%U(%R)", c->type->name, list);
+    Py_DECREF(list);
+    return r;
+}
+
+static PyObject *array_richcompare(PyObject *a, PyObject *b, int op)
+{
+    if ((op != Py_EQ && op != Py_NE) || !Py_IS_TYPE(a, &nf_ArrayView_Type))
+        Py_RETURN_NOTIMPLEMENTED;
+    if (!Py_IS_TYPE(b, &nf_ArrayView_Type) && !PyList_Check(b) && !PyTuple_Check(b))
+        Py_RETURN_NOTIMPLEMENTED;
+    PyObject *x = array_tolist((nf_cdata *)a, NULL);
+    PyObject *y = Py_IS_TYPE(b, &nf_ArrayView_Type) ? array_tolist((nf_cdata *)b, NULL) : PySequence_List(b);
+    PyObject *r = x && y ? PyObject_RichCompare(x, y, op) : NULL;
+    Py_XDECREF(x);
+    Py_XDECREF(y);
+    return r;
+}
+
+static PyObject *array_new(PyTypeObject *cls, PyObject *args, PyObject *kw)
+{
+    nf_ctype *t;
+    PyObject *init = NULL;
+    if (!PyArg_ParseTuple(args, "O!|O:ArrayView", &nf_CType_Type, &t, &init))
+        return NULL;
+    if (t->kind != NF_ARRAY) {
+        PyErr_Format(PyExc_TypeError, "ArrayView() expected an Array CType, got %U", t->name);
+        return NULL;
+    }
+    nf_cdata *c = cdata_alloc(cls, t, NULL, NULL, 1);
+    if (c && init && init != Py_None && nf_compound_store(t, c->addr, init) < 0)
+        Py_CLEAR(c);
+    return (PyObject *)c;
+}
+
+static PySequenceMethods array_as_sequence = {
+    .sq_length = (lenfunc)array_len,
+    .sq_item = (ssizeargfunc)array_item,
+};
+
+static PyMappingMethods array_as_mapping = {
+    .mp_length = (lenfunc)array_len,
+    .mp_subscript = (binaryfunc)array_subscript,
+    .mp_ass_subscript = (objobjargproc)array_ass_subscript,
+};
+
+static PyObject *array_get_type(nf_cdata *c, void *x) { return Py_NewRef(c->type); }
+
+static PyGetSetDef array_getset[] = {
+    {"native_type", (getter)array_get_type, NULL, "the Array CType", NULL},
+    {"_address", (getter)cdata_get_address, NULL, "the address of the first element, as an int", NULL},
+    {"_is_view", (getter)cdata_get_is_view, NULL, "whether this is a view of memory owned elsewhere", NULL},
+    {NULL},
+};
+
+static PyMethodDef array_methods[] = {
+    {"tolist", (PyCFunction)array_tolist, METH_NOARGS, "tolist() -> the elements as a (nested) list."},
+    {"_copy", (PyCFunction)cdata_copy, METH_NOARGS, "_copy() -> a new Python-owned array with the same bytes."},
+    {NULL},
+};
+
+PyTypeObject nf_ArrayView_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "nativeffi.ArrayView",
+    .tp_doc = "ArrayView(array_ctype, values=None): an inline array (Array[T, n]): len, indexing, iteration,\n"
+              "slice reads, and assignment of items or of a whole sequence of the right length.",
+    .tp_basicsize = offsetof(nf_cdata, data),
+    .tp_itemsize = 1,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = array_new,
+    .tp_dealloc = (destructor)cdata_dealloc,
+    .tp_traverse = (traverseproc)cdata_traverse,
+    .tp_clear = (inquiry)cdata_clear,
+    .tp_repr = (reprfunc)array_repr,
+    .tp_richcompare = array_richcompare,
+    .tp_as_sequence = &array_as_sequence,
+    .tp_as_mapping = &array_as_mapping,
+    .tp_as_buffer = &cdata_as_buffer,
+    .tp_methods = array_methods,
+    .tp_getset = array_getset,
+};
+
+int nf_cdata_init(PyObject *module)
+{
+    if (PyType_Ready(&nf_Field_Type) < 0 || PyType_Ready(&nf_CData_Type) < 0 ||
+        PyType_Ready(&nf_ArrayView_Type) < 0)
+        return -1;
+    if (PyModule_AddObjectRef(module, "Field", (PyObject *)&nf_Field_Type) < 0 ||
+        PyModule_AddObjectRef(module, "CData", (PyObject *)&nf_CData_Type) < 0)
+        return -1;
+    return PyModule_AddObjectRef(module, "ArrayView", (PyObject *)&nf_ArrayView_Type);
+}

@@ -1,0 +1,31 @@
+/* How the x86-64 SysV and AArch64 calling conventions pass a compound value: pure functions over its scalar leaves. */
+#ifndef NF_CLASSIFY_H
+#define NF_CLASSIFY_H
+
+#include <Python.h>
+
+/* One scalar piece of a compound, as the calling conventions see it. */
+typedef struct {
+    Py_ssize_t offset;   /* byte offset from the start of the compound */
+    Py_ssize_t size;     /* bytes it covers (for bit fields: the bytes their bits touch) */
+    Py_ssize_t align;    /* natural alignment of its type; 1 for bit-field bytes, which are never misaligned */
+    char cls;            /* 'i' integer, bool or pointer (bit fields too), 'f' float, 'd' double */
+} nf_leaf;
+
+/* How a compound travels: in memory (by copy on the stack, or by reference), or in registers as parts. */
+typedef struct {
+    int in_memory;       /* x86-64: MEMORY class; AArch64: larger than 16 bytes and not an HFA (passed by reference) */
+    int nparts;          /* registers: number of entries in parts */
+    char parts[16];      /* in memory order: 'f' float, 'd' double, or an integer chunk of '1', '2', '4', '8' bytes */
+} nf_abi_class;
+
+/* x86-64 System V: eightbytes classified INTEGER or SSE; MEMORY above 16 bytes or with a misaligned scalar. */
+void nf_classify_sysv(const nf_leaf *leaves, Py_ssize_t nleaves, Py_ssize_t size, Py_ssize_t align,
+                      nf_abi_class *out);
+
+/* AArch64 AAPCS64: homogeneous float aggregates of up to 4 members in vector registers; otherwise up to
+   16 bytes in general registers, larger by reference. */
+void nf_classify_aarch64(const nf_leaf *leaves, Py_ssize_t nleaves, Py_ssize_t size, Py_ssize_t align,
+                         nf_abi_class *out);
+
+#endif
