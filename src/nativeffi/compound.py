@@ -214,7 +214,7 @@ class _CompoundMeta(type):
         if pack is not None and (not isinstance(pack, int) or isinstance(pack, bool)):
             raise TypeError(f"{name}: pack must be an int (1, 2, 4, 8 or 16), got {pack!r}")
         ct = _core.compound_type(kind, name)
-        cls.__native__ = ct
+        cls.__native__ = ct  # type: ignore[attr-defined]
         ct.pyclass = cls
         annotations = namespace.get("__annotations__", {})
         if not annotations and "__annotate__" in namespace:  # Python 3.14: annotations are evaluated lazily
@@ -255,11 +255,13 @@ class _CompoundBase(_core.CData, metaclass=_CompoundMeta):
     """Methods shared by Struct and Union values."""
 
     _compound_base = True
+    __native__: CType  # set on each declared subclass
 
     @property
     def address(self) -> Pointer[Any]:
         """``Pointer[ThisStruct]`` to this value's memory; keeps the value alive (Dart's ``struct.address``)."""
-        return pointer_class(type(self).__native__).from_address(self._address, self._keep)
+        ptr: Pointer[Any] = pointer_class(type(self).__native__).from_address(self._address, self._keep)
+        return ptr
 
     @property
     def __native_pointer__(self) -> Pointer[Any]:
