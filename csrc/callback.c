@@ -618,13 +618,15 @@ static PyObject *callback_drain(nf_callback *self, PyObject *unused)
     Py_INCREF(self);
     nf_lqueue_begin_drain(&cb->q);
     long n = 0;
-    nf_msg *m;
-    while (self->cb == cb && (m = nf_lqueue_pop(&cb->q))) {
+    while (self->cb == cb) {
+        nf_msg *m = nf_lqueue_pop(&cb->q);
+        if (!m && !(m = nf_lqueue_idle(&cb->q)))
+            break;  /* empty, and the next push wakes us */
         deliver(cb, (PyObject *)self, m);  /* may close self: the loop then stops, the rest is freed later */
         free(m);
         if (++n == NF_DRAIN_BATCH) {
             if (self->cb == cb)
-                nf_lqueue_rewake(&cb->q);
+                nf_lqueue_rewake(&cb->q);  /* let the loop run other work, then come back */
             break;
         }
     }

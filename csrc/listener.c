@@ -11,12 +11,14 @@
  *   4. If no wakeup is pending (signaled == 0), the producer sets it and writes once to the eventfd; under
  *      load almost every push skips the write. The native caller returns.
  *   5. The owner (the asyncio loop that watches the fd with add_reader, or the library's dispatcher
- *      thread) wakes, reads the fd and clears `signaled` (nf_lqueue_begin_drain) before popping, so a push
- *      that lands after that point wakes it again and nothing is left behind.
- *   6. It pops messages oldest first; callback.c turns each one's bytes into Python objects on the owner
- *      thread, calls the Python function, and frees the message.
+ *      thread) wakes, reads the fd (nf_lqueue_begin_drain) and pops messages oldest first; callback.c
+ *      turns each one's bytes into Python objects on the owner thread, calls the Python function, and
+ *      frees the message. `signaled` stays set while it drains, so busy producers never write the fd.
+ *   6. Only when it finds the queue empty does the owner clear `signaled` (nf_lqueue_idle), then look
+ *      once more: a message pushed just before the clear is still seen, and one pushed after it finds
+ *      signaled == 0 and writes the fd. Nothing is left behind either way.
  *   7. A producer caught between its exchange and its link makes the list look briefly cut; the consumer
- *      stops there, and that producer's own wakeup (step 4) brings it back.
+ *      treats that like empty, and that producer's own check (step 4) after linking wakes it again.
  */
 #define _GNU_SOURCE
 #include "listener.h"
@@ -101,13 +103,21 @@ void nf_lqueue_begin_drain(nf_lqueue *q)
     char buf[64];
     while (read(q->rfd, buf, sizeof buf) > 0 && q->rfd != q->wfd)
         ;  /* eventfd: one read resets the counter; a pipe: empty it */
+}
+
+nf_msg *nf_lqueue_idle(nf_lqueue *q)
+{
     atomic_store_explicit(&q->signaled, 0, memory_order_seq_cst);
+    nf_msg *m = nf_lqueue_pop(q);
+    if (m)
+        atomic_store_explicit(&q->signaled, 1, memory_order_seq_cst);  /* draining again: producers stay quiet */
+    return m;
 }
 
 void nf_lqueue_rewake(nf_lqueue *q)
 {
-    if (!atomic_exchange_explicit(&q->signaled, 1, memory_order_seq_cst))
-        wake(q);
+    atomic_store_explicit(&q->signaled, 1, memory_order_seq_cst);
+    wake(q);  /* always: the consumer read the fd at the start of this drain */
 }
 
 nf_msg *nf_lqueue_pop(nf_lqueue *q)

@@ -34,11 +34,15 @@ nf_msg *nf_lqueue_msg_alloc(size_t argbytes);
 /* Any thread, no GIL, never blocks: appends `m` and wakes the consumer unless a wakeup is already pending. */
 void nf_lqueue_push(nf_lqueue *q, nf_msg *m);
 
-/* Consumer: acknowledges the wakeup; call before popping, so that later pushes wake again. */
+/* Consumer: acknowledges the wakeup fd; call before popping. */
 void nf_lqueue_begin_drain(nf_lqueue *q);
 
 /* Consumer: the oldest message (caller frees it with free()), or NULL if none is ready yet. */
 nf_msg *nf_lqueue_pop(nf_lqueue *q);
+
+/* Consumer, when pop returned NULL: re-arms the wakeup (the next push writes the fd), then pops once more
+   so that a message pushed meanwhile is not missed. Returns that message (draining goes on) or NULL. */
+nf_msg *nf_lqueue_idle(nf_lqueue *q);
 
 /* Consumer: wakes itself again (used when it stops draining before the queue is empty). */
 void nf_lqueue_rewake(nf_lqueue *q);

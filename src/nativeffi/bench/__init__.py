@@ -1,0 +1,1 @@
+"""Benchmarks of nativeffi (not tests): call speed, callbacks; see each module."""

@@ -1,0 +1,366 @@
+"""Callback benchmarks: NativeCallable against a direct ``PyObject_Vectorcall`` loop, ctypes and cffi.
+
+Measures, as the NativeCallable issue lists them:
+
+- the native-side cost of one listener call (mean and max) while the Python thread is busy in a CPU loop;
+- listener messages delivered per second (1 and 4 native producers);
+- an ``isolate_local`` upcall from a C loop, against the same loop calling ``PyObject_Vectorcall`` itself;
+- an ``isolate_group_bound`` call from a foreign thread, against the same-thread upcall;
+- the same work through ctypes (``CFUNCTYPE``, ``call_soon_threadsafe``) and cffi (``ffi.callback``).
+
+A benchmark, not a test: numbers depend on the machine; compare ratios. The C helper is compiled on first
+use with the system compiler (``cc``) against this interpreter's headers.
+
+Run it alone with ``python -m nativeffi.bench.callbacks``, or call ``run(report)`` from a suite runner.
+"""
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import threading
+import time
+from typing import Any, Callable, Optional
+
+from .. import Double, Int32, Int64, NativeCallable, NativeFunction, Pointer, Void, assets
+
+__all__ = ["run", "main", "Report"]
+
+Report = Callable[[str, float, str, str], None]
+"""report(name, value, unit, note): one row of results."""
+
+C_SOURCE = r'''
+/* Benchmark helper for nativeffi.bench.callbacks: C loops that call function pointers or Python directly. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+
+typedef int64_t (*i64_fn)(int64_t);
+typedef void (*ev_fn)(int64_t);
+
+int64_t loop_fp(i64_fn f, int64_t n)
+{
+    int64_t s = 0;
+    for (int64_t i = 0; i < n; i++)
+        s += f(i);
+    return s;
+}
+
+/* The floor: what a hand-written C extension would do (needs the GIL held by the caller). */
+int64_t loop_vectorcall(PyObject *fn, int64_t n)
+{
+    int64_t s = 0;
+    for (int64_t i = 0; i < n; i++) {
+        PyObject *arg = PyLong_FromLongLong(i);
+        PyObject *r = PyObject_Vectorcall(fn, &arg, 1, NULL);
+        Py_DECREF(arg);
+        if (!r)
+            return -1;
+        s += PyLong_AsLongLong(r);
+        Py_DECREF(r);
+    }
+    return s;
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+struct job { i64_fn f; ev_fn e; int64_t n, sum, elapsed, max, slow; pthread_barrier_t *start; };
+
+static void *loop_main(void *p)
+{
+    struct job *j = p;
+    int64_t t0 = now_ns();
+    j->sum = loop_fp(j->f, j->n);
+    j->elapsed = now_ns() - t0;
+    return NULL;
+}
+
+/* A new thread runs loop_fp(f, n); returns its elapsed ns (thread creation excluded). */
+int64_t loop_fp_in_thread(i64_fn f, int64_t n)
+{
+    struct job j = {f, NULL, n, 0, 0, 0, 0, NULL};
+    pthread_t t;
+    pthread_create(&t, NULL, loop_main, &j);
+    pthread_join(t, NULL);
+    return j.elapsed;
+}
+
+static void *events_main(void *p)
+{
+    struct job *j = p;
+    if (j->start)
+        pthread_barrier_wait(j->start);
+    int64_t t0 = now_ns(), max = 0;
+    for (int64_t i = 0; i < j->n; i++) {
+        int64_t a = now_ns();
+        j->e(i);
+        int64_t d = now_ns() - a;
+        if (d > max)
+            max = d;
+        j->slow += d > 50000;
+    }
+    j->elapsed = now_ns() - t0;
+    j->max = max;
+    return NULL;
+}
+
+/* `threads` new threads each call e(0..n-1), timing every call; out: [total ns, max ns, calls over 50 us]. */
+void timed_events(ev_fn e, int32_t threads, int64_t n, int64_t *out)
+{
+    struct job jobs[16];
+    pthread_t ts[16];
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, (unsigned)threads);
+    for (int i = 0; i < threads && i < 16; i++) {
+        jobs[i] = (struct job){NULL, e, n, 0, 0, 0, 0, &start};
+        pthread_create(&ts[i], NULL, events_main, &jobs[i]);
+    }
+    out[0] = out[1] = out[2] = 0;
+    for (int i = 0; i < threads && i < 16; i++) {
+        pthread_join(ts[i], NULL);
+        out[0] += jobs[i].elapsed;
+        if (jobs[i].max > out[1])
+            out[1] = jobs[i].max;
+        out[2] += jobs[i].slow;
+    }
+    pthread_barrier_destroy(&start);
+}
+
+/* The cost of the timing itself: n back-to-back now_ns() pairs, in total ns. */
+int64_t timer_overhead(int64_t n)
+{
+    int64_t t0 = now_ns(), sink = 0;
+    for (int64_t i = 0; i < n; i++)
+        sink += now_ns() - now_ns();
+    return now_ns() - t0 + (sink > 0);
+}
+'''
+
+I64_FN = NativeFunction[[Int64], Int64]
+EV_FN = NativeFunction[[Int64], Void]
+
+
+def build_helper() -> str:
+    """Compiles the helper once per source version into a cache dir; returns the library path."""
+    digest = hashlib.sha1((C_SOURCE + sys.version).encode()).hexdigest()[:12]
+    folder = os.path.join(tempfile.gettempdir(), f"nativeffi-bench-{os.getuid()}")
+    os.makedirs(folder, exist_ok=True)
+    out = os.path.join(folder, f"callbacks-{digest}.so")
+    if not os.path.exists(out):
+        src = os.path.join(folder, f"callbacks-{digest}.c")
+        with open(src, "w") as f:
+            f.write(C_SOURCE)
+        cc = os.environ.get("CC") or shutil.which("cc") or "cc"
+        tmp = f"{out}.{os.getpid()}"
+        subprocess.run([cc, "-shared", "-fPIC", "-O2", "-pthread", "-I", sysconfig.get_paths()["include"], "-o",
+                        tmp, src], check=True)
+        os.replace(tmp, out)
+    return out
+
+
+class Helper:
+    """The helper's functions, bound through nativeffi (leaf: the GIL stays held, as a C extension's would)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+        def bind(sym: str, params: list[Any], ret: Any, leaf: bool) -> Any:
+            address = assets.lookup(path, sym)
+            assert address is not None, sym
+            return Pointer[NativeFunction[params, ret]].from_address(address).as_function(is_leaf=leaf)
+
+        self.loop_fp = bind("loop_fp", [Pointer[I64_FN], Int64], Int64, True)
+        self.loop_vectorcall = bind("loop_vectorcall", [Int64, Int64], Int64, True)
+        self.loop_fp_in_thread = bind("loop_fp_in_thread", [Pointer[I64_FN], Int64], Int64, False)
+        self.timed_events = bind("timed_events", [Pointer[EV_FN], Int32, Int64, Pointer[Int64]], Void, False)
+        self.timer_overhead = bind("timer_overhead", [Int64], Int64, True)
+
+
+def best_ns(fn: Callable[[], Any], n: int, repeat: int = 5) -> float:
+    """Best-of-`repeat` nanoseconds per call of a run of `n` calls."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter_ns()
+        fn()
+        best = min(best, (time.perf_counter_ns() - t0) / n)
+    return best
+
+
+def identity(i: int) -> int:
+    return i
+
+
+# -- Synchronous upcalls -------------------------------------------------------------------
+
+def bench_upcalls(h: Helper, report: Report) -> None:
+    n = 200_000
+    floor = best_ns(lambda: h.loop_vectorcall(id(identity), n), n)
+    report("upcall: C loop calling PyObject_Vectorcall (floor)", floor, "ns/call", "same thread, GIL held")
+    with NativeCallable.isolate_local(I64_FN, identity, exceptional_return=-1) as cb:
+        local = best_ns(lambda: h.loop_fp(cb, n), n)
+    report("upcall: NativeCallable.isolate_local", local, "ns/call", f"{local / floor:.2f}x floor (target <= 1.3x)")
+    with NativeCallable.isolate_group_bound(I64_FN, identity, exceptional_return=-1) as gb:
+        same = best_ns(lambda: h.loop_fp(gb, n), n)
+        report("upcall: isolate_group_bound, same thread", same, "ns/call", f"{same / floor:.2f}x floor")
+        h.loop_fp_in_thread(gb, 10)  # the thread's first call creates its thread state: not measured
+        foreign = min(h.loop_fp_in_thread(gb, n) / n for _ in range(5))
+    report("upcall: isolate_group_bound, foreign thread", foreign, "ns/call",
+           f"{foreign / local:.2f}x same-thread isolate_local (target <= 2x)")
+
+    CF = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_int64)
+    ct_cb = CF(identity)
+    ct_lib = ctypes.PyDLL(h.path)
+    ct_lib.loop_fp.argtypes = [CF, ctypes.c_int64]
+    ct_lib.loop_fp.restype = ctypes.c_int64
+    ct_same = best_ns(lambda: ct_lib.loop_fp(ct_cb, n), n)
+    report("upcall: ctypes CFUNCTYPE, same thread", ct_same, "ns/call", f"{ct_same / floor:.2f}x floor")
+    cdll = ctypes.CDLL(h.path)
+    cdll.loop_fp_in_thread.argtypes = [CF, ctypes.c_int64]
+    cdll.loop_fp_in_thread.restype = ctypes.c_int64
+    m = 20_000
+    ct_foreign = min(cdll.loop_fp_in_thread(ct_cb, m) / m for _ in range(3))
+    report("upcall: ctypes CFUNCTYPE, foreign thread", ct_foreign, "ns/call",
+           f"{ct_foreign / ct_same:.1f}x its same-thread call")
+
+    try:
+        import cffi
+    except ImportError:
+        report("upcall: cffi", float("nan"), "ns/call", "cffi not installed")
+        return
+    ffi = cffi.FFI()
+    ffi.cdef("int64_t loop_fp(int64_t (*)(int64_t), int64_t); int64_t loop_fp_in_thread(int64_t (*)(int64_t), int64_t);")
+    cl = ffi.dlopen(h.path)
+    cf_cb = ffi.callback("int64_t(int64_t)", identity)
+    cf_same = best_ns(lambda: cl.loop_fp(cf_cb, n), n)
+    report("upcall: cffi ffi.callback, same thread", cf_same, "ns/call", f"{cf_same / floor:.2f}x floor")
+    cf_foreign = min(cl.loop_fp_in_thread(cf_cb, n) / n for _ in range(3))
+    report("upcall: cffi ffi.callback, foreign thread", cf_foreign, "ns/call",
+           f"{cf_foreign / cf_same:.1f}x its same-thread call")
+
+
+# -- Listener ---------------------------------------------------------------------------------
+
+def busy_while(worker: Callable[[], Any]) -> Any:
+    """Runs `worker` in a thread (it releases the GIL in C) while this thread spins in a Python CPU loop."""
+    result: list[Any] = []
+    t = threading.Thread(target=lambda: result.append(worker()))
+    t.start()
+    x = 0
+    while t.is_alive():
+        for i in range(1000):
+            x += i * i
+    t.join()
+    return result[0]
+
+
+class Counter:
+    """A listener callback that counts deliveries and signals when `target` have arrived."""
+
+    def __init__(self, target: int) -> None:
+        self.n = 0
+        self.target = target
+        self.done = threading.Event()
+
+    def __call__(self, x: int) -> None:
+        self.n += 1
+        if self.n == self.target:
+            self.done.set()
+
+
+def bench_listener(h: Helper, report: Report) -> None:
+    out = Pointer[Int64].from_buffer(bytearray(24))
+    timer = h.timer_overhead(100_000) / 100_000
+    report("listener: timer overhead per timed call (included below)", timer, "ns", "two clock_gettime")
+
+    n = 1_000_000
+    sink = Counter(n)
+    with NativeCallable.listener(EV_FN, sink) as ls:
+        busy_while(lambda: h.timed_events(ls, 1, n, out))
+        mean, peak, slow = out[0] / n, out[1], out[2]
+        report("listener: native side of one call, Python busy, mean", mean - timer, "ns",
+               f"net of the timer ({mean:.0f} raw); target <= 150 ns (ctypes + call_soon_threadsafe ~23 us)")
+        report("listener: native side of one call, Python busy, max", peak / 1000, "us",
+               f"target <= 50 us; {slow} of {n:,} calls over 50 us (preemption: 3 busy threads, 2 cores)")
+        sink.done.wait(60)
+
+    for producers in (1, 4):
+        total = 1_000_000
+        counter = Counter(total)
+        with NativeCallable.listener(EV_FN, counter) as ls:
+            t0 = time.perf_counter()
+            h.timed_events(ls, producers, total // producers, out)
+            counter.done.wait(120)
+            elapsed = time.perf_counter() - t0
+        report(f"listener: delivered messages/s, {producers} producer(s)", total / elapsed / 1e6, "M msg/s",
+               "dispatcher thread, Python callback counting; target >= 2 M/s (ctypes ~44,000/s)")
+
+    # ctypes: a CFUNCTYPE callback on the native thread hands each call to an asyncio loop thread.
+    loop = asyncio.new_event_loop()
+    t = threading.Thread(target=loop.run_forever, daemon=True)
+    t.start()
+    m = 300
+    counter = Counter(m)
+    EV = ctypes.CFUNCTYPE(None, ctypes.c_int64)
+    ct_ev = EV(lambda x: loop.call_soon_threadsafe(counter, x))
+    cdll = ctypes.CDLL(h.path)
+    cdll.timed_events.argtypes = [EV, ctypes.c_int32, ctypes.c_int64, ctypes.POINTER(ctypes.c_int64)]
+    res = (ctypes.c_int64 * 3)()
+    busy_while(lambda: cdll.timed_events(ct_ev, 1, m, res))
+    report("ctypes listener (call_soon_threadsafe), Python busy, mean", res[0] / m / 1000, "us", f"{m} calls")
+    report("ctypes listener (call_soon_threadsafe), Python busy, max", res[1] / 1e6, "ms", "")
+    counter.done.wait(60)
+    m = 50_000
+    counter = Counter(m)
+    t0 = time.perf_counter()
+    cdll.timed_events(ct_ev, 1, m, res)
+    counter.done.wait(120)
+    report("ctypes listener: delivered messages/s", m / (time.perf_counter() - t0) / 1e6, "M msg/s", "")
+    loop.call_soon_threadsafe(loop.stop)
+    t.join()
+    loop.close()
+
+
+def run(report: Report) -> None:
+    """Runs every callback benchmark, calling ``report(name, value, unit, note)`` once per result.
+
+    Args:
+        report: receives each result row.
+
+    Raises:
+        subprocess.CalledProcessError: if the C helper does not compile.
+
+    Example:
+        >>> run(lambda name, value, unit, note: print(f"{name}: {value:.1f} {unit}"))   # doctest: +SKIP
+    """
+    h = Helper(build_helper())
+    bench_upcalls(h, report)
+    bench_listener(h, report)
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """Prints the results as a table."""
+    rows: list[tuple[str, float, str, str]] = []
+
+    def report(name: str, value: float, unit: str, note: str) -> None:
+        rows.append((name, value, unit, note))
+        print(f"{name:<62} {value:>10.2f} {unit:<9} {note}", flush=True)
+
+    print(f"{'benchmark':<62} {'value':>10} {'unit':<9} note")
+    run(report)
+
+
+if __name__ == "__main__":
+    main()
