@@ -180,7 +180,7 @@ class Helper:
         def bind(sym: str, params: list[Any], ret: Any, leaf: bool) -> Any:
             address = assets.lookup(path, sym)
             assert address is not None, sym
-            return Pointer[NativeFunction[params, ret]].from_address(address).as_function(is_leaf=leaf)
+            return Pointer[NativeFunction[params, ret]].from_address(address).as_function(is_leaf=leaf)  # type: ignore[valid-type]
 
         self.loop_fp = bind("loop_fp", [Pointer[I64_FN], Int64], Int64, True)
         self.loop_vectorcall = bind("loop_vectorcall", [Int64, Int64], Int64, True)
@@ -236,7 +236,7 @@ def bench_upcalls(h: Helper, report: Report) -> None:
            f"{ct_foreign / ct_same:.1f}x its same-thread call")
 
     try:
-        import cffi
+        import cffi  # type: ignore[import-untyped]
     except ImportError:
         report("upcall: cffi", float("nan"), "ns/call", "cffi not installed")
         return
