@@ -1,7 +1,8 @@
 /* Calls from native code into Python: NativeCallable trampolines, upcalls, listener delivery, shutdown.
  *
- * Every callable owns a record (nf_cb, plain C memory) and a libffi closure whose user data is that
- * record; the closure's code address is the function pointer native code calls. The record outlives the
+ * Every callable owns a record (nf_cb, plain C memory) and a trampoline that finds it: a prebuilt thunk
+ * (thunks.c) when every argument travels in a register, else a libffi closure whose user data is the
+ * record. The trampoline's address is the function pointer native code calls. The record outlives the
  * Python object's open life: close() marks it closed and moves it to a quarantine, and only when
  * NF_QUARANTINE newer records have followed it there are its closure, queue and memory freed. A late
  * native call through a closed pointer therefore still finds a record that says "closed" and is dropped
@@ -23,6 +24,7 @@
 #include "compound.h"
 #include "convert.h"
 #include "listener.h"
+#include "thunks.h"
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -34,6 +36,14 @@
 #define NF_MAX_STACK_ARGS 32     /* wider callbacks allocate their argument vector */
 #define NF_DRAIN_BATCH 65536     /* messages delivered per wakeup before yielding back to the event loop */
 #define NF_SHUTDOWN_WAIT_NS 2000000000LL  /* how long the exit hook waits for in-flight native callers */
+
+/* The thread state attached to the calling thread (3.12+) or holding the GIL (3.11 and older), or NULL;
+   equal to a thread's own state exactly when that thread holds the GIL. No checks, no errors. */
+#if PY_VERSION_HEX >= 0x030D0000
+#define nf_current_tstate() PyThreadState_GetUnchecked()
+#else
+#define nf_current_tstate() _PyThreadState_UncheckedGet()
+#endif
 
 static atomic_int shutting_down;      /* set once by the exit hook; never cleared */
 static PyInterpreterState *interp;    /* the interpreter foreign threads join */
@@ -47,6 +57,7 @@ typedef struct nf_cb {
     atomic_int reported;        /* a call after close has been reported (once) */
     int mode;                   /* nf_cb_mode */
     pthread_t owner;            /* creating thread: the only one isolate_local accepts */
+    PyThreadState *owner_ts;    /* its thread state: when it is current, the owner holds the GIL */
     PyObject *self;             /* the Callback object (borrowed; valid while open) */
     PyObject *fn;               /* the Python callable; owned while open, NULL after close */
     PyObject *on_error;         /* listener: handler(exc) for exceptions, NULL for sys.unraisablehook */
@@ -57,8 +68,9 @@ typedef struct nf_cb {
     size_t msgsize;             /* listener: bytes of arguments in a message */
     ffi_type **atypes;          /* libffi parameter types */
     ffi_cif cif;                /* the signature libffi's closure decodes */
-    ffi_closure *closure;       /* writable side of the closure (ffi_closure_alloc) */
-    void *code;                 /* executable address of the closure: the native function pointer */
+    nf_thunk_plan plan;         /* prebuilt thunk in use (plan.slot >= 0), for register-only signatures */
+    ffi_closure *closure;       /* otherwise: writable side of a libffi closure (ffi_closure_alloc) */
+    void *code;                 /* the native function pointer: the thunk's or the closure's address */
     unsigned char *exc_ret;     /* the return register image for failures (exceptional_return or zeros) */
     size_t retimg;              /* bytes of exc_ret (the return size, widened to ffi_arg for small ints) */
     char *name;                 /* C copy of the callable's name, for aborts and late-call reports */
@@ -82,6 +94,7 @@ static int quarantine_len;
 
 static void record_free(nf_cb *cb)
 {
+    nf_thunk_release(&cb->plan);
     if (cb->closure)
         ffi_closure_free(cb->closure);
     if (cb->has_queue)
@@ -121,6 +134,7 @@ static void quarantine_add(nf_cb *cb)
 typedef struct nf_thread {
     atomic_int inflight;        /* between the shutdown check and giving the GIL back */
     PyThreadState *ts;          /* thread state this library created for a foreign thread, or NULL */
+    PyThreadState *known;       /* the thread's state (Python's or ts) once looked up: the fast GIL check */
     struct nf_thread *next;     /* all registered threads (for the exit hook's scan) */
 } nf_thread;
 
@@ -190,12 +204,12 @@ static PyThreadState *thread_state(nf_thread *th)
     if (!ts && !th->ts) {
         ts = th->ts = PyThreadState_New(interp);  /* also registers it as this thread's PyGILState state */
     }
-    return ts ? ts : th->ts;
+    return th->known = ts ? ts : th->ts;
 }
 
 /* -- Values between C and Python ------------------------------------------- */
 
-static PyObject *load_arg(nf_ctype *t, const void *src)
+static inline __attribute__((always_inline)) PyObject *load_arg(nf_ctype *t, const void *src)
 {
     switch (t->kind) {
     case NF_I64: return PyLong_FromLongLong(*(const int64_t *)src);
@@ -222,7 +236,7 @@ static void widen_return(nf_ctype *t, const void *src, void *ret)
 }
 
 /* Python -> the return image at `ret`. -1 with an exception set if `r` does not fit the return type. */
-static int store_return(nf_ctype *t, void *ret, PyObject *r)
+static inline __attribute__((always_inline)) int store_return(nf_ctype *t, void *ret, PyObject *r)
 {
     if (t->kind == NF_VOID)
         return 0;
@@ -337,9 +351,20 @@ static void wrong_thread(nf_cb *cb)
 static void entry_sync(ffi_cif *cif, void *ret, void **args, void *user)
 {
     nf_cb *cb = user;
-    if (cb->mode == NF_CB_LOCAL && !pthread_equal(pthread_self(), cb->owner))
-        wrong_thread(cb);
-    if (atomic_load_explicit(&shutting_down, memory_order_relaxed) ||
+    PyThreadState *current = nf_current_tstate();
+    int stopping = atomic_load_explicit(&shutting_down, memory_order_relaxed);
+    if (cb->mode == NF_CB_LOCAL) {
+        if (!pthread_equal(pthread_self(), cb->owner))
+            wrong_thread(cb);
+        if (current == cb->owner_ts && !stopping) {  /* fast path: the owner, GIL held (leaf call) */
+            call_locked(cb, ret, args);
+            return;
+        }
+    } else if (this_thread && current == this_thread->known && current && !stopping) {
+        call_locked(cb, ret, args);  /* a thread seen before that holds the GIL */
+        return;
+    }
+    if (stopping ||
         (!atomic_load_explicit(&cb->open, memory_order_relaxed) && atomic_load(&cb->reported))) {
         exceptional(cb, ret);
         return;
@@ -490,6 +515,9 @@ static int setup_record(nf_cb *cb, nf_ctype *ft, PyObject *exc_ret)
             return -1;
         }
     }
+    void (*entry)(ffi_cif *, void *, void **, void *) = cb->mode == NF_CB_LISTENER ? entry_listener : entry_sync;
+    if (nf_thunk_plan_init(&cb->plan, ft, entry, cb) == 0 && (cb->code = nf_thunk_acquire(&cb->plan)))
+        goto queue;  /* a prebuilt thunk: no libffi closure needed */
     if (ffi_prep_cif(&cb->cif, FFI_DEFAULT_ABI, (unsigned)n, rt->ffi, cb->atypes) != FFI_OK) {
         PyErr_Format(PyExc_TypeError, "libffi cannot describe a callback of type %U", ft->name);
         return -1;
@@ -499,11 +527,11 @@ static int setup_record(nf_cb *cb, nf_ctype *ft, PyObject *exc_ret)
         PyErr_SetString(PyExc_MemoryError, "ffi_closure_alloc failed: cannot allocate a callback trampoline");
         return -1;
     }
-    void (*entry)(ffi_cif *, void *, void **, void *) = cb->mode == NF_CB_LISTENER ? entry_listener : entry_sync;
     if (ffi_prep_closure_loc(cb->closure, &cb->cif, entry, cb, cb->code) != FFI_OK) {
         PyErr_SetString(PyExc_RuntimeError, "ffi_prep_closure_loc failed");
         return -1;
     }
+queue:
     if (cb->mode == NF_CB_LISTENER) {
         if (nf_lqueue_init(&cb->q) < 0) {
             PyErr_SetFromErrno(PyExc_OSError);
@@ -556,8 +584,10 @@ static PyObject *callback_new(PyTypeObject *cls, PyObject *args, PyObject *kw)
         Py_DECREF(self);
         return cname ? PyErr_NoMemory() : NULL;
     }
+    cb->plan.slot = -1;
     cb->mode = mode;
     cb->owner = pthread_self();
+    cb->owner_ts = PyThreadState_Get();
     cb->self = (PyObject *)self;
     cb->fn = Py_NewRef(fn);
     cb->ftype = (nf_ctype *)Py_NewRef(ft);
@@ -655,6 +685,13 @@ static PyObject *callback_get_ftype(nf_callback *self, void *c) { return Py_NewR
 static PyObject *callback_get_name(nf_callback *self, void *c) { return Py_NewRef(self->name); }
 static PyObject *callback_get_mode(nf_callback *self, void *c) { return PyLong_FromLong(self->mode); }
 
+static PyObject *callback_get_trampoline(nf_callback *self, void *c)
+{
+    if (!self->cb)
+        return closed_error(self);
+    return PyUnicode_FromString(self->cb->plan.slot >= 0 ? "thunk" : "libffi");
+}
+
 static PyObject *callback_get_on_error(nf_callback *self, void *c)
 {
     return Py_NewRef(self->cb && self->cb->on_error ? self->cb->on_error : Py_None);
@@ -693,6 +730,8 @@ static PyGetSetDef callback_getset[] = {
     {"native_type", (getter)callback_get_ftype, NULL, "the NativeFunction CType", NULL},
     {"name", (getter)callback_get_name, NULL, "the name used in messages", NULL},
     {"mode", (getter)callback_get_mode, NULL, "0 isolate_local, 1 listener, 2 isolate_group_bound", NULL},
+    {"trampoline", (getter)callback_get_trampoline, NULL,
+     "'thunk' (prebuilt, register-only signatures) or 'libffi' (a closure)", NULL},
     {"on_error", (getter)callback_get_on_error, (setter)callback_set_on_error,
      "listener: handler(exc) for exceptions in the callback; None: sys.unraisablehook", NULL},
     {NULL},

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import gc
+import platform
+import sys
 import sqlite3
 import threading
 from typing import Any
@@ -11,7 +13,7 @@ import pytest
 from helpers import cfunc
 from nativeffi import (
     Arena, Bool, Char, Double, Float, Int, Int8, Int32, Int64, NativeCallable, NativeFunction, Opaque, Pointer,
-    Size, Uint16, Uint64, UnsignedLong, Utf8, Void, malloc, native,
+    Int16, Size, Uint8, Uint16, Uint64, UnsignedLong, Utf8, Void, malloc, native,
 )
 
 I64_FN = NativeFunction[[Int64], Int64]
@@ -402,3 +404,39 @@ def test_sqlite3_exec_row_callback(tmp_path: Any, unraisable: list[Any]) -> None
     with sqlite3.connect(path) as con:
         expected = [{"x": str(x), "s": s} for x, s in con.execute("select x, s from t order by x")]
     assert rows == expected
+
+
+# -- Trampolines: prebuilt thunks for register-only signatures, libffi closures for the rest ----------------
+
+FULL_FN = NativeFunction[[Int32, Double, Int64, Float, Uint8, Double, Pointer[Void], Double, Int16, Double, Bool,
+                          Double, Double, Float], Double]
+WIDE_FN = NativeFunction[[Int64] * 8 + [Double] * 9, Double]
+
+
+def test_all_argument_registers_arrive_in_order(lib: str) -> None:
+    """Six integer-class and eight floating arguments, interleaved, arrive as C passed them (the register limit)."""
+    call_full = cfunc(lib, "call_full", [Pointer[FULL_FN], Pointer[Void]], Double)
+    seen: list[tuple[Any, ...]] = []
+
+    def f(*args: Any) -> float:
+        seen.append(args)
+        return 42.5
+
+    marker = malloc(Int64, 1)
+    with NativeCallable.isolate_local(FULL_FN, f, exceptional_return=0.0) as cb:
+        if sys.platform.startswith("linux") and platform.machine() in ("x86_64", "aarch64"):
+            assert cb._cb.trampoline == "thunk"
+        assert call_full(cb, marker) == 42.5
+    (a, b, c_, d, e, f_, p, g, h, i, j, k, m, n), = seen
+    assert (a, b, c_, d, e, f_, g, h, i, j, k, m, n) == (-7, 0.25, -(1 << 40), 2.5, 200, -1.75, 3.0, -300, 1e100,
+                                                        True, -0.0, 6.5, -8.25)
+    assert p.address == marker.address
+    malloc.free(marker)
+
+
+def test_signatures_beyond_the_registers_use_libffi(lib: str) -> None:
+    """Eight Int64 and nine Double arguments (more than the registers hold) go through a libffi closure."""
+    call_wide = cfunc(lib, "call_wide", [Pointer[WIDE_FN]], Double)
+    with NativeCallable.isolate_local(WIDE_FN, lambda *a: sum(a) + 0.125, exceptional_return=0.0) as cb:
+        assert cb._cb.trampoline == "libffi"
+        assert call_wide(cb) == sum(range(1, 9)) + sum(x + 0.5 for x in range(9)) + 0.125

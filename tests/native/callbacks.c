@@ -212,3 +212,16 @@ void calls_forever(i64_fn f)
     pthread_create(&t, NULL, calls_forever_main, (void *)f);
     pthread_detach(t);
 }
+
+/* -- Register boundaries: 6 integer + 8 floating arguments interleaved (a thunk on x86-64), and wider. */
+
+typedef double (*full_fn)(int32_t, double, int64_t, float, uint8_t, double, void *, double, int16_t, double,
+                          _Bool, double, double, float);
+double call_full(full_fn f, void *p)
+{
+    return f(-7, 0.25, -(1LL << 40), 2.5f, 200, -1.75, p, 3.0, -300, 1e100, 1, -0.0, 6.5, -8.25f);
+}
+
+typedef double (*wide_fn)(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, double, double,
+                          double, double, double, double, double, double, double);
+double call_wide(wide_fn f) { return f(1, 2, 3, 4, 5, 6, 7, 8, 0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 8.5); }
