@@ -145,14 +145,18 @@ static int add_leaf(leaf_list *l, Py_ssize_t offset, Py_ssize_t size, Py_ssize_t
     return 0;
 }
 
-static int collect_leaves(nf_ctype *t, Py_ssize_t base, leaf_list *l)
+/* Appends the scalar leaves of a `t` at byte `base`. GCC checks the alignment of an array's first element
+   only (it classifies one element and repeats its classes), so the leaves of later elements of an array
+   are added with `aligned` cleared: they never make the value MEMORY. */
+static int collect_leaves(nf_ctype *t, Py_ssize_t base, int aligned, leaf_list *l)
 {
+    Py_ssize_t align = aligned ? t->align : 1;
     switch (t->kind) {
-    case NF_F32: return add_leaf(l, base, 4, t->align, 'f');
-    case NF_F64: return add_leaf(l, base, 8, t->align, 'd');
+    case NF_F32: return add_leaf(l, base, 4, align, 'f');
+    case NF_F64: return add_leaf(l, base, 8, align, 'd');
     case NF_ARRAY:
         for (Py_ssize_t i = 0; i < t->length; i++)
-            if (collect_leaves(t->target, base + i * t->target->size, l) < 0)
+            if (collect_leaves(t->target, base + i * t->target->size, aligned && i == 0, l) < 0)
                 return -1;
         return 0;
     case NF_STRUCT: case NF_UNION:
@@ -163,14 +167,14 @@ static int collect_leaves(nf_ctype *t, Py_ssize_t base, leaf_list *l)
                 Py_ssize_t first = f->bitpos / 8, last = (f->bitpos + f->width - 1) / 8;
                 r = add_leaf(l, base + first, last - first + 1, 1, 'i');
             } else {
-                r = collect_leaves(f->type, base + f->offset, l);
+                r = collect_leaves(f->type, base + f->offset, aligned, l);
             }
             if (r < 0)
                 return -1;
         }
         return 0;
     default:
-        return add_leaf(l, base, t->size, t->align, 'i');
+        return add_leaf(l, base, t->size, align, 'i');
     }
 }
 
@@ -179,7 +183,7 @@ static int classify(nf_ctype *t, const char *abi, nf_abi_class *out)
 {
     leaf_list l = {0};
     /* Leaves matter only for values that may travel in registers (16 bytes, or an HFA of 4 doubles). */
-    if (t->size <= 64 && collect_leaves(t, 0, &l) < 0) {
+    if (t->size <= 64 && collect_leaves(t, 0, 1, &l) < 0) {
         PyMem_Free(l.items);
         return -1;
     }
@@ -316,6 +320,66 @@ static int describe_to_ffi(nf_ctype *t)
     t->ffi = ft;
     t->ffi_owned = 1;
     return 0;
+}
+
+/* -- A libffi workaround (x86-64) -------------------------------------------- */
+
+/* Eightbyte classes of a by-value argument as libffi sees it: 'i' or 's' per eightbyte; 0 if in memory. */
+static int eightbytes(nf_ctype *t, char eb[2])
+{
+    if (NF_IS_SCALAR(t->kind) || t->kind == NF_POINTER) {
+        eb[0] = t->kind == NF_F32 || t->kind == NF_F64 ? 's' : 'i';
+        return 1;
+    }
+    nf_abi_class c;
+    if (!NF_IS_COMPOUND(t->kind) || classify(t, "sysv", &c) < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (c.in_memory)
+        return 0;
+    Py_ssize_t pos = 0;
+    eb[0] = eb[1] = 's';
+    for (int i = 0; i < c.nparts; i++) {
+        char p = c.parts[i];
+        if (p != 'f' && p != 'd')
+            eb[pos / 8] = 'i';
+        pos += p == 'f' ? 4 : p == 'd' ? 8 : p - '0';
+    }
+    return t->size > 8 ? 2 : 1;
+}
+
+Py_ssize_t nf_compound_ffi_split(nf_ctype *ret, nf_ctype *const *argt, Py_ssize_t n, unsigned char *split)
+{
+#if defined(__x86_64__) && !defined(_WIN32)
+    int gpr = 0, sse = 0;
+    Py_ssize_t count = 0;
+    char eb[2];
+    if (NF_IS_COMPOUND(ret->kind) && eightbytes(ret, eb) == 0)
+        gpr = 1;  /* the hidden pointer for a return in memory */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int k = eightbytes(argt[i], eb), ng = 0, ns = 0;
+        for (int j = 0; j < k; j++)
+            eb[j] == 'i' ? ng++ : ns++;
+        if (k == 0 || gpr + ng > 6 || sse + ns > 8)
+            continue;  /* on the stack */
+        if (k == 2 && eb[0] == 'i' && eb[1] == 's' && gpr == 5 && sse > 0) {
+            split[i] = 1;
+            count++;
+        }
+        gpr += ng;
+        sse += ns;
+    }
+    return count;
+#else
+    return 0;
+#endif
+}
+
+void nf_compound_split_types(nf_ctype *t, ffi_type **lo, ffi_type **hi)
+{
+    *lo = &ffi_type_uint64;
+    *hi = t->size - 8 <= 4 ? &ffi_type_float : &ffi_type_double;
 }
 
 /* -- Module functions ------------------------------------------------------ */

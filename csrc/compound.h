@@ -19,6 +19,16 @@ void *nf_compound_address(nf_ctype *t, PyObject *obj);
 /* Releases what a STRUCT/UNION/ARRAY CType owns (layout, ffi description). Called from CType dealloc. */
 void nf_compound_free(nf_ctype *t);
 
+/* Works around libffi on x86-64 (3.4.4 at least): for a struct argument whose first eightbyte is INTEGER and
+   second SSE, ffi_call copies all 16 bytes into the last free integer register slot, and the overflow lands
+   in the first vector register slot, clobbering an earlier float argument. Such an argument, when it takes
+   the last integer register, must be passed to libffi as two scalars (same registers). Returns how many
+   arguments of argt[0..n) are affected, marking them in split (n bytes, zeroed by the caller). */
+Py_ssize_t nf_compound_ffi_split(nf_ctype *ret, nf_ctype *const *argt, Py_ssize_t n, unsigned char *split);
+
+/* The two scalar libffi types of an argument marked by nf_compound_ffi_split. */
+void nf_compound_split_types(nf_ctype *t, ffi_type **lo, ffi_type **hi);
+
 int nf_compound_init(PyObject *module);
 extern PyMethodDef nf_compound_methods[];
 

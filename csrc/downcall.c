@@ -72,7 +72,9 @@ typedef struct {
     nf_argplan *plan;          /* per argument: converter and range */
     nf_stub_plan stub;         /* the register-image stub; stub.call is NULL when calls go through libffi */
     nf_stub_arg *sargs;        /* stub calls: the register slots of each argument */
-    ffi_type **atypes;         /* libffi argument types */
+    ffi_type **atypes;         /* libffi argument types (nffi of them) */
+    Py_ssize_t nffi;           /* libffi arguments: nargs, plus one per split argument */
+    unsigned char *split;      /* per argument: passed to libffi as two scalars (nf_compound_ffi_split); or NULL */
     ffi_cif cif;               /* prepared once, at bind time */
     PyObject *weakreflist;
     PyObject *dict;            /* __doc__, __signature__, __wrapped__ set by the Python layer */
@@ -122,6 +124,44 @@ static void choose_converter(nf_argplan *a, nf_ctype *t)
     }
 }
 
+/* Struct arguments libffi would mishandle go to it as two scalars (see nf_compound_ffi_split). */
+static int make_splits(nf_function *f, Py_ssize_t *nfixed)
+{
+    Py_ssize_t n = f->nargs;
+    unsigned char *split = PyMem_Calloc(n, 1);
+    if (!split) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_ssize_t extra = nf_compound_ffi_split(f->ret, f->argt, n, split);
+    if (extra == 0) {
+        PyMem_Free(split);
+        return 0;
+    }
+    ffi_type **at = PyMem_Calloc(n + extra, sizeof(ffi_type *));
+    if (!at) {
+        PyMem_Free(split);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0, k = 0; i < n; i++) {
+        if (split[i]) {
+            nf_compound_split_types(f->argt[i], &at[k], &at[k + 1]);
+            k += 2;
+            if (i < f->ftype->nfixed)
+                (*nfixed)++;
+        } else {
+            at[k++] = f->atypes[i];
+        }
+    }
+    PyMem_Free(f->atypes);
+    PyMem_Free(f->split);
+    f->atypes = at;
+    f->split = split;
+    f->nffi = n + extra;
+    return 0;
+}
+
 static int make_plan(nf_function *f)
 {
     nf_ctype *ft = f->ftype;
@@ -168,9 +208,13 @@ static int make_plan(nf_function *f)
         for (Py_ssize_t i = 0; i < n; i++)
             f->plan[i].slot = f->sargs[i].slot[0];
     f->retsize = f->ret->size > (Py_ssize_t)NF_RET_MIN ? f->ret->size : (Py_ssize_t)NF_RET_MIN;
+    f->nffi = n;
+    Py_ssize_t nfixed = ft->nfixed;
+    if (n && make_splits(f, &nfixed) < 0)
+        return -1;
     ffi_status st = ft->variadic
-        ? ffi_prep_cif_var(&f->cif, FFI_DEFAULT_ABI, (unsigned)ft->nfixed, (unsigned)n, f->ret->ffi, f->atypes)
-        : ffi_prep_cif(&f->cif, FFI_DEFAULT_ABI, (unsigned)n, f->ret->ffi, f->atypes);
+        ? ffi_prep_cif_var(&f->cif, FFI_DEFAULT_ABI, (unsigned)nfixed, (unsigned)f->nffi, f->ret->ffi, f->atypes)
+        : ffi_prep_cif(&f->cif, FFI_DEFAULT_ABI, (unsigned)f->nffi, f->ret->ffi, f->atypes);
     if (st != FFI_OK) {
         PyErr_Format(PyExc_TypeError, "libffi cannot call a function of type %U (ffi_prep_cif status %d)",
                      ft->name, (int)st);
@@ -504,15 +548,15 @@ static __attribute__((noinline)) PyObject *ffi_path(nf_function *f, PyObject *co
     nf_argtmp *tmps = stacktmps;
     void *heap = NULL;
     char *rbuf = NULL;
-    if (n > NF_MAX_STACK_ARGS || f->bufsize > (Py_ssize_t)sizeof stackbuf) {
-        heap = PyMem_Malloc(f->bufsize + 16 + n * (sizeof(void *) + sizeof(nf_argtmp)));
+    if (f->nffi > NF_MAX_STACK_ARGS || f->bufsize > (Py_ssize_t)sizeof stackbuf) {
+        heap = PyMem_Malloc(f->bufsize + 16 + f->nffi * sizeof(void *) + n * sizeof(nf_argtmp));
         if (!heap) {
             PyErr_NoMemory();
             return NULL;
         }
         buf = (char *)(((uintptr_t)heap + 15) & ~(uintptr_t)15);
         avalues = (void **)(buf + f->bufsize);
-        tmps = (nf_argtmp *)(avalues + n);
+        tmps = (nf_argtmp *)(avalues + f->nffi);
     }
     if (f->has_ptr_args)
         memset(tmps, 0, n * sizeof(nf_argtmp));
@@ -534,6 +578,13 @@ static __attribute__((noinline)) PyObject *ffi_path(nf_function *f, PyObject *co
         if (r < 0) {
             arg_error(f, i);
             goto fail;
+        }
+    }
+    if (f->split) {  /* rare: lay the values out again with two entries for each split argument */
+        for (Py_ssize_t j = 0, k = 0; j < n; j++) {
+            avalues[k++] = buf + f->offsets[j];
+            if (f->split[j])
+                avalues[k++] = buf + f->offsets[j] + 8;
         }
     }
 
@@ -686,6 +737,7 @@ static void function_dealloc(nf_function *f)
     PyMem_Free(f->argt);
     PyMem_Free(f->offsets);
     PyMem_Free(f->atypes);
+    PyMem_Free(f->split);
     PyMem_Free(f->plan);
     PyMem_Free(f->sargs);
     Py_TYPE(f)->tp_free((PyObject *)f);

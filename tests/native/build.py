@@ -59,13 +59,16 @@ def generate_scalars_c() -> str:
     return "\n".join(out)
 
 
-def build_generated(name: str, text: str) -> pathlib.Path:
-    """Writes generated C `text` to build/NAME.c (only when it changed) and builds it as build/libNAME.so."""
+def build_generated(name: str, text: str, opt: str = "-O2") -> pathlib.Path:
+    """Writes generated C `text` to build/NAME.c (only when it changed) and builds it as build/libNAME.so.
+
+    `opt` is the optimisation flag: large generated oracles use -O0, which compiles several times faster and
+    follows the same calling convention."""
     BUILD.mkdir(exist_ok=True)
     src = BUILD / f"{name}.c"
     if not src.exists() or src.read_text() != text:
         src.write_text(text)
-    return _compile(name, src)
+    return _compile(name, src, opt)
 
 
 def build(name: str) -> pathlib.Path:
@@ -75,13 +78,13 @@ def build(name: str) -> pathlib.Path:
     return _compile(name, HERE / f"{name}.c")
 
 
-def _compile(name: str, src: pathlib.Path) -> pathlib.Path:
+def _compile(name: str, src: pathlib.Path, opt: str = "-O2") -> pathlib.Path:
     BUILD.mkdir(exist_ok=True)
     out = BUILD / f"lib{name}.so"
     if out.exists() and out.stat().st_mtime >= src.stat().st_mtime:
         return out
     tmp = out.with_suffix(f".{os.getpid()}.tmp")
-    cmd = [CC, "-shared", "-fPIC", "-O2", "-pthread", "-std=gnu11", "-o", str(tmp), str(src), "-lm"]
+    cmd = [CC, "-shared", "-fPIC", opt, "-pthread", "-std=gnu11", "-o", str(tmp), str(src), "-lm"]
     subprocess.run(cmd, check=True)
     os.replace(tmp, out)
     return out
