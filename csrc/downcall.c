@@ -78,6 +78,8 @@ typedef struct {
     ffi_cif cif;               /* prepared once, at bind time */
     PyObject *weakreflist;
     PyObject *dict;            /* __doc__, __signature__, __wrapped__ set by the Python layer */
+    PyMethodDef fastdef;       /* the METH_FASTCALL entry behind .builtin (ml_name points into name) */
+    PyObject *builtin;         /* .builtin, made on first use; it holds f as __self__ (a cycle the GC clears) */
 } nf_function;
 
 /* -- Binding: the plan --------------------------------------------------- */
@@ -422,17 +424,23 @@ static __attribute__((noinline)) int convert_compound(nf_function *f, Py_ssize_t
 
 /* -- Returns: C -> Python ------------------------------------------------------ */
 
+static __attribute__((noinline)) PyObject *load_other_return(nf_function *f, const void *r)
+{
+    if (NF_IS_COMPOUND(f->ret->kind))
+        return nf_compound_copy(f->ret, r);
+    return nf_cconv_load_scalar(f->ret->kind, r);
+}
+
 /* A return read from a stub's register image (or from the memory it returned into). The upper bits of a
    register holding a narrow integer are undefined: nf_cconv_load_scalar reads only the low bytes. */
-static PyObject *load_stub_return(nf_function *f, const void *r)
+static inline __attribute__((always_inline)) PyObject *load_stub_return(nf_function *f, const void *r)
 {
     switch (f->ret->kind) {
     case NF_VOID: Py_RETURN_NONE;
     case NF_I64: return PyLong_FromLongLong(*(const int64_t *)r);
     case NF_F64: return PyFloat_FromDouble(*(const double *)r);
     case NF_POINTER: return nf_pointer_new(f->ret, *(void *const *)r, NULL);
-    case NF_STRUCT: case NF_UNION: case NF_ARRAY: return nf_compound_copy(f->ret, r);
-    default: return nf_cconv_load_scalar(f->ret->kind, r);
+    default: return load_other_return(f, r);
     }
 }
 
@@ -711,6 +719,39 @@ STUB_ENTRY(2)
 STUB_ENTRY(3)
 STUB_ENTRY(4)
 
+/* The METH_FASTCALL entries of .builtin: CPython specializes calls to builtin functions (no generic
+   vectorcall dispatch, no result check), which is worth several ns per call. */
+static PyObject *function_fastcall(nf_function *f, PyObject *const *args, Py_ssize_t n)
+{
+    if (n == f->nargs && f->fn)
+        return f->stub.call ? stub_call(f, args, f->nargs) : ffi_path(f, args);
+    return general_call(f, args, (size_t)n, NULL);
+}
+
+#define STUB_FASTCALL(N)                                                                                 \
+    static PyObject *stub_fastcall_##N(nf_function *f, PyObject *const *args, Py_ssize_t n)            \
+    {                                                                                                    \
+        if (n == N && f->fn)                                                                             \
+            return stub_call(f, args, N);                                                                \
+        return general_call(f, args, (size_t)n, NULL);                                                   \
+    }
+STUB_FASTCALL(0)
+STUB_FASTCALL(1)
+STUB_FASTCALL(2)
+STUB_FASTCALL(3)
+STUB_FASTCALL(4)
+
+static PyCFunction choose_fastcall(nf_function *f)
+{
+    static const _PyCFunctionFast by_arity[] = {
+        (_PyCFunctionFast)stub_fastcall_0, (_PyCFunctionFast)stub_fastcall_1, (_PyCFunctionFast)stub_fastcall_2,
+        (_PyCFunctionFast)stub_fastcall_3, (_PyCFunctionFast)stub_fastcall_4,
+    };
+    if (f->stub.call && f->nargs < (Py_ssize_t)(sizeof by_arity / sizeof *by_arity))
+        return (PyCFunction)(void (*)(void))by_arity[f->nargs];
+    return (PyCFunction)(void (*)(void))function_fastcall;
+}
+
 static vectorcallfunc choose_entry(nf_function *f)
 {
     static const vectorcallfunc by_arity[] = {
@@ -734,6 +775,7 @@ static void function_dealloc(nf_function *f)
     Py_XDECREF(f->param_names);
     Py_XDECREF(f->resolver);
     Py_XDECREF(f->dict);
+    Py_XDECREF(f->builtin);
     PyMem_Free(f->argt);
     PyMem_Free(f->offsets);
     PyMem_Free(f->atypes);
@@ -748,6 +790,7 @@ static int function_traverse(nf_function *f, visitproc visit, void *arg)
     Py_VISIT(f->resolver);
     Py_VISIT(f->ftype);
     Py_VISIT(f->dict);
+    Py_VISIT(f->builtin);
     return 0;
 }
 
@@ -755,6 +798,7 @@ static int function_clear(nf_function *f)
 {
     Py_CLEAR(f->resolver);
     Py_CLEAR(f->dict);
+    Py_CLEAR(f->builtin);
     return 0;
 }
 
@@ -818,6 +862,23 @@ static PyObject *function_get_address(nf_function *f, void *c)
     return PyLong_FromVoidPtr(f->fn);
 }
 
+static PyObject *function_get_builtin(nf_function *f, void *c)
+{
+    if (!f->builtin) {
+        const char *name = PyUnicode_AsUTF8(f->name);
+        if (!name)
+            return NULL;
+        f->fastdef.ml_name = name;
+        f->fastdef.ml_meth = choose_fastcall(f);
+        f->fastdef.ml_flags = METH_FASTCALL;
+        f->fastdef.ml_doc = NULL;
+        f->builtin = PyCFunction_NewEx(&f->fastdef, (PyObject *)f, NULL);
+        if (!f->builtin)
+            return NULL;
+    }
+    return Py_NewRef(f->builtin);
+}
+
 static PyObject *function_get_call_path(nf_function *f, void *c)
 {
     if (f->stub.call)
@@ -837,6 +898,8 @@ static PyObject *function_repr(nf_function *f)
 
 static PyGetSetDef function_getset[] = {
     {"address", (getter)function_get_address, NULL, "the native address (resolving it if needed)", NULL},
+    {"builtin", (getter)function_get_builtin, NULL,
+     "the same function as a builtin (METH_FASTCALL) function, which CPython calls faster", NULL},
     {"call_path", (getter)function_get_call_path, NULL,
      "how calls are made: 'stub <return class>/<registers>' (register-image stub) or 'libffi'", NULL},
     {"resolved", (getter)function_get_resolved, NULL, "whether the address is known yet", NULL},

@@ -189,3 +189,19 @@ def test_keywords_and_first_call_resolution(matrix_lib, tmp_path):
     assert alt(*v[:4], e=v[4], f=v[5], g=v[6], h=v[7]) == want
     assert alt.resolved and alt.call_path == case.expected_path(_core.STUB_ABI, _core.STUB_REGISTERS)
     assert alt(*v) == want
+
+
+def test_builtin_form_calls_the_same_function(matrix_lib):
+    """Function.builtin is a builtin function that converts, calls and raises exactly as the Function does."""
+    f = bind(matrix_lib, "x_i16", ["i16"], "u64", True)
+    b = f.builtin
+    assert type(b) is type(len) and b.__self__ is f and f.builtin is b
+    assert b(-2) == f(-2) == 2**64 - 2
+    with pytest.raises(OverflowError, match=r"\[-32768, 32767\]"):
+        b(40000)
+    with pytest.raises(TypeError, match="takes 1 argument"):
+        b()
+    g = bind(matrix_lib, "m_ints_8", ["i64"] * 8, "i64", False)
+    getattr(matrix_lib, "o_ints_8")()
+    case = next(c for c in CASES if c.name == "ints_8")
+    assert g.builtin(*case.values) == g(*case.values) == Slot.in_dll(matrix_lib, "m_ret").i

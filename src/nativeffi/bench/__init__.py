@@ -1,1 +1,134 @@
-"""Benchmarks of nativeffi (not tests): call speed, callbacks; see each module."""
+"""Benchmarks: nativeffi against ctypes, cffi and hand-written C, measured side by side in one run.
+
+Run ``python -m nativeffi.bench`` (``--json`` for machines, ``--quick`` for a rough pass, ``-k TEXT`` to
+select groups). Set-up compiles, into a temporary directory: ``benchlib.c`` (the functions every row
+calls), ``floor.c`` (hand-written METH_FASTCALL functions calling them through function pointers, with
+and without releasing the GIL: the floors), and cffi's API-mode module. Each row's time is the minimum
+over interleaved rounds of ns per call; its ratio is to the row named in ``ref`` (the floor with the
+same GIL policy for calls, ctypes for memory access). Peers that are not installed are skipped with a
+note, never faked. bench-only dependencies: ``pip install 'nativeffi[bench]'`` (cffi, numpy).
+
+Callback rows come from ``nativeffi/bench/callbacks.py`` when it exists: it provides
+``rows(ctx: build.Context) -> list[timing.Row | timing.Skip]``.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib
+import json
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from .timing import Row, Skip, measure
+
+__all__ = ["main", "machine", "collect", "results", "format_table"]
+
+
+def machine() -> dict[str, Any]:
+    """The machine and build a table came from."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    from nativeffi import __version__, _core
+    return {
+        "cpu": cpu, "cores": os.cpu_count(), "machine": platform.machine(), "system": platform.system(),
+        "python": platform.python_version(), "implementation": platform.python_implementation(),
+        "nativeffi": __version__, "stub_abi": _core.STUB_ABI,
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def collect(ctx: Any, select: Optional[str] = None) -> tuple[list[Row], list[Skip]]:
+    """All rows (calls, memory access, callbacks when present), split into rows to time and skips."""
+    from . import access, calls
+    entries: list[Union[Row, Skip]] = calls.rows(ctx) + access.rows(ctx)
+    try:
+        callbacks = importlib.import_module(".callbacks", __name__)
+    except ModuleNotFoundError as e:
+        if e.name != f"{__name__}.callbacks":
+            raise
+        entries.append(Skip("callbacks", "all", "nativeffi/bench/callbacks.py is not in this build yet"))
+    else:
+        if hasattr(callbacks, "rows"):
+            entries += callbacks.rows(ctx)
+        else:
+            entries.append(Skip("callbacks", "all", "bench/callbacks.py has no rows(ctx) function"))
+    if select:
+        entries = [e for e in entries if select.lower() in e.group.lower()]
+    return [e for e in entries if isinstance(e, Row)], [e for e in entries if isinstance(e, Skip)]
+
+
+def _ratio(row: Row, by_key: dict[tuple[str, str], Row]) -> Optional[float]:
+    ref = by_key.get((row.group, row.ref)) if row.ref else None
+    return row.best / ref.best if ref else None
+
+
+def results(rows: list[Row]) -> list[dict[str, Any]]:
+    """Rows as plain data: ns (min and median), ratio to the reference row, target and whether it is met."""
+    by_key = {(r.group, r.impl): r for r in rows}
+    out = []
+    for r in rows:
+        ratio = _ratio(r, by_key)
+        out.append({"group": r.group, "impl": r.impl, "ns": round(r.best, 2), "ns_median": round(r.median, 2),
+                    "ref": r.ref, "ratio": None if ratio is None else round(ratio, 3), "target": r.target,
+                    "met": None if r.target is None or ratio is None else ratio <= r.target})
+    return out
+
+
+def format_table(res: list[dict[str, Any]], skips: list[Skip], info: dict[str, Any]) -> str:
+    """The results as a Markdown table, with the machine and the skipped rows."""
+    lines = [f"Machine: {info['cpu']}, {info['cores']} cores, {info['system']} {info['machine']}, "
+             f"{info['implementation']} {info['python']}, nativeffi {info['nativeffi']} "
+             f"(stubs: {info['stub_abi'] or 'none, libffi only'}), {info['date']}",
+             "",
+             "| benchmark | implementation | ns/call | x ref | ref | target |",
+             "|---|---|---:|---:|---|---|"]
+    last = None
+    for r in res:
+        group = r["group"] if r["group"] != last else ""
+        last = r["group"]
+        ratio = "" if r["ratio"] is None else f"{r['ratio']:.2f}"
+        target = "" if r["target"] is None else f"<= {r['target']:g}: " + ("met" if r["met"] else "**missed**")
+        lines.append(f"| {group} | {r['impl']} | {r['ns']:.1f} | {ratio} | {r['ref'] or ''} | {target} |")
+    if skips:
+        lines.append("")
+        lines += [f"- skipped {s.group} / {s.impl}: {s.why}" for s in skips]
+    return "\n".join(lines)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Entry point of ``python -m nativeffi.bench``."""
+    p = argparse.ArgumentParser(prog="python -m nativeffi.bench", description=__doc__.splitlines()[0])
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--quick", action="store_true", help="3 short rounds instead of 9 (rough figures)")
+    p.add_argument("--rounds", type=int, default=None, help="number of interleaved rounds")
+    p.add_argument("-k", dest="select", default=None, help="only groups whose name contains this text")
+    p.add_argument("--workdir", default=None, help="where to compile (default: a temporary directory)")
+    a = p.parse_args(argv)
+    from .build import setup
+    with tempfile.TemporaryDirectory(prefix="nativeffi-bench-") as tmp:
+        ctx = setup(Path(a.workdir or tmp))
+        rows, skips = collect(ctx, a.select)
+        rounds = a.rounds or (3 if a.quick else 9)
+
+        def progress(done: int, total: int) -> None:
+            if not a.json:
+                print(f"\rround {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
+
+        measure(rows, rounds=rounds, round_seconds=0.01 if a.quick else 0.03, progress=progress)
+        res, info = results(rows), machine()
+        if a.json:
+            print(json.dumps({"machine": info, "results": res,
+                              "skipped": [s.__dict__ for s in skips]}, indent=2))
+        else:
+            print(format_table(res, skips, info))
+    return 0
