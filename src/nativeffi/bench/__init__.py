@@ -8,8 +8,9 @@ over interleaved rounds of ns per call; its ratio is to the row named in ``ref``
 same GIL policy for calls, ctypes for memory access). Peers that are not installed are skipped with a
 note, never faked. bench-only dependencies: ``pip install 'nativeffi[bench]'`` (cffi, numpy).
 
-Callback rows come from ``nativeffi/bench/callbacks.py`` when it exists: it provides
-``rows(ctx: build.Context) -> list[timing.Row | timing.Skip]``.
+Callback results come from ``nativeffi.bench.callbacks`` (``run(report)``, also runnable alone as
+``python -m nativeffi.bench.callbacks``): they are timed by C loops of their own and printed as a
+second table.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from typing import Any, Optional, Union
 
 from .timing import Row, Skip, measure
 
-__all__ = ["main", "machine", "collect", "results", "format_table"]
+__all__ = ["main", "machine", "collect", "results", "format_table", "callback_results", "format_callbacks"]
 
 
 def machine() -> dict[str, Any]:
@@ -51,17 +52,6 @@ def collect(ctx: Any, select: Optional[str] = None) -> tuple[list[Row], list[Ski
     """All rows (calls, memory access, callbacks when present), split into rows to time and skips."""
     from . import access, calls
     entries: list[Union[Row, Skip]] = calls.rows(ctx) + access.rows(ctx)
-    try:
-        callbacks = importlib.import_module(".callbacks", __name__)
-    except ModuleNotFoundError as e:
-        if e.name != f"{__name__}.callbacks":
-            raise
-        entries.append(Skip("callbacks", "all", "nativeffi/bench/callbacks.py is not in this build yet"))
-    else:
-        if hasattr(callbacks, "rows"):
-            entries += callbacks.rows(ctx)
-        else:
-            entries.append(Skip("callbacks", "all", "bench/callbacks.py has no rows(ctx) function"))
     if select:
         entries = [e for e in entries if select.lower() in e.group.lower()]
     return [e for e in entries if isinstance(e, Row)], [e for e in entries if isinstance(e, Skip)]
@@ -105,6 +95,31 @@ def format_table(res: list[dict[str, Any]], skips: list[Skip], info: dict[str, A
     return "\n".join(lines)
 
 
+def callback_results(select: Optional[str] = None) -> tuple[list[dict[str, Any]], list[Skip]]:
+    """The callback benchmarks of bench/callbacks.py, as (name, value, unit, note) records."""
+    try:
+        callbacks = importlib.import_module(".callbacks", __name__)
+    except ModuleNotFoundError as e:
+        if e.name != f"{__name__}.callbacks":
+            raise
+        return [], [Skip("callbacks", "all", "nativeffi/bench/callbacks.py is not in this build")]
+    out: list[dict[str, Any]] = []
+
+    def report(name: str, value: float, unit: str, note: str) -> None:
+        if not select or select.lower() in name.lower():
+            out.append({"name": name, "value": round(value, 3), "unit": unit, "note": note})
+
+    callbacks.run(report)
+    return out, []
+
+
+def format_callbacks(res: list[dict[str, Any]]) -> str:
+    """The callback results as a Markdown table."""
+    lines = ["| callback benchmark | value | unit | note |", "|---|---:|---|---|"]
+    lines += [f"| {r['name']} | {r['value']:.2f} | {r['unit']} | {r['note']} |" for r in res]
+    return "\n".join(lines)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point of ``python -m nativeffi.bench``."""
     p = argparse.ArgumentParser(prog="python -m nativeffi.bench", description=__doc__.splitlines()[0])
@@ -113,6 +128,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--rounds", type=int, default=None, help="number of interleaved rounds")
     p.add_argument("-k", dest="select", default=None, help="only groups whose name contains this text")
     p.add_argument("--workdir", default=None, help="where to compile (default: a temporary directory)")
+    p.add_argument("--no-callbacks", action="store_true", help="leave out the callback benchmarks")
     a = p.parse_args(argv)
     from .build import setup
     with tempfile.TemporaryDirectory(prefix="nativeffi-bench-") as tmp:
@@ -126,9 +142,18 @@ def main(argv: Optional[list[str]] = None) -> int:
 
         measure(rows, rounds=rounds, round_seconds=0.01 if a.quick else 0.03, progress=progress)
         res, info = results(rows), machine()
+        cb: list[dict[str, Any]] = []
+        if not a.no_callbacks:
+            if not a.json:
+                print("callback benchmarks...", file=sys.stderr, flush=True)
+            cb, cb_skips = callback_results(a.select)
+            skips += cb_skips
         if a.json:
-            print(json.dumps({"machine": info, "results": res,
+            print(json.dumps({"machine": info, "results": res, "callbacks": cb,
                               "skipped": [s.__dict__ for s in skips]}, indent=2))
         else:
             print(format_table(res, skips, info))
+            if cb:
+                print()
+                print(format_callbacks(cb))
     return 0

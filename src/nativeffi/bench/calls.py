@@ -40,7 +40,7 @@ def _signatures(structs: Any) -> list[tuple[Any, ...]]:
         vec2, vec3 = structs
         rows += [
             ("vec2_dot(16-byte struct x2)", "vec2_dot", [vec2, vec2], f64, [_CVec2, _CVec2], c_f64, "u, v",
-             "x, y, z, x"),
+             "x, y, x, y"),
             ("vec3_dot(24-byte struct x2)", "vec3_dot", [vec3, vec3], f64, [_CVec3, _CVec3], c_f64, "u, v",
              "x, y, z, x, y, z"),
         ]
@@ -113,7 +113,11 @@ def rows(ctx: Context) -> list[Union[Row, Skip]]:
         if ctx.cffi_api is None:
             out.append(Skip(group, "cffi API", ctx.cffi_api_note))
         else:
-            out.append(Row(group, "cffi API", f"f({args})", dict(fenv, f=getattr(ctx.cffi_api.lib, "nfb_" + sym)),
+            aenv = dict(fenv)
+            if sym.startswith("vec"):  # struct values must come from the API module's own ffi
+                aenv.update(u=ctx.cffi_api.ffi.new(f"{sym[:4]} *", fields)[0],
+                            v=ctx.cffi_api.ffi.new(f"{sym[:4]} *", fields)[0])
+            out.append(Row(group, "cffi API", f"f({args})", dict(aenv, f=getattr(ctx.cffi_api.lib, "nfb_" + sym)),
                            ref=RELEASED))
     if structs is None:
         out.append(Skip("vec2_dot / vec3_dot (struct by value)", "all",
