@@ -4,12 +4,14 @@
 # mypy: disable-error-code="empty-body,arg-type"
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
+import threading
 import zlib
 
-from . import (Arena, Char, Double, Int, Opaque, Pointer, Size, Uint8, UnsignedInt, UnsignedLong,
-               Utf8, Void, address_of, native, native_var)
+from . import (Arena, Char, Double, Int, Int64, Long, NativeCallable, NativeFunction, Opaque, Pointer, Size, Struct,
+               Uint8, UnsignedInt, UnsignedLong, Utf8, Void, address_of, malloc, native, native_var, run)
 
 
 @native(symbol="strlen", is_leaf=True)
@@ -22,6 +24,35 @@ def getpid() -> Int: ...
 
 @native(asset="libm.so.6", is_leaf=True)
 def cbrt(x: Double) -> Double: ...
+
+
+class ldiv_t(Struct):
+    """C's ldiv_t: a struct returned by value."""
+    quot: Long
+    rem: Long
+
+
+@native
+def ldiv(numerator: Long, denominator: Long) -> ldiv_t: ...
+
+
+Comparator = NativeFunction[[Pointer[Int64], Pointer[Int64]], Int]
+
+
+@native
+def qsort(base: Pointer[Int64], count: Size, size: Size, compare: Pointer[Comparator]) -> None: ...
+
+
+StartRoutine = NativeFunction[[Pointer[Void]], Pointer[Void]]
+
+
+@native(symbol="pthread_create")
+def pthread_create(thread: Pointer[UnsignedLong], attr: Pointer[Void], start: Pointer[StartRoutine],
+                   arg: Pointer[Void]) -> Int: ...
+
+
+@native(symbol="pthread_join")
+def pthread_join(thread: UnsignedLong, retval: Pointer[Pointer[Void]]) -> Int: ...
 
 
 @native(asset="libz.so.1")
@@ -58,12 +89,19 @@ def sqlite3_exec(db: Pointer[sqlite3], sql: Pointer[Utf8], callback: Pointer[Voi
 def sqlite3_changes(db: Pointer[sqlite3]) -> Int: ...
 
 
+UpdateHook = NativeFunction[[Pointer[Void], Int, Pointer[Utf8], Pointer[Utf8], Int64], Void]
+
+
+@native(asset="libsqlite3.so.0")
+def sqlite3_update_hook(db: Pointer[sqlite3], hook: Pointer[UpdateHook], arg: Pointer[Void]) -> Pointer[Void]: ...
+
+
 @native(asset="libsqlite3.so.0")
 def sqlite3_close(db: Pointer[sqlite3]) -> Int: ...
 
 
 def show(what: str, result: object) -> None:
-    print(f"  {what:<52} -> {result}")
+    print(f"  {what:<64} -> {result}")
 
 
 def demo() -> None:
@@ -98,6 +136,61 @@ def demo() -> None:
         rc = sqlite3_exec(db, "create table t(x); insert into t values (1), (2), (3);", None, None, None)
         show("sqlite3_exec(create + insert 3 rows)", f"rc={rc}, changes={sqlite3_changes(db)}")
         show("sqlite3_close()", sqlite3_close(db))
+
+    print("Structs by value:")
+    r = ldiv(-17, 5)
+    show("ldiv(-17, 5) (returns ldiv_t)", f"quot={r.quot}, rem={r.rem} (Python divmod: {divmod(-17, 5)})")
+
+    print("Callbacks (NativeCallable):")
+    values = [5, -3, 42, 0, 7, -11]
+    numbers = malloc(Int64, len(values))
+    for i, v in enumerate(values):
+        numbers[i] = v
+    calls = []
+
+    def compare(a: Pointer[Int64], b: Pointer[Int64]) -> int:
+        calls.append(1)
+        return (a.value > b.value) - (a.value < b.value)
+    with NativeCallable.isolate_local(Comparator, compare, exceptional_return=0) as cmp:
+        qsort(numbers, len(values), 8, cmp)
+    show("qsort with a Python comparator (isolate_local)",
+         f"{[numbers[i] for i in range(len(values))]} after {len(calls)} upcalls")
+    malloc.free(numbers)
+
+    seen = []
+
+    def start(arg: Pointer[Void]) -> Pointer[Void]:
+        seen.append(threading.get_ident())
+        return arg
+    with NativeCallable.isolate_group_bound(StartRoutine, start, exceptional_return=None) as routine, \
+            Arena() as arena:
+        thread = arena(UnsignedLong)  # pthread_t is an unsigned long on Linux
+        pthread_create(thread, None, routine, None)
+        pthread_join(thread.value, None)
+    show("pthread_create with a Python start routine (isolate_group_bound)",
+         f"ran on a native thread: {seen[0] != threading.get_ident()}")
+
+    async def listen() -> list[str]:
+        events: list[str] = []
+        done = asyncio.Event()
+
+        def on_update(arg: Pointer[Void], op: int, database: Pointer[Utf8], table: Pointer[Utf8], rowid: int) -> None:
+            events.append(f"{table.to_str()}#{rowid}")
+            if len(events) == 3:
+                done.set()
+        with Arena() as arena:
+            db_out = arena(Pointer[sqlite3])
+            sqlite3_open(":memory:", db_out)
+            db = db_out.value
+            with NativeCallable.listener(UpdateHook, on_update) as hook:
+                sqlite3_exec(db, "create table notes(x);", None, None, None)
+                sqlite3_update_hook(db, hook, None)
+                sqlite3_exec(db, "insert into notes values ('a'), ('b'), ('c');", None, None, None)
+                await done.wait()  # delivered asynchronously, in order, on this asyncio loop
+                sqlite3_update_hook(db, None, None)
+            sqlite3_close(db)
+        return events
+    show("sqlite3_update_hook with a listener (asyncio)", run(listen()))
 
 
 def main(argv: list[str]) -> int:
