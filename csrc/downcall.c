@@ -204,8 +204,10 @@ static int make_plan(nf_function *f)
         PyErr_NoMemory();
         return -1;
     }
+    /* Converters check the declared type (a variadic Int8 accepts [-128, 127]); ffi_path then stores the
+       value as its promoted type. */
     for (Py_ssize_t i = 0; i < n; i++)
-        choose_converter(&f->plan[i], f->argt[i]);
+        choose_converter(&f->plan[i], (nf_ctype *)PyTuple_GET_ITEM(ft->params, i));
     if (nf_stub_plan_make(f->ret, f->argt, n, ft->variadic, &f->stub, f->sargs))
         for (Py_ssize_t i = 0; i < n; i++)
             f->plan[i].slot = f->sargs[i].slot[0];
@@ -578,6 +580,13 @@ static __attribute__((noinline)) PyObject *ffi_path(nf_function *f, PyObject *co
             uint64_t v;
             if (convert_arg(f, i, args[i], &v, &tmps[i]) < 0)
                 goto fail;
+            if (t->kind == NF_F64 && f->plan[i].t->kind == NF_F32) {  /* a variadic Float, promoted */
+                float fl;
+                uint32_t bits = (uint32_t)v;
+                memcpy(&fl, &bits, sizeof fl);
+                double d = fl;
+                memcpy(&v, &d, sizeof d);
+            }
             store_image(t->kind, slot, v);
             continue;
         }
