@@ -230,4 +230,63 @@ def _probes() -> str:
 
 def c_source() -> str:
     """The whole C file of the matrix."""
-    return PRELUDE + "\n".join(_function(c) for c in CASES) + _probes()
+    return PRELUDE + "\n".join(_function(c) for c in CASES) + _probes() + c_source_structs()
+
+
+# -- Structs by value: one shape per register class of the stubs ---------------------------------------------
+
+@dataclass
+class StructShape:
+    """A struct passed and returned by value: its fields (name, TYPES code) and why it is in the matrix."""
+
+    name: str
+    fields: list[tuple[str, str]]
+    reason: str
+    in_registers: bool = True   # an argument of this shape fits in registers (on both ABIs)
+
+
+STRUCTS = [
+    StructShape("dd", [("x", "f64"), ("y", "f64")], "two doubles: SSE+SSE on x86-64, a double HFA on AArch64"),
+    StructShape("ll", [("a", "i64"), ("b", "i64")], "two int64: INTEGER+INTEGER, two x registers"),
+    StructShape("ld", [("a", "i64"), ("b", "f64")], "int64 then double: INTEGER+SSE"),
+    StructShape("dl", [("a", "f64"), ("b", "i64")], "double then int64: SSE+INTEGER"),
+    StructShape("fff", [("x", "f32"), ("y", "f32"), ("z", "f32")],
+                "three floats, 12 bytes: two floats share one SSE eightbyte; a float HFA of 3"),
+    StructShape("ff", [("x", "f32"), ("y", "f32")], "two floats, 8 bytes: one SSE eightbyte"),
+    StructShape("ci", [("c", "i8"), ("i", "i32")], "int8 and int32 with padding: one INTEGER eightbyte"),
+    StructShape("fi", [("f", "f32"), ("i", "i32")], "float and int32 in one eightbyte: INTEGER wins"),
+    StructShape("i3", [("a", "i32"), ("b", "i32"), ("c", "i32")], "three int32, 12 bytes: INTEGER+INTEGER"),
+    StructShape("ffff", [("a", "f32"), ("b", "f32"), ("c", "f32"), ("d", "f32")], "four floats: SSE+SSE, HFA of 4"),
+    StructShape("ddd", [("x", "f64"), ("y", "f64"), ("z", "f64")],
+                "24 bytes: returned in memory (x86-64: hidden pointer in rdi), passed on the stack (libffi)",
+                in_registers=False),
+]
+
+
+def struct_values(s: StructShape) -> list[Any]:
+    """Deterministic field values for a shape."""
+    rng = random.Random("struct " + s.name)
+    return [_value(t, rng, i) for i, (_, t) in enumerate(s.fields)]
+
+
+def _struct_c(s: StructShape) -> str:
+    decl = "typedef struct { " + " ".join(f"{TYPES[t][0]} {n};" for n, t in s.fields) + f" }} s_{s.name};"
+    params = ", ".join(f"{TYPES[t][0]} {n}" for n, t in s.fields)
+    init = ", ".join(n for n, _ in s.fields)
+    record = " ".join(f"m_seen_[{i}].{TYPES[t][3]} = a.{n};" for i, (n, t) in enumerate(s.fields))
+    k = len(s.fields)
+    return "\n".join([
+        decl,
+        f"EXPORT s_{s.name} sm_make_{s.name}({params}) {{ s_{s.name} r = {{{init}}}; return r; }}",
+        f"EXPORT void sm_take_{s.name}(s_{s.name} a, int64_t tail) {{ {record} m_seen_[{k}].i = tail; publish(0); }}",
+        # last, after 5 int64 and 7 doubles: a struct needing two registers of one kind no longer fits on x86-64
+        f"EXPORT void sm_late_{s.name}(int64_t i0, int64_t i1, int64_t i2, int64_t i3, int64_t i4, double d0, "
+        f"double d1, double d2, double d3, double d4, double d5, double d6, s_{s.name} a) "
+        f"{{ {record} m_seen_[{k}].i = i0 + i1 + i2 + i3 + i4 + (int64_t)(d0 + d1 + d2 + d3 + d4 + d5 + d6); "
+        f"publish(0); }}",
+    ]) + "\n"
+
+
+def c_source_structs() -> str:
+    """The struct part of the matrix (appended to c_source())."""
+    return "/* Structs by value. */\n" + "".join(_struct_c(s) for s in STRUCTS)

@@ -205,3 +205,88 @@ def test_builtin_form_calls_the_same_function(matrix_lib):
     getattr(matrix_lib, "o_ints_8")()
     case = next(c for c in CASES if c.name == "ints_8")
     assert g.builtin(*case.values) == g(*case.values) == Slot.in_dll(matrix_lib, "m_ret").i
+
+
+# -- Structs by value ------------------------------------------------------------------------------------------
+
+from call_matrix import STRUCTS, StructShape, struct_values  # noqa: E402
+
+_struct_classes: dict[str, type] = {}
+
+
+def struct_class(shape: StructShape) -> type:
+    """The nativeffi Struct of a shape, declared once."""
+    if shape.name not in _struct_classes:
+        body = "".join(f"    {n}: T_{t}\n" for n, t in shape.fields)
+        ns = {"Struct": nf.Struct, **{f"T_{t}": TYPES[t][1] for _, t in shape.fields}}
+        exec(f"class s_{shape.name}(Struct):\n{body}", ns)  # noqa: S102 - fixed declarations
+        _struct_classes[shape.name] = ns[f"s_{shape.name}"]
+    return _struct_classes[shape.name]
+
+
+def bind_types(lib: ctypes.CDLL, symbol: str, params: list, ret, is_leaf: bool = True):
+    ftype = nf.NativeFunction[params, ret]
+    return nf.Pointer[ftype].from_address(address(lib, symbol)).as_function(is_leaf=is_leaf)
+
+
+def seen_values(lib: ctypes.CDLL, shape: StructShape) -> list:
+    slots = (Slot * 20).in_dll(lib, "m_seen")
+    return [bool(slots[i].u) if t == "bool" else getattr(slots[i], TYPES[t][3]) for i, (_, t) in
+            enumerate(shape.fields)] + [slots[len(shape.fields)].i]
+
+
+needs_structs = pytest.mark.skipif(not hasattr(nf, "Struct"), reason="compound types are not in this build")
+on_x86_64 = _core.STUB_ABI == "x86-64 System V"
+
+
+@needs_structs
+@pytest.mark.parametrize("is_leaf", [True, False], ids=["leaf", "nonleaf"])
+@pytest.mark.parametrize("shape", STRUCTS, ids=[s.name for s in STRUCTS])
+def test_struct_return(matrix_lib, shape: StructShape, is_leaf: bool):
+    """A struct returned by value comes back field for field as C built it from the arguments."""
+    S = struct_class(shape)
+    vals = struct_values(shape)
+    f = bind_types(matrix_lib, f"sm_make_{shape.name}", [TYPES[t][1] for _, t in shape.fields], S, is_leaf)
+    r = f(*vals)
+    assert [getattr(r, n) for n, _ in shape.fields] == vals
+    if _core.STUB_ABI and (shape.in_registers or on_x86_64):
+        assert f.call_path.startswith("stub ")
+
+
+@needs_structs
+@pytest.mark.parametrize("shape", STRUCTS, ids=[s.name for s in STRUCTS])
+def test_struct_argument(matrix_lib, shape: StructShape):
+    """A struct argument reaches C field for field, and the argument after it is still in its place."""
+    S = struct_class(shape)
+    vals = struct_values(shape)
+    f = bind_types(matrix_lib, f"sm_take_{shape.name}", [S, nf.Int64], nf.Void)
+    f(S(*vals), -12345)
+    assert seen_values(matrix_lib, shape) == vals + [-12345]
+    assert f.call_path.startswith("stub ") == bool(_core.STUB_ABI and shape.in_registers)
+
+
+@needs_structs
+@pytest.mark.parametrize("shape", STRUCTS, ids=[s.name for s in STRUCTS])
+def test_struct_argument_after_registers_run_out(matrix_lib, shape: StructShape):
+    """After 5 int64 and 7 doubles a struct goes to registers only if all of it fits; values arrive either way."""
+    S = struct_class(shape)
+    vals = struct_values(shape)
+    f = bind_types(matrix_lib, f"sm_late_{shape.name}", [nf.Int64] * 5 + [nf.Double] * 7 + [S], nf.Void)
+    f(1, 2, 3, 4, 5, *[0.5] * 7, S(*vals))
+    assert seen_values(matrix_lib, shape) == vals + [15 + 3]
+    if on_x86_64:
+        fits = {"ll": False, "dd": False, "i3": False, "ffff": False, "fff": False, "ddd": False}.get(shape.name, True)
+        assert f.call_path.startswith("stub ") == fits
+
+
+@needs_structs
+def test_struct_returns_cover_every_return_stub(matrix_lib):
+    """The struct cases reach every two-register return stub of x86-64 and the hidden-pointer return."""
+    if not on_x86_64:
+        pytest.skip("the names checked here are x86-64's return classes")
+    paths = set()
+    for shape in STRUCTS:
+        f = bind_types(matrix_lib, f"sm_make_{shape.name}", [TYPES[t][1] for _, t in shape.fields],
+                       struct_class(shape))
+        paths.add(f.call_path.split()[-1].split("/")[0])
+    assert {"ii", "is", "si", "ss", "int", "f64"} <= paths
