@@ -445,15 +445,18 @@ static PyMethodDef cdata_methods[] = {
 
 /* -- Struct and union values ---------------------------------------------------- */
 
+static PyObject *native_attr;  /* interned "__native__" */
+
+/* The CType of a Struct or Union class: its own __native__ (one dict lookup, no attribute protocol). Borrowed. */
 static nf_ctype *class_ctype(PyTypeObject *cls)
 {
-    PyObject *t = PyObject_GetAttrString((PyObject *)cls, "__native__");
+    PyObject *t = cls->tp_dict ? PyDict_GetItemWithError(cls->tp_dict, native_attr) : NULL;
     if (!t) {
-        PyErr_Clear();
-        PyErr_Format(PyExc_TypeError, "%s is not a struct or union type: subclass Struct or Union", cls->tp_name);
+        if (!PyErr_Occurred())
+            PyErr_Format(PyExc_TypeError, "%s cannot be instantiated: declare fields in a subclass of Struct or "
+                         "Union", cls->tp_name);
         return NULL;
     }
-    Py_DECREF(t);  /* the class holds it */
     nf_ctype *ct = (nf_ctype *)t;
     if (!nf_ctype_check(t) || (ct->kind != NF_STRUCT && ct->kind != NF_UNION) || ct->pyclass != (PyObject *)cls) {
         PyErr_Format(PyExc_TypeError, "%s cannot be instantiated: declare fields in a subclass of Struct or Union",
@@ -775,6 +778,8 @@ PyTypeObject nf_ArrayView_Type = {
 
 int nf_cdata_init(PyObject *module)
 {
+    if (!(native_attr = PyUnicode_InternFromString("__native__")))
+        return -1;
     if (PyType_Ready(&nf_Field_Type) < 0 || PyType_Ready(&nf_CData_Type) < 0 ||
         PyType_Ready(&nf_ArrayView_Type) < 0)
         return -1;
