@@ -46,7 +46,7 @@ class _BitWidth:
 
 
 if TYPE_CHECKING:
-    Bits = Annotated
+    from typing import Annotated as Bits  # a checker sees Bits[Uint8, 3] as Uint8, i.e. int
 else:
     class Bits:
         """A bit field: ``mode: Bits[Uint8, 3]`` is C's ``uint8_t mode : 3``, laid out as the C compiler does.
