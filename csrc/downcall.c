@@ -63,6 +63,7 @@ typedef struct {
     int is_leaf;               /* keep the GIL around the call */
     int capture_errno;         /* save errno after the call */
     int has_ptr_args;          /* some argument may need a call temporary */
+    int plain;                 /* stub calls: leaf, no errno capture, return in registers (the shortest path) */
     Py_ssize_t nargs;          /* number of arguments a call takes */
     nf_ctype **argt;           /* CType of each argument (borrowed from ftype->params) */
     Py_ssize_t *offsets;       /* slot offset of each argument in the argument buffer */
@@ -320,15 +321,18 @@ static uint64_t widen(nf_kind k, const void *p)
 }
 
 /* The general conversion (convert.c) of argument i into *v. Pointer parameters may leave a temporary in
-   *tmp (zeroed here), to release after the call. */
-static __attribute__((noinline)) int convert_slow(nf_function *f, Py_ssize_t i, PyObject *o, uint64_t *v, nf_argtmp *tmp)
+   tmps[i] (zeroed here, and marked in *mask when mask is given), to release after the call. */
+static __attribute__((noinline)) int convert_slow(nf_function *f, Py_ssize_t i, PyObject *o, uint64_t *v,
+                                                  nf_argtmp *tmps, unsigned *mask)
 {
     nf_ctype *t = f->plan[i].t;
     union { uint64_t u; double d; void *p; } buf = {0};
     int r;
     if (t->kind == NF_POINTER) {
-        memset(tmp, 0, sizeof *tmp);
-        r = nf_cconv_store_arg(t, &buf, o, tmp);
+        memset(&tmps[i], 0, sizeof tmps[i]);
+        if (mask)
+            *mask |= 1u << i;
+        r = nf_cconv_store_arg(t, &buf, o, &tmps[i]);
     } else {
         r = nf_cconv_store(t, &buf, o);
     }
@@ -340,9 +344,14 @@ static __attribute__((noinline)) int convert_slow(nf_function *f, Py_ssize_t i, 
     return 0;
 }
 
-/* Argument i as a 64-bit image in *v: exact types inline, nothing allocated; the rest through convert.c.
-   Returns 1 when the general path was taken (it may have filled *tmp), 0 for the fast path, -1 on error. */
-static inline __attribute__((always_inline)) int convert_arg(nf_function *f, Py_ssize_t i, PyObject *o, uint64_t *v, nf_argtmp *tmp)
+static int convert_compound(nf_function *f, Py_ssize_t i, PyObject *o, uint64_t *regs, uint64_t *v);
+
+/* Argument i as a 64-bit image in *v: exact types inline, nothing allocated; the rest through convert.c
+   (which may fill tmps[i], marked in *mask when mask is given). A struct of a stub call (regs given) is
+   copied into its register slots, *v being its first. Returns 0, or -1 with an exception set. */
+static inline __attribute__((always_inline)) int convert_arg(nf_function *f, Py_ssize_t i, PyObject *o,
+                                                             uint64_t *v, nf_argtmp *tmps, unsigned *mask,
+                                                             uint64_t *regs)
 {
     const nf_argplan *a = &f->plan[i];
     int64_t x;
@@ -398,12 +407,15 @@ static inline __attribute__((always_inline)) int convert_arg(nf_function *f, Py_
             return 0;
         }
         break;
+    case CV_COMPOUND:
+        return convert_compound(f, i, o, regs, v);
     }
-    return convert_slow(f, i, o, v, tmp) < 0 ? -1 : 1;
+    return convert_slow(f, i, o, v, tmps, mask);
 }
 
-/* A struct argument of a stub call: its bytes copied into its register slots. */
-static __attribute__((noinline)) int convert_compound(nf_function *f, Py_ssize_t i, PyObject *o, uint64_t *regs)
+/* A struct argument of a stub call: its bytes copied into its register slots (the first into *v). */
+static __attribute__((noinline)) int convert_compound(nf_function *f, Py_ssize_t i, PyObject *o, uint64_t *regs,
+                                                      uint64_t *v)
 {
     nf_ctype *t = f->plan[i].t;
     const nf_stub_arg *a = &f->sargs[i];
@@ -417,10 +429,11 @@ static __attribute__((noinline)) int convert_compound(nf_function *f, Py_ssize_t
         src = copy.b;
     }
     for (int j = 0; j < a->npieces; j++) {
-        uint64_t v = 0;
-        memcpy(&v, src + a->off[j], a->size[j]);
-        regs[a->slot[j]] = v;
+        uint64_t piece = 0;
+        memcpy(&piece, src + a->off[j], a->size[j]);
+        regs[a->slot[j]] = piece;
     }
+    *v = regs[a->slot[0]];
     return 0;
 }
 
@@ -465,32 +478,30 @@ static PyObject *load_return(nf_function *f, void *r)
 
 /* -- The stub path --------------------------------------------------------------- */
 
+/* Slots of the register image that no argument fills are loaded into registers the callee never reads. */
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 /* A stub call of n arguments; the entries below instantiate it with n a constant for short signatures. */
 static inline __attribute__((always_inline)) PyObject *stub_call(nf_function *f, PyObject *const *args,
                                                                 Py_ssize_t n)
 {
-    uint64_t regs[NF_STUB_NSLOTS];  /* slots no argument fills are loaded but never read by the callee */
+    uint64_t regs[NF_STUB_NSLOTS];  /* the register image; slots no argument fills stay unset */
     uint64_t rimg[NF_STUB_RETSIZE / 8];
     char retmem[NF_STACK_RET] __attribute__((aligned(16)));
     nf_argtmp tmps[NF_STUB_NSLOTS];
     unsigned tmpmask = 0;  /* arguments whose tmps[] entry was filled */
     Py_ssize_t i;
     for (i = 0; i < n; i++) {
-        const nf_argplan *a = &f->plan[i];
-        if (a->conv == CV_COMPOUND) {
-            if (convert_compound(f, i, args[i], regs) < 0)
-                goto fail;
-            continue;
-        }
         uint64_t v;
-        int r = convert_arg(f, i, args[i], &v, &tmps[i]);
-        if (r) {
-            if (r < 0)
-                goto fail;
-            if (a->t->kind == NF_POINTER)
-                tmpmask |= 1u << i;
-        }
-        regs[a->slot] = v;
+        if (convert_arg(f, i, args[i], &v, tmps, &tmpmask, regs) < 0)
+            goto fail;
+        regs[f->plan[i].slot] = v;
+    }
+    if (f->plain) {  /* a leaf call returning in registers, no errno to save */
+        f->stub.call(f->fn, regs, rimg);
+        if (tmpmask)
+            goto release;
+        return load_stub_return(f, rimg);
     }
     void *rdst = rimg;
     if (f->stub.ret_in_memory) {
@@ -518,6 +529,12 @@ static inline __attribute__((always_inline)) PyObject *stub_call(nf_function *f,
     if (rdst != rimg && rdst != retmem)
         scratch_release(rdst);
     return res;
+
+release:
+    for (i = 0; i < n; i++)
+        if (tmpmask & (1u << i))
+            nf_argtmp_release(&tmps[i]);
+    return load_stub_return(f, rimg);
 
 fail:
     for (i = 0; i < n; i++)
@@ -578,7 +595,7 @@ static __attribute__((noinline)) PyObject *ffi_path(nf_function *f, PyObject *co
         avalues[i] = slot;
         if (f->plan[i].conv != CV_COMPOUND && f->plan[i].conv != CV_OTHER) {
             uint64_t v;
-            if (convert_arg(f, i, args[i], &v, &tmps[i]) < 0)
+            if (convert_arg(f, i, args[i], &v, tmps, NULL, NULL) < 0)
                 goto fail;
             if (t->kind == NF_F64 && f->plan[i].t->kind == NF_F32) {  /* a variadic Float, promoted */
                 float fl;
@@ -846,6 +863,7 @@ static PyObject *function_new(PyTypeObject *cls, PyObject *args, PyObject *kw)
         Py_DECREF(f);
         return NULL;
     }
+    f->plain = f->stub.call && is_leaf && !capture_errno && !f->stub.ret_in_memory;
     f->vectorcall = choose_entry(f);
     return (PyObject *)f;
 }
