@@ -623,3 +623,29 @@ def test_div_returns_struct_by_value(a, b):
     q, r = c_div(a, b), c_ldiv(a * 10**9, b)
     assert (q.quot * b + q.rem, abs(q.rem) < abs(b), q.rem == 0 or (q.rem > 0) == (a > 0)) == (a, True, True)
     assert (r.quot * b + r.rem, abs(r.rem) < abs(b)) == (a * 10**9, True)
+
+
+# -- Callbacks -----------------------------------------------------------------------------------------
+
+@native(asset=ASSET)
+def call_with_coord(cb: Pointer[NativeFunction[[Coord], Double]], x: Double) -> Double: ...
+@native(asset=ASSET)
+def call_with_packed(cb: Pointer[NativeFunction[[Packed], Int32]]) -> Int32: ...
+@native(asset=ASSET)
+def call_for_num(cb: Pointer[NativeFunction[[Int32], Num]]) -> Double: ...
+
+
+def test_callbacks_take_and_return_compounds_by_value():
+    """A NativeCallable receives structs (packed too) by value and returns a union by value."""
+    from nativeffi import NativeCallable
+    seen = []
+    with NativeCallable.isolate_local(NativeFunction[[Coord], Double], lambda c: seen.append(c.copy()) or c.x + c.y,
+                                      exceptional_return=0.0) as cb:
+        assert call_with_coord(cb, 1.5) == 4.5
+    assert (seen[0].x, seen[0].y) == (1.5, 3.0)
+    with NativeCallable.isolate_local(NativeFunction[[Packed], Int32], lambda p: p.a * 100 + p.b,
+                                      exceptional_return=0) as cb:
+        assert call_with_packed(cb) == 260
+    with NativeCallable.isolate_local(NativeFunction[[Int32], Num], lambda i: Num(i=i * 2),
+                                      exceptional_return=Num(i=-1)) as cb:
+        assert call_for_num(cb) == 10

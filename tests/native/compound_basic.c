@@ -73,3 +73,9 @@ double identity3x3[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
 double global_coord_sum(void) { return global_coord.x + global_coord.y; }
 int32_t global_array_sum(void) { return global_array[0] + global_array[1] + global_array[2]; }
 double identity_trace(void) { return identity3x3[0][0] + identity3x3[1][1] + identity3x3[2][2]; }
+
+/* -- Callbacks taking and returning compounds by value --------------------------------- */
+
+double call_with_coord(double (*cb)(struct Coord), double x) { struct Coord c = {x, 2 * x, NULL}; return cb(c); }
+int32_t call_with_packed(int32_t (*cb)(struct Packed)) { struct Packed p = {3, -40}; return cb(p); }
+double call_for_num(union Num (*cb)(int32_t)) { union Num n = cb(5); return n.i; }
