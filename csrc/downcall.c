@@ -26,6 +26,7 @@
  *      back to their C type.
  */
 #include "downcall.h"
+#include "cdata.h"
 #include "compound.h"
 #include "convert.h"
 #include "pointer.h"
@@ -420,7 +421,11 @@ static __attribute__((noinline)) int convert_compound(nf_function *f, Py_ssize_t
     nf_ctype *t = f->plan[i].t;
     const nf_stub_arg *a = &f->sargs[i];
     union { uint64_t u[2]; char b[16]; } copy;  /* stubs pass structs of at most 16 bytes */
-    const char *src = nf_compound_address(t, o);
+    const char *src;
+    if ((PyObject *)Py_TYPE(o) == t->pyclass && ((nf_cdata *)o)->type == t)
+        src = ((nf_cdata *)o)->addr;  /* an instance of the parameter's own class */
+    else
+        src = nf_compound_address(t, o);
     if (!src) {
         if (PyErr_Occurred() || t->size > (Py_ssize_t)sizeof copy || nf_cconv_store(t, copy.b, o) < 0) {
             arg_error(f, i);
@@ -430,7 +435,10 @@ static __attribute__((noinline)) int convert_compound(nf_function *f, Py_ssize_t
     }
     for (int j = 0; j < a->npieces; j++) {
         uint64_t piece = 0;
-        memcpy(&piece, src + a->off[j], a->size[j]);
+        if (a->size[j] == 8)
+            memcpy(&piece, src + a->off[j], 8);  /* a whole eightbyte: one load */
+        else
+            memcpy(&piece, src + a->off[j], a->size[j]);
         regs[a->slot[j]] = piece;
     }
     *v = regs[a->slot[0]];
