@@ -72,7 +72,7 @@ typedef struct nf_cb {
     ffi_closure *closure;       /* otherwise: writable side of a libffi closure (ffi_closure_alloc) */
     void *code;                 /* the native function pointer: the thunk's or the closure's address */
     unsigned char *exc_ret;     /* the return register image for failures (exceptional_return or zeros) */
-    size_t retimg;              /* bytes of exc_ret (the return size, widened to ffi_arg for small ints) */
+    size_t retimg;              /* bytes of exc_ret: the return size (scalars narrower than ffi_arg: widened) */
     char *name;                 /* C copy of the callable's name, for aborts and late-call reports */
     int has_queue;              /* q is initialised (listener) */
     nf_lqueue q;                /* listener: messages waiting for the owner */
@@ -497,7 +497,10 @@ static int setup_record(nf_cb *cb, nf_ctype *ft, PyObject *exc_ret)
         return -1;
     }
     if (rt->kind != NF_VOID) {
-        cb->retimg = (size_t)rt->size > sizeof(ffi_arg) ? (size_t)rt->size : sizeof(ffi_arg);
+        /* Scalars: libffi's closure reads a whole ffi_arg. Compounds: exactly their size, since a struct returned
+           in memory is written straight into the caller's buffer. */
+        cb->retimg = NF_IS_COMPOUND(rt->kind) || (size_t)rt->size > sizeof(ffi_arg) ? (size_t)rt->size
+                                                                                    : sizeof(ffi_arg);
         cb->exc_ret = PyMem_RawCalloc(1, cb->retimg);
         if (!cb->exc_ret) {
             PyErr_NoMemory();
