@@ -33,9 +33,10 @@
 #include <time.h>
 
 #define NF_QUARANTINE 64         /* closed records kept (still answering "closed") before they are freed */
-#define NF_MAX_STACK_ARGS 32     /* wider callbacks allocate their argument vector */
+#define NF_MAX_STACK_ARGS 32     /* wider callbacks allocate their argument vector (> NF_THUNK_MAX_ARGS) */
 #define NF_DRAIN_BATCH 65536     /* messages delivered per wakeup before yielding back to the event loop */
 #define NF_SHUTDOWN_WAIT_NS 2000000000LL  /* how long the exit hook waits for in-flight native callers */
+_Static_assert(NF_THUNK_MAX_ARGS < NF_MAX_STACK_ARGS, "thunk calls keep their arguments on the stack");
 
 /* The thread state attached to the calling thread (3.12+) or holding the GIL (3.11 and older), or NULL;
    equal to a thread's own state exactly when that thread holds the GIL. No checks, no errors. */
@@ -242,12 +243,11 @@ static inline __attribute__((always_inline)) int store_return(nf_ctype *t, void 
         return 0;
     if (t->kind == NF_I64 && PyLong_CheckExact(r)) {
         int overflow;
-        long long v = PyLong_AsLongLongAndOverflow(r, &overflow);
-        if (!overflow && !(v == -1 && PyErr_Occurred())) {
+        long long v = PyLong_AsLongLongAndOverflow(r, &overflow);  /* cannot fail for an exact int */
+        if (!overflow) {
             *(int64_t *)ret = v;
             return 0;
         }
-        PyErr_Clear();
     }
     if (NF_IS_SCALAR(t->kind) && t->size < (Py_ssize_t)sizeof(ffi_arg)) {
         unsigned char tmp[8];
@@ -286,6 +286,15 @@ static void report_late(nf_cb *cb)
 
 /* -- Synchronous upcalls --------------------------------------------------- */
 
+/* Where a call's arguments are: libffi's argument vector (args), or, for a prebuilt thunk, the register images
+   r and d (args NULL). Every entry below is written once over this and inlined into one variant per
+   trampoline kind, so the thunk path never builds an argument vector. */
+static inline __attribute__((always_inline)) void *arg_at(nf_cb *cb, void **args, const uint64_t *r,
+                                                          const double *d, Py_ssize_t i)
+{
+    return args ? args[i] : nf_thunk_arg(&cb->plan, r, d, i);
+}
+
 static void exceptional(nf_cb *cb, void *ret)
 {
     if (cb->retimg)
@@ -293,7 +302,8 @@ static void exceptional(nf_cb *cb, void *ret)
 }
 
 /* With the GIL held: converts the arguments, calls the Python function, stores its result. */
-static void call_locked(nf_cb *cb, void *ret, void **args)
+static inline __attribute__((always_inline)) void call_locked(nf_cb *cb, void *ret, void **args,
+                                                              const uint64_t *r, const double *d)
 {
     if (!atomic_load_explicit(&cb->open, memory_order_acquire)) {
         exceptional(cb, ret);
@@ -302,32 +312,34 @@ static void call_locked(nf_cb *cb, void *ret, void **args)
     }
     PyObject *self = Py_NewRef(cb->self);  /* close() inside the callback must not free what we use */
     PyObject *fn = Py_NewRef(cb->fn);
+    nf_ctype *rt = cb->ftype->ret;         /* read now: the record is not ours after the call if it closes */
     Py_ssize_t n = cb->nargs, i;
     PyObject *stack[NF_MAX_STACK_ARGS + 1];
-    PyObject **argv = n < NF_MAX_STACK_ARGS ? stack : PyMem_Malloc((n + 1) * sizeof(PyObject *));
-    PyObject *r = NULL;
+    /* Thunk signatures have at most NF_THUNK_MAX_ARGS arguments: the stack always does (args is a constant). */
+    PyObject **argv = !args || n < NF_MAX_STACK_ARGS ? stack : PyMem_Malloc((n + 1) * sizeof(PyObject *));
+    PyObject *r_obj = NULL;
     if (!argv) {
         PyErr_NoMemory();
         goto fail;
     }
     for (i = 0; i < n; i++) {
-        argv[i + 1] = load_arg(cb->argt[i], args[i]);
+        argv[i + 1] = load_arg(cb->argt[i], arg_at(cb, args, r, d, i));
         if (!argv[i + 1])
             break;
     }
     if (i == n)
-        r = PyObject_Vectorcall(fn, argv + 1, (size_t)n | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        r_obj = PyObject_Vectorcall(fn, argv + 1, (size_t)n | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
     for (Py_ssize_t j = 0; j < i; j++)
         Py_DECREF(argv[j + 1]);
     if (argv != stack)
         PyMem_Free(argv);
-    if (!r)
+    if (!r_obj)
         goto fail;
-    if (store_return(cb->ftype->ret, ret, r) < 0) {
-        Py_DECREF(r);
+    if (store_return(rt, ret, r_obj) < 0) {
+        Py_DECREF(r_obj);
         goto fail;
     }
-    Py_DECREF(r);
+    Py_DECREF(r_obj);
     Py_DECREF(fn);
     Py_DECREF(self);
     return;
@@ -348,29 +360,40 @@ static void wrong_thread(nf_cb *cb)
     abort();
 }
 
-static void entry_sync(ffi_cif *cif, void *ret, void **args, void *user)
+/* Whether the call can go straight to Python: this thread holds the GIL, is allowed to call (isolate_local:
+   the owner), and shutdown has not begun. Anything else, the wrong-thread abort included, is the slow path.
+   Before 3.12 the current thread state is the GIL holder's, whichever thread asks; so isolate_local compares
+   the thread too there, and the other kinds compare with this thread's own known state. */
+static inline __attribute__((always_inline)) int held_by_caller(nf_cb *cb)
 {
-    nf_cb *cb = user;
     PyThreadState *current = nf_current_tstate();
-    int stopping = atomic_load_explicit(&shutting_down, memory_order_relaxed);
-    if (cb->mode == NF_CB_LOCAL) {
-        if (!pthread_equal(pthread_self(), cb->owner))
-            wrong_thread(cb);
-        if (current == cb->owner_ts && !stopping) {  /* fast path: the owner, GIL held (leaf call) */
-            call_locked(cb, ret, args);
-            return;
-        }
-    } else if (this_thread && current == this_thread->known && current && !stopping) {
-        call_locked(cb, ret, args);  /* a thread seen before that holds the GIL */
-        return;
+    if (atomic_load_explicit(&shutting_down, memory_order_relaxed))
+        return 0;
+    if (cb->mode == NF_CB_LOCAL) {  /* owner_ts is never NULL */
+#if PY_VERSION_HEX >= 0x030C0000
+        return current == cb->owner_ts;  /* thread-local: only the owner thread can see its own state */
+#else
+        return current == cb->owner_ts && pthread_equal(pthread_self(), cb->owner);
+#endif
     }
+    return current && this_thread && current == this_thread->known;
+}
+
+/* Everything but the common case: other threads (thread state, shutdown handshake), the wrong-thread abort,
+   shutdown, calls after close. */
+static __attribute__((noinline)) void entry_sync_slow(nf_cb *cb, void *ret, void **args, const uint64_t *r,
+                                                      const double *d)
+{
+    int stopping = atomic_load_explicit(&shutting_down, memory_order_relaxed);
+    if (cb->mode == NF_CB_LOCAL && !pthread_equal(pthread_self(), cb->owner))
+        wrong_thread(cb);
     if (stopping ||
         (!atomic_load_explicit(&cb->open, memory_order_relaxed) && atomic_load(&cb->reported))) {
         exceptional(cb, ret);
         return;
     }
     if (PyGILState_Check()) {       /* called from Python on this thread with the GIL kept (leaf call) */
-        call_locked(cb, ret, args);
+        call_locked(cb, ret, args, r, d);
         return;
     }
     nf_thread *th = thread_enter();
@@ -385,16 +408,35 @@ static void entry_sync(ffi_cif *cif, void *ret, void **args, void *user)
         return;
     }
     PyEval_RestoreThread(ts);
-    call_locked(cb, ret, args);
+    call_locked(cb, ret, args, r, d);
     PyEval_SaveThread();
     thread_leave(th);
 }
 
-/* -- Listener: producer side (no GIL) and delivery (owner, GIL) ------------ */
-
-static void entry_listener(ffi_cif *cif, void *ret, void **args, void *user)
+/* libffi closure entry of isolate_local and isolate_group_bound. */
+static void entry_sync(ffi_cif *cif, void *ret, void **args, void *user)
 {
     nf_cb *cb = user;
+    if (held_by_caller(cb))
+        call_locked(cb, ret, args, NULL, NULL);
+    else
+        entry_sync_slow(cb, ret, args, NULL, NULL);
+}
+
+/* Prebuilt-thunk entry of isolate_local and isolate_group_bound: the arguments are read from the registers. */
+static void entry_sync_regs(nf_thunk_plan *plan, void *ret, const uint64_t *r, const double *d)
+{
+    nf_cb *cb = plan->user;
+    if (held_by_caller(cb))
+        call_locked(cb, ret, NULL, r, d);
+    else
+        entry_sync_slow(cb, ret, NULL, r, d);
+}
+
+/* -- Listener: producer side (no GIL) and delivery (owner, GIL) ------------ */
+
+static inline __attribute__((always_inline)) void post(nf_cb *cb, void **args, const uint64_t *r, const double *d)
+{
     if (!atomic_load_explicit(&cb->open, memory_order_acquire) ||
         atomic_load_explicit(&shutting_down, memory_order_relaxed))
         return;  /* closed or shutting down: dropped */
@@ -403,8 +445,17 @@ static void entry_listener(ffi_cif *cif, void *ret, void **args, void *user)
         return;  /* out of memory: nothing can be queued */
     char *a = NF_MSG_ARGS(m);
     for (Py_ssize_t i = 0; i < cb->nargs; i++)
-        memcpy(a + cb->off[i], args[i], cb->argt[i]->size);
+        memcpy(a + cb->off[i], arg_at(cb, args, r, d, i), cb->argt[i]->size);
     nf_lqueue_push(&cb->q, m);
+}
+
+/* libffi closure entry of listeners. */
+static void entry_listener(ffi_cif *cif, void *ret, void **args, void *user) { post(user, args, NULL, NULL); }
+
+/* Prebuilt-thunk entry of listeners. */
+static void entry_listener_regs(nf_thunk_plan *plan, void *ret, const uint64_t *r, const double *d)
+{
+    post(plan->user, NULL, r, d);
 }
 
 /* Reports the pending exception of a listener callback to its handler (asyncio) or sys.unraisablehook. */
@@ -518,8 +569,9 @@ static int setup_record(nf_cb *cb, nf_ctype *ft, PyObject *exc_ret)
             return -1;
         }
     }
-    void (*entry)(ffi_cif *, void *, void **, void *) = cb->mode == NF_CB_LISTENER ? entry_listener : entry_sync;
-    if (nf_thunk_plan_init(&cb->plan, ft, entry, cb) == 0 && (cb->code = nf_thunk_acquire(&cb->plan)))
+    int listener = cb->mode == NF_CB_LISTENER;
+    if (nf_thunk_plan_init(&cb->plan, ft, listener ? entry_listener_regs : entry_sync_regs, cb) == 0 &&
+        (cb->code = nf_thunk_acquire(&cb->plan)))
         goto queue;  /* a prebuilt thunk: no libffi closure needed */
     if (ffi_prep_cif(&cb->cif, FFI_DEFAULT_ABI, (unsigned)n, rt->ffi, cb->atypes) != FFI_OK) {
         PyErr_Format(PyExc_TypeError, "libffi cannot describe a callback of type %U", ft->name);
@@ -530,7 +582,7 @@ static int setup_record(nf_cb *cb, nf_ctype *ft, PyObject *exc_ret)
         PyErr_SetString(PyExc_MemoryError, "ffi_closure_alloc failed: cannot allocate a callback trampoline");
         return -1;
     }
-    if (ffi_prep_closure_loc(cb->closure, &cb->cif, entry, cb, cb->code) != FFI_OK) {
+    if (ffi_prep_closure_loc(cb->closure, &cb->cif, listener ? entry_listener : entry_sync, cb, cb->code) != FFI_OK) {
         PyErr_SetString(PyExc_RuntimeError, "ffi_prep_closure_loc failed");
         return -1;
     }
