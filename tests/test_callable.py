@@ -440,3 +440,27 @@ def test_signatures_beyond_the_registers_use_libffi(lib: str) -> None:
     with NativeCallable.isolate_local(WIDE_FN, lambda *a: sum(a) + 0.125, exceptional_return=0.0) as cb:
         assert cb._cb.trampoline == "libffi"
         assert call_wide(cb) == sum(range(1, 9)) + sum(x + 0.5 for x in range(9)) + 0.125
+
+
+def test_integer_only_signatures_with_floating_returns(lib: str) -> None:
+    """Thunks for integer-only arguments deliver every argument and give C the double or float returned."""
+    IDF = NativeFunction[[Int8, Uint16, Int32, Int64, Pointer[Void], Bool], Double]
+    IFF = NativeFunction[[Int64, Uint8], Float]
+    call_d = cfunc(lib, "call_ints_d", [Pointer[IDF], Pointer[Void]], Double)
+    call_f = cfunc(lib, "call_ints_f", [Pointer[IFF], Int64], Float)
+    seen: list[tuple[Any, ...]] = []
+    marker = malloc(Int64, 1)
+
+    def d(*args: Any) -> float:
+        seen.append(args)
+        return -1.25
+
+    with NativeCallable.isolate_local(IDF, d, exceptional_return=0.0) as cb_d, \
+            NativeCallable.isolate_group_bound(IFF, lambda a, b: a / 4 + b, exceptional_return=0.0) as cb_f:
+        if sys.platform.startswith("linux") and platform.machine() in ("x86_64", "aarch64"):
+            assert cb_d._cb.trampoline == cb_f._cb.trampoline == "thunk"
+        assert call_d(cb_d, marker) == -2.5
+        assert call_f(cb_f, -10) == 2 * (-2.5 + 255)
+    (a, b, c_, e, p, flag), = seen
+    assert (a, b, c_, e, flag) == (-3, 65535, -100000, 1 << 50, True) and p.address == marker.address
+    malloc.free(marker)

@@ -225,3 +225,10 @@ double call_full(full_fn f, void *p)
 typedef double (*wide_fn)(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, double, double,
                           double, double, double, double, double, double, double);
 double call_wide(wide_fn f) { return f(1, 2, 3, 4, 5, 6, 7, 8, 0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 8.5); }
+
+/* Integer-class arguments only (the thunks that read no floating register), floating returns: C doubles the
+   result, so the test sees what C received. */
+typedef double (*ints_d_fn)(int8_t, uint16_t, int32_t, int64_t, void *, _Bool);
+double call_ints_d(ints_d_fn f, void *p) { return 2 * f(-3, 65535, -100000, (int64_t)1 << 50, p, 1); }
+typedef float (*ints_f_fn)(int64_t, uint8_t);
+float call_ints_f(ints_f_fn f, int64_t a) { return 2 * f(a, 255); }
