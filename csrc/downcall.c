@@ -4,10 +4,12 @@
  *   1. Binding (function_new): the signature's CTypes become a plan computed once: each argument's CType,
  *      its fast-path converter (exact int, float, bool, Pointer, bytes) and accepted range, and the call
  *      path. If every argument fits in registers and the function is not variadic, stubs_<abi>.c picks a
- *      register-image stub and the register slot of each argument; otherwise a libffi cif is prepared,
- *      with each argument's slot offset in a per-call argument buffer.
- *   2. A call enters function_vectorcall with the positional arguments (keywords are mapped to positions
- *      on a slow path).
+ *      register-image stub and the register slot of each argument; otherwise calls go through libffi,
+ *      with a cif prepared here and each argument's slot offset in a per-call argument buffer.
+ *   2. A call enters the Function's vectorcall entry, or the METH_FASTCALL entry of Function.builtin (which
+ *      CPython calls without its generic dispatch); both are chosen at bind time, one per arity 0-4 for
+ *      stub calls. Plain positional calls of a resolved function go straight to their path; keywords
+ *      (mapped to positions), wrong counts and the first call go through general_call.
  *   3. On the first call the address is still NULL: the Python-level resolver runs once (asset ->
  *      resolver -> process) and the address is cached.
  *   4. Each argument is converted: an exact int, float, bool, Pointer of the parameter's class, None or
@@ -18,8 +20,9 @@
  *      re-raised naming the function, the parameter and the expected native type, and nothing is called.
  *   5. Non-leaf calls release the GIL (PyEval_SaveThread, the cheapest correct way); leaf calls keep it.
  *   6. The stub loads the register image into the argument registers and calls the function; or ffi_call
- *      runs it with the cif prepared at bind time. Struct returns too large for registers go to a
- *      per-thread scratch area.
+ *      runs it with the cif prepared at bind time. No allocation per call: struct returns too large for
+ *      registers go to memory in this call's C stack frame (up to 256 bytes), else to a per-thread
+ *      scratch area (a nested call on the same thread, from a callback, gets a block of its own).
  *   7. errno is saved into thread-local storage when the binding asked for it, before anything else runs.
  *   8. The GIL is taken back, call temporaries (buffers) are released, and the return value is converted:
  *      integer returns that arrive widened (ffi_arg, or a register with undefined upper bits) are narrowed
