@@ -287,6 +287,21 @@ def _struct_c(s: StructShape) -> str:
     ]) + "\n"
 
 
+NESTED_C = r"""
+/* A 320-byte struct returned by value (memory class on both ABIs), and a function that returns one after
+   calling back into Python, which makes another such call while the first one's return memory is in use. */
+typedef struct { double v[40]; } s_big;
+EXPORT s_big bg_make(double seed) { s_big b; for (int i = 0; i < 40; i++) b.v[i] = seed + i; return b; }
+EXPORT s_big bg_nested(double seed, void (*cb)(void))
+{
+    s_big b;
+    for (int i = 0; i < 40; i++) b.v[i] = seed * 2 + i;
+    cb();
+    return b;
+}
+"""
+
+
 def c_source_structs() -> str:
     """The struct part of the matrix (appended to c_source())."""
-    return "/* Structs by value. */\n" + "".join(_struct_c(s) for s in STRUCTS)
+    return "/* Structs by value. */\n" + "".join(_struct_c(s) for s in STRUCTS) + NESTED_C

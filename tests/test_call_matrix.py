@@ -290,3 +290,23 @@ def test_struct_returns_cover_every_return_stub(matrix_lib):
                        struct_class(shape))
         paths.add(f.call_path.split()[-1].split("/")[0])
     assert {"ii", "is", "si", "ss", "int", "f64"} <= paths
+
+
+@needs_structs
+@pytest.mark.parametrize("is_leaf", [True, False], ids=["leaf", "nonleaf"])
+def test_large_struct_returns_nest_through_a_callback(matrix_lib, is_leaf: bool):
+    """A 320-byte return stays intact when the callee calls back into Python, which returns another one."""
+    class Big(nf.Struct):
+        v: nf.Array[nf.Double, 40]
+
+    make = bind_types(matrix_lib, "bg_make", [nf.Double], Big, is_leaf)
+    inner: list = []
+    with nf.NativeCallable.isolate_local(nf.NativeFunction[[], nf.Void], lambda: inner.append(make(100.0))) as cb:
+        nested = bind_types(matrix_lib, "bg_nested",
+                            [nf.Double, nf.Pointer[nf.NativeFunction[[], nf.Void]]], Big, False)
+        outer = nested(1.5, cb)
+        again = nested(2.5, cb)
+    assert list(outer.v) == [3.0 + i for i in range(40)]
+    assert list(again.v) == [5.0 + i for i in range(40)]
+    assert [list(b.v) for b in inner] == [[100.0 + i for i in range(40)]] * 2
+    assert list(make(7.0).v) == [7.0 + i for i in range(40)]

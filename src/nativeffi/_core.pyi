@@ -58,6 +58,7 @@ class Function:
     native_type: CType
     is_leaf: bool
     call_path: str
+    builtin: Callable[..., Any]
     __name__: str
     def __init__(self, ftype: CType, address: int, name: str, param_names: tuple[str, ...] = ...,
                  is_leaf: bool = ..., capture_errno: bool = ...,
