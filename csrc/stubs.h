@@ -47,6 +47,28 @@ typedef struct {
     int ret_in_memory;       /* the return goes to memory whose address travels in slot 0 (x86-64 MEMORY) */
 } nf_stub_plan;
 
+/* Places a scalar or pointer argument in the next free integer or floating register, as both ABIs do
+   (the two register files are counted independently). Returns 1 if placed, 0 if `t` is not a scalar or
+   pointer (the ABI file places structs), -1 if its register file is used up (the call needs libffi). */
+static inline int nf_stub_place_scalar(nf_ctype *t, int *ngpr, int *nfpr, nf_stub_arg *a)
+{
+    if (t->kind == NF_F32 || t->kind == NF_F64) {
+        if (*nfpr == NF_STUB_NFPR)
+            return -1;
+        a->npieces = 1;
+        a->slot[0] = (unsigned char)(NF_STUB_NGPR + (*nfpr)++);
+        return 1;
+    }
+    if (NF_IS_SCALAR(t->kind) || t->kind == NF_POINTER) {
+        if (*ngpr == NF_STUB_NGPR)
+            return -1;
+        a->npieces = 1;
+        a->slot[0] = (unsigned char)(*ngpr)++;
+        return 1;
+    }
+    return 0;
+}
+
 /* Chooses a stub for a signature of n parameters (all fixed when !variadic), filling *out and args[0..n).
    Returns 1 if a stub can make the call, 0 if libffi must: variadic functions, arguments that do not all
    fit in registers, structs the stubs do not pass, long double. Never raises. */

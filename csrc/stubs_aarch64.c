@@ -141,45 +141,38 @@ int nf_stub_plan_make(nf_ctype *ret, nf_ctype *const *params, Py_ssize_t n, int 
         nf_ctype *t = params[i];
         nf_stub_arg *a = &args[i];
         memset(a, 0, sizeof *a);
-        if (t->kind == NF_F32 || t->kind == NF_F64) {
-            if (nfpr == NF_STUB_NFPR)
+        int placed = nf_stub_place_scalar(t, &ngpr, &nfpr, a);
+        if (placed < 0)
+            return 0;
+        if (placed)
+            continue;
+        if (!NF_IS_COMPOUND(t->kind))
+            return 0;
+        int hk = 0, hn = 0, s = struct_shape(t, &hk, &hn);
+        if (s < 0)
+            return 0;  /* over 16 bytes: passed by reference to a copy; libffi does that */
+        if (s == 1) {
+            if (nfpr + hn > NF_STUB_NFPR)
                 return 0;
-            a->npieces = 1;
-            a->slot[0] = (unsigned char)(NF_STUB_NGPR + nfpr++);
-        } else if (NF_IS_SCALAR(t->kind) || t->kind == NF_POINTER) {
-            if (ngpr == NF_STUB_NGPR)
-                return 0;
-            a->npieces = 1;
-            a->slot[0] = (unsigned char)ngpr++;
-        } else if (NF_IS_COMPOUND(t->kind)) {
-            int hk = 0, hn = 0, s = struct_shape(t, &hk, &hn);
-            if (s < 0)
-                return 0;  /* over 16 bytes: passed by reference to a copy; libffi does that */
-            if (s == 1) {
-                if (nfpr + hn > NF_STUB_NFPR)
-                    return 0;
-                int es = hk == FFI_TYPE_FLOAT ? 4 : 8;
-                a->npieces = (unsigned char)hn;
-                for (int j = 0; j < hn; j++) {
-                    a->slot[j] = (unsigned char)(NF_STUB_NGPR + nfpr++);
-                    a->off[j] = (unsigned char)(es * j);
-                    a->size[j] = (unsigned char)es;
-                }
-            } else {
-                int k = t->size > 8 ? 2 : 1;
-                if (t->align >= 16 && (ngpr & 1))
-                    ngpr++;
-                if (ngpr + k > NF_STUB_NGPR)
-                    return 0;
-                a->npieces = (unsigned char)k;
-                for (int j = 0; j < k; j++) {
-                    a->slot[j] = (unsigned char)ngpr++;
-                    a->off[j] = (unsigned char)(8 * j);
-                    a->size[j] = (unsigned char)(t->size - 8 * j < 8 ? t->size - 8 * j : 8);
-                }
+            int es = hk == FFI_TYPE_FLOAT ? 4 : 8;
+            a->npieces = (unsigned char)hn;
+            for (int j = 0; j < hn; j++) {
+                a->slot[j] = (unsigned char)(NF_STUB_NGPR + nfpr++);
+                a->off[j] = (unsigned char)(es * j);
+                a->size[j] = (unsigned char)es;
             }
         } else {
-            return 0;
+            int k = t->size > 8 ? 2 : 1;
+            if (t->align >= 16 && (ngpr & 1))
+                ngpr++;
+            if (ngpr + k > NF_STUB_NGPR)
+                return 0;
+            a->npieces = (unsigned char)k;
+            for (int j = 0; j < k; j++) {
+                a->slot[j] = (unsigned char)ngpr++;
+                a->off[j] = (unsigned char)(8 * j);
+                a->size[j] = (unsigned char)(t->size - 8 * j < 8 ? t->size - 8 * j : 8);
+            }
         }
     }
     out->call = nfpr ? stubs[rc].gf : stubs[rc].g;

@@ -163,38 +163,31 @@ int nf_stub_plan_make(nf_ctype *ret, nf_ctype *const *params, Py_ssize_t n, int 
         nf_ctype *t = params[i];
         nf_stub_arg *a = &args[i];
         memset(a, 0, sizeof *a);
-        if (t->kind == NF_F32 || t->kind == NF_F64) {
-            if (nfpr == NF_STUB_NFPR)
-                return 0;
-            a->npieces = 1;
-            a->slot[0] = (unsigned char)(NF_STUB_NGPR + nfpr++);
-        } else if (NF_IS_SCALAR(t->kind) || t->kind == NF_POINTER) {
-            if (ngpr == NF_STUB_NGPR)
-                return 0;
-            a->npieces = 1;
-            a->slot[0] = (unsigned char)ngpr++;
-        } else if (NF_IS_COMPOUND(t->kind)) {
-            int eb[2];
-            int k = struct_classes(t, eb);
-            if (k == 0)
-                return 0;  /* over 16 bytes or unclassifiable: on the stack */
-            int gi = 0, fi = 0;
-            for (int j = 0; j < k; j++) {
-                if (eb[j] == EB_INT)
-                    gi++;
-                else
-                    fi++;
-            }
-            if (ngpr + gi > NF_STUB_NGPR || nfpr + fi > NF_STUB_NFPR)
-                return 0;  /* the whole struct would go on the stack */
-            a->npieces = (unsigned char)k;
-            for (int j = 0; j < k; j++) {
-                a->slot[j] = (unsigned char)(eb[j] == EB_INT ? ngpr++ : NF_STUB_NGPR + nfpr++);
-                a->off[j] = (unsigned char)(8 * j);
-                a->size[j] = (unsigned char)(t->size - 8 * j < 8 ? t->size - 8 * j : 8);
-            }
-        } else {
+        int placed = nf_stub_place_scalar(t, &ngpr, &nfpr, a);
+        if (placed < 0)
             return 0;
+        if (placed)
+            continue;
+        if (!NF_IS_COMPOUND(t->kind))
+            return 0;
+        int eb[2];
+        int k = struct_classes(t, eb);
+        if (k == 0)
+            return 0;  /* over 16 bytes or unclassifiable: on the stack */
+        int gi = 0, fi = 0;
+        for (int j = 0; j < k; j++) {
+            if (eb[j] == EB_INT)
+                gi++;
+            else
+                fi++;
+        }
+        if (ngpr + gi > NF_STUB_NGPR || nfpr + fi > NF_STUB_NFPR)
+            return 0;  /* the whole struct would go on the stack */
+        a->npieces = (unsigned char)k;
+        for (int j = 0; j < k; j++) {
+            a->slot[j] = (unsigned char)(eb[j] == EB_INT ? ngpr++ : NF_STUB_NGPR + nfpr++);
+            a->off[j] = (unsigned char)(8 * j);
+            a->size[j] = (unsigned char)(t->size - 8 * j < 8 ? t->size - 8 * j : 8);
         }
     }
     out->call = nfpr ? stubs[rc].gf : stubs[rc].g;
