@@ -85,6 +85,7 @@ typedef struct {
     PyObject *dict;            /* __doc__, __signature__, __wrapped__ set by the Python layer */
     PyMethodDef fastdef;       /* the METH_FASTCALL entry behind .builtin (ml_name points into name) */
     PyObject *builtin;         /* .builtin, made on first use; it holds f as __self__ (a cycle the GC clears) */
+    PyObject *builtin_doc;     /* str behind fastdef.ml_doc, or NULL */
 } nf_function;
 
 /* -- Binding: the plan --------------------------------------------------- */
@@ -756,21 +757,22 @@ STUB_ENTRY(2)
 STUB_ENTRY(3)
 STUB_ENTRY(4)
 
-/* The METH_FASTCALL entries of .builtin: CPython specializes calls to builtin functions (no generic
-   vectorcall dispatch, no result check), which is worth several ns per call. */
-static PyObject *function_fastcall(nf_function *f, PyObject *const *args, Py_ssize_t n)
+/* The METH_FASTCALL|METH_KEYWORDS entries of the builtin form (what @native returns): CPython specializes
+   calls to builtin functions (no generic vectorcall dispatch, no result check), worth several ns per call. */
+static PyObject *function_fastcall(nf_function *f, PyObject *const *args, Py_ssize_t n, PyObject *kwnames)
 {
-    if (n == f->nargs && f->fn)
+    if (n == f->nargs && !kwnames && f->fn)
         return f->stub.call ? stub_call(f, args, f->nargs) : ffi_path(f, args);
-    return general_call(f, args, (size_t)n, NULL);
+    return general_call(f, args, (size_t)n, kwnames);
 }
 
 #define STUB_FASTCALL(N)                                                                                 \
-    static PyObject *stub_fastcall_##N(nf_function *f, PyObject *const *args, Py_ssize_t n)            \
+    static PyObject *stub_fastcall_##N(nf_function *f, PyObject *const *args, Py_ssize_t n,            \
+                                       PyObject *kwnames)                                               \
     {                                                                                                    \
-        if (n == N && f->fn)                                                                             \
+        if (n == N && !kwnames && f->fn)                                                                 \
             return stub_call(f, args, N);                                                                \
-        return general_call(f, args, (size_t)n, NULL);                                                   \
+        return general_call(f, args, (size_t)n, kwnames);                                                \
     }
 STUB_FASTCALL(0)
 STUB_FASTCALL(1)
@@ -780,9 +782,10 @@ STUB_FASTCALL(4)
 
 static PyCFunction choose_fastcall(nf_function *f)
 {
-    static const _PyCFunctionFast by_arity[] = {
-        (_PyCFunctionFast)stub_fastcall_0, (_PyCFunctionFast)stub_fastcall_1, (_PyCFunctionFast)stub_fastcall_2,
-        (_PyCFunctionFast)stub_fastcall_3, (_PyCFunctionFast)stub_fastcall_4,
+    static const _PyCFunctionFastWithKeywords by_arity[] = {
+        (_PyCFunctionFastWithKeywords)stub_fastcall_0, (_PyCFunctionFastWithKeywords)stub_fastcall_1,
+        (_PyCFunctionFastWithKeywords)stub_fastcall_2, (_PyCFunctionFastWithKeywords)stub_fastcall_3,
+        (_PyCFunctionFastWithKeywords)stub_fastcall_4,
     };
     if (f->stub.call && f->nargs < (Py_ssize_t)(sizeof by_arity / sizeof *by_arity))
         return (PyCFunction)(void (*)(void))by_arity[f->nargs];
@@ -813,6 +816,7 @@ static void function_dealloc(nf_function *f)
     Py_XDECREF(f->resolver);
     Py_XDECREF(f->dict);
     Py_XDECREF(f->builtin);
+    Py_XDECREF(f->builtin_doc);
     PyMem_Free(f->argt);
     PyMem_Free(f->offsets);
     PyMem_Free(f->atypes);
@@ -900,22 +904,46 @@ static PyObject *function_get_address(nf_function *f, void *c)
     return PyLong_FromVoidPtr(f->fn);
 }
 
-static PyObject *function_get_builtin(nf_function *f, void *c)
+/* The builtin form, made once: `doc` (with a leading "name(params)\n--\n\n" text signature, so that
+   inspect.signature works) and `module` become its __doc__ and __module__; its __self__ is f. */
+static PyObject *make_builtin(nf_function *f, PyObject *doc, PyObject *module)
 {
     if (!f->builtin) {
         const char *name = PyUnicode_AsUTF8(f->name);
-        if (!name)
+        const char *text = doc ? PyUnicode_AsUTF8(doc) : NULL;  /* cached in doc, which f keeps */
+        if (!name || (doc && !text))
             return NULL;
+        Py_XSETREF(f->builtin_doc, Py_XNewRef(doc));
         f->fastdef.ml_name = name;
         f->fastdef.ml_meth = choose_fastcall(f);
-        f->fastdef.ml_flags = METH_FASTCALL;
-        f->fastdef.ml_doc = NULL;
-        f->builtin = PyCFunction_NewEx(&f->fastdef, (PyObject *)f, NULL);
+        f->fastdef.ml_flags = METH_FASTCALL | METH_KEYWORDS;
+        f->fastdef.ml_doc = text;
+        f->builtin = PyCFunction_NewEx(&f->fastdef, (PyObject *)f, module);
         if (!f->builtin)
             return NULL;
     }
     return Py_NewRef(f->builtin);
 }
+
+static PyObject *function_get_builtin(nf_function *f, void *c) { return make_builtin(f, NULL, NULL); }
+
+static PyObject *function_make_builtin(nf_function *f, PyObject *args)
+{
+    PyObject *doc = Py_None, *module = Py_None;
+    if (!PyArg_ParseTuple(args, "|OO:_builtin", &doc, &module))
+        return NULL;
+    if ((doc != Py_None && !PyUnicode_Check(doc)) || (module != Py_None && !PyUnicode_Check(module))) {
+        PyErr_SetString(PyExc_TypeError, "_builtin(doc, module): str or None expected");
+        return NULL;
+    }
+    return make_builtin(f, doc == Py_None ? NULL : doc, module == Py_None ? NULL : module);
+}
+
+static PyMethodDef function_methods[] = {
+    {"_builtin", (PyCFunction)function_make_builtin, METH_VARARGS,
+     "_builtin(doc=None, module=None): the builtin form (made once), with this docstring and module."},
+    {NULL},
+};
 
 static PyObject *function_get_call_path(nf_function *f, void *c)
 {
@@ -963,6 +991,7 @@ PyTypeObject nf_Function_Type = {
     .tp_clear = (inquiry)function_clear,
     .tp_repr = (reprfunc)function_repr,
     .tp_getset = function_getset,
+    .tp_methods = function_methods,
     .tp_weaklistoffset = offsetof(nf_function, weakreflist),
     .tp_dictoffset = offsetof(nf_function, dict),
 };

@@ -74,7 +74,7 @@ def test_matrix_case(matrix_lib, case: Case, is_leaf: bool):
 def test_matrix_path(matrix_lib, case: Case):
     """The plan takes a stub exactly when every argument fits in registers and the call is not variadic."""
     f = bind(matrix_lib, f"m_{case.name}", case.args, case.ret, True, case.variadic_from)
-    assert f.call_path == case.expected_path(_core.STUB_ABI, _core.STUB_REGISTERS)
+    assert nf.binding_of(f).call_path == case.expected_path(_core.STUB_ABI, _core.STUB_REGISTERS)
 
 
 def test_matrix_covers_every_stub():
@@ -184,17 +184,17 @@ def test_keywords_and_first_call_resolution(matrix_lib, tmp_path):
     case = next(c for c in CASES if c.name == "alt_fi")
     getattr(matrix_lib, "o_alt_fi")()
     want = Slot.in_dll(matrix_lib, "m_ret").d
-    assert not alt.resolved
+    assert not nf.binding_of(alt).resolved
     v = case.values
     assert alt(*v[:4], e=v[4], f=v[5], g=v[6], h=v[7]) == want
-    assert alt.resolved and alt.call_path == case.expected_path(_core.STUB_ABI, _core.STUB_REGISTERS)
+    assert nf.binding_of(alt).resolved and nf.binding_of(alt).call_path == case.expected_path(_core.STUB_ABI, _core.STUB_REGISTERS)
     assert alt(*v) == want
 
 
 def test_builtin_form_calls_the_same_function(matrix_lib):
-    """Function.builtin is a builtin function that converts, calls and raises exactly as the Function does."""
-    f = bind(matrix_lib, "x_i16", ["i16"], "u64", True)
-    b = f.builtin
+    """What bindings return is a builtin function whose __self__ is the Function, and both call the same way."""
+    b = bind(matrix_lib, "x_i16", ["i16"], "u64", True)
+    f = nf.binding_of(b)
     assert type(b) is type(len) and b.__self__ is f and f.builtin is b
     assert b(-2) == f(-2) == 2**64 - 2
     with pytest.raises(OverflowError, match=r"\[-32768, 32767\]"):
@@ -204,7 +204,7 @@ def test_builtin_form_calls_the_same_function(matrix_lib):
     g = bind(matrix_lib, "m_ints_8", ["i64"] * 8, "i64", False)
     getattr(matrix_lib, "o_ints_8")()
     case = next(c for c in CASES if c.name == "ints_8")
-    assert g.builtin(*case.values) == g(*case.values) == Slot.in_dll(matrix_lib, "m_ret").i
+    assert g(*case.values) == nf.binding_of(g)(*case.values) == Slot.in_dll(matrix_lib, "m_ret").i
 
 
 # -- Structs by value ------------------------------------------------------------------------------------------
@@ -250,7 +250,7 @@ def test_struct_return(matrix_lib, shape: StructShape, is_leaf: bool):
     r = f(*vals)
     assert [getattr(r, n) for n, _ in shape.fields] == vals
     if _core.STUB_ABI and (shape.in_registers or on_x86_64):
-        assert f.call_path.startswith("stub ")
+        assert nf.binding_of(f).call_path.startswith("stub ")
 
 
 @needs_structs
@@ -262,7 +262,7 @@ def test_struct_argument(matrix_lib, shape: StructShape):
     f = bind_types(matrix_lib, f"sm_take_{shape.name}", [S, nf.Int64], nf.Void)
     f(S(*vals), -12345)
     assert seen_values(matrix_lib, shape) == vals + [-12345]
-    assert f.call_path.startswith("stub ") == bool(_core.STUB_ABI and shape.in_registers)
+    assert nf.binding_of(f).call_path.startswith("stub ") == bool(_core.STUB_ABI and shape.in_registers)
 
 
 @needs_structs
@@ -276,7 +276,7 @@ def test_struct_argument_after_registers_run_out(matrix_lib, shape: StructShape)
     assert seen_values(matrix_lib, shape) == vals + [15 + 3]
     if on_x86_64:
         fits = {"ll": False, "dd": False, "i3": False, "ffff": False, "fff": False, "ddd": False}.get(shape.name, True)
-        assert f.call_path.startswith("stub ") == fits
+        assert nf.binding_of(f).call_path.startswith("stub ") == fits
 
 
 @needs_structs
@@ -288,7 +288,7 @@ def test_struct_returns_cover_every_return_stub(matrix_lib):
     for shape in STRUCTS:
         f = bind_types(matrix_lib, f"sm_make_{shape.name}", [TYPES[t][1] for _, t in shape.fields],
                        struct_class(shape))
-        paths.add(f.call_path.split()[-1].split("/")[0])
+        paths.add(nf.binding_of(f).call_path.split()[-1].split("/")[0])
     assert {"ii", "is", "si", "ss", "int", "f64"} <= paths
 
 

@@ -14,7 +14,7 @@ import pytest
 
 import nativeffi
 from nativeffi import (Double, Int, Int32, Int64, NativeFunction, NativeSymbolError, Pointer, Size, Char, Void,
-                       address_of, assets, native, native_var, set_native_resolver, get_errno)
+                       address_of, assets, binding_of, native, native_var, set_native_resolver, get_errno)
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def test_signature_from_annotations(lib) -> None:
     @native(asset=lib, symbol="resolver_target")
     def f(x: Int64) -> Int64: ...
     assert f(5) == 16
-    assert f.native_type.name == "NativeFunction[[Int64], Int64]"
+    assert binding_of(f).native_type.name == "NativeFunction[[Int64], Int64]"
 
 
 def test_explicit_type_and_default_symbol(lib) -> None:
@@ -55,7 +55,7 @@ def test_explicit_type_and_default_symbol(lib) -> None:
     @native(NativeFunction[[Pointer[Int64], Size], Int64], asset=lib)
     def sum_i64(p, n): ...
     assert sum_i64(__import__("array").array("q", [4, 5, 6]), 3) == 15
-    assert sum_i64.symbol == "sum_i64"
+    assert binding_of(sum_i64).symbol == "sum_i64"
 
 
 def test_keyword_arguments(lib) -> None:
@@ -130,7 +130,7 @@ def test_import_never_fails_and_resolution_is_lazy(lib) -> None:
     """Declaring a missing symbol succeeds; the first call raises NativeSymbolError naming every step."""
     @native(asset="no.such.asset")
     def definitely_not_a_symbol_xyz(x: Int) -> Int: ...
-    assert not definitely_not_a_symbol_xyz.resolved
+    assert not binding_of(definitely_not_a_symbol_xyz).resolved
     with pytest.raises(NativeSymbolError) as info:
         definitely_not_a_symbol_xyz(1)
     e = info.value
@@ -162,7 +162,7 @@ def test_registered_asset_is_used(lib) -> None:
 
     @native(asset="tests:foundation", symbol="resolver_target")
     def f(x: Int64) -> Int64: ...
-    assert f(2) == 7 and f.resolved
+    assert f(2) == 7 and binding_of(f).resolved
 
 
 def test_bad_library_reports_loader_message(tmp_path) -> None:
@@ -312,7 +312,7 @@ def test_address_of_function(lib) -> None:
     def f(x: Int64) -> Int64: ...
     p = address_of(f)
     assert p.address == assets.lookup(lib, "resolver_target")
-    assert p.native_type.target is f.native_type
+    assert p.native_type.target is binding_of(f).native_type
     assert p.as_function(is_leaf=True)(4) == 13
     with pytest.raises(TypeError, match="expected a @native function or variable"):
         address_of(len)

@@ -59,7 +59,9 @@ class Function:
     is_leaf: bool
     call_path: str
     builtin: Callable[..., Any]
+    symbol: str  # set by @native
     __name__: str
+    def _builtin(self, doc: Optional[str] = ..., module: Optional[str] = ...) -> Callable[..., Any]: ...
     def __init__(self, ftype: CType, address: int, name: str, param_names: tuple[str, ...] = ...,
                  is_leaf: bool = ..., capture_errno: bool = ...,
                  resolver: Optional[Callable[[], int]] = ...) -> None: ...

@@ -20,7 +20,7 @@ from .assets import resolve_symbol
 from .pointer import Pointer, pointer_class
 from .types import CType, _FunctionType, native_type, same_type
 
-__all__ = ["native", "native_var", "NativeVar", "default_asset", "address_of", "get_errno"]
+__all__ = ["native", "native_var", "NativeVar", "default_asset", "address_of", "binding_of", "get_errno"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -156,7 +156,10 @@ def native(type: Any = None, *, symbol: Optional[str] = None, asset: Optional[st
         for attr, value in (("__doc__", fn.__doc__), ("__module__", fn.__module__), ("__qualname__", fn.__qualname__),
                             ("__wrapped__", fn), ("symbol", sym)):
             setattr(bound, attr, value)
-        return cast(F, bound)
+        # What callers get is the builtin form: CPython 3.11+ calls builtin functions on its fastest path.
+        # Its __self__ is the binding (address, resolved, native_type, is_leaf, call_path, symbol).
+        text_signature = f"{fn.__name__}({', '.join(names)})\n--\n\n"
+        return cast(F, bound._builtin(text_signature + (inspect.cleandoc(fn.__doc__ or "")), fn.__module__))
 
     return bind
 
@@ -212,14 +215,27 @@ def native_var(t: Any, symbol: str, *, asset: Optional[str] = None, final: bool 
     return NativeVar(t, symbol, _asset_of(namespace, asset), namespace.get("__name__"), final)
 
 
+def binding_of(f: Any) -> Optional[_core.Function]:
+    """The binding behind a ``@native`` function (its ``__self__``), or None if `f` is not one.
+
+    The binding tells ``address`` (resolving it), ``resolved``, ``native_type``, ``is_leaf``, ``call_path``
+    (which call stub serves it, or libffi) and ``symbol``.
+    """
+    if isinstance(f, _core.Function):
+        return f
+    owner = getattr(f, "__self__", None)
+    return owner if isinstance(owner, _core.Function) else None
+
+
 def address_of(x: Any) -> Pointer[Any]:
     """The native address of a bound function (``Pointer[NativeFunction[...]]``) or variable (``Pointer[T]``).
 
     Raises:
         TypeError: `x` is neither; NativeSymbolError: it cannot be resolved.
     """
-    if isinstance(x, _core.Function):
-        return cast("Pointer[Any]", pointer_class(x.native_type).from_address(x.address))
+    binding = binding_of(x)
+    if binding is not None:
+        return cast("Pointer[Any]", pointer_class(binding.native_type).from_address(binding.address))
     if isinstance(x, NativeVar):
         return x.pointer
     native_pointer = getattr(x, "__native_pointer__", None)

@@ -117,8 +117,10 @@ else:
                 raise TypeError(f"as_function() needs a Pointer[NativeFunction[...]], not {self.native_type.name}")
             if self.is_null:
                 raise NullPointerError(f"as_function() on a null {self.native_type.name}")
-            return _core.Function(target, self.address, f"function at {self.address:#x}", (), bool(is_leaf),
-                                  bool(capture_errno))
+            name = f"function_at_{self.address:#x}"
+            binding = _core.Function(target, self.address, name, (), bool(is_leaf), bool(capture_errno))
+            return binding._builtin(f"{name}({', '.join(f'arg{i}' for i in range(len(target.params)))})\n--\n\n"
+                                    f"Calls the native {target.name} at {self.address:#x}.")
 
     _core._set_pointer_class(Pointer)
 

@@ -98,10 +98,6 @@ def rows(ctx: Context) -> list[Union[Row, Skip]]:
         leaf, nonleaf = ptr.as_function(is_leaf=True), ptr.as_function()
         out.append(Row(group, "nativeffi is_leaf=True", f"f({args})", dict(env, f=leaf), ref=KEPT, target=tight))
         out.append(Row(group, "nativeffi", f"f({args})", dict(env, f=nonleaf), ref=RELEASED, target=tight))
-        out.append(Row(group, "nativeffi is_leaf=True, .builtin", f"f({args})", dict(env, f=leaf.builtin), ref=KEPT,
-                       target=tight))
-        out.append(Row(group, "nativeffi .builtin", f"f({args})", dict(env, f=nonleaf.builtin), ref=RELEASED,
-                       target=tight))
         for name, lib, ref in (("ctypes PyDLL", pydll, KEPT), ("ctypes CDLL", cdll, RELEASED)):
             cf = getattr(lib, "nfb_" + sym)
             cf.argtypes, cf.restype = cparams, cret
