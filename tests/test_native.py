@@ -165,6 +165,21 @@ def test_registered_asset_is_used(lib) -> None:
     assert f(2) == 7 and binding_of(f).resolved
 
 
+def test_asset_without_the_symbol(lib) -> None:
+    """A loadable asset that lacks the symbol says so with the loader's message, then falls back to the process."""
+    assets.register("tests:nosym", lib)
+
+    @native(asset="tests:nosym")
+    def symbol_absent_everywhere_q() -> Int: ...
+    with pytest.raises(NativeSymbolError, match=r"Asset 'tests:nosym' \(.*\) has no symbol "
+                                                 r"'symbol_absent_everywhere_q': .*undefined symbol"):
+        symbol_absent_everywhere_q()
+
+    @native(asset="tests:nosym")
+    def getppid() -> Int: ...  # not in the asset, found in the process
+    assert getppid() == os.getppid()
+
+
 def test_bad_library_reports_loader_message(tmp_path) -> None:
     """An asset whose library cannot be loaded reports the loader's message in the error."""
     bogus = tmp_path / "libbogus.so"
