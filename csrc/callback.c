@@ -440,9 +440,9 @@ static inline __attribute__((always_inline)) void post(nf_cb *cb, void **args, c
     if (!atomic_load_explicit(&cb->open, memory_order_acquire) ||
         atomic_load_explicit(&shutting_down, memory_order_relaxed))
         return;  /* closed or shutting down: dropped */
-    nf_msg *m = nf_lqueue_msg_alloc(cb->msgsize);
+    nf_msg *m = nf_lqueue_msg_alloc(&cb->q);
     if (!m)
-        return;  /* out of memory: nothing can be queued */
+        return;  /* pool empty and malloc failed: nothing can be queued */
     char *a = NF_MSG_ARGS(m);
     for (Py_ssize_t i = 0; i < cb->nargs; i++)
         memcpy(a + cb->off[i], arg_at(cb, args, r, d, i), cb->argt[i]->size);
@@ -588,7 +588,7 @@ static int setup_record(nf_cb *cb, nf_ctype *ft, PyObject *exc_ret)
     }
 queue:
     if (cb->mode == NF_CB_LISTENER) {
-        if (nf_lqueue_init(&cb->q) < 0) {
+        if (nf_lqueue_init(&cb->q, cb->msgsize) < 0) {
             PyErr_SetFromErrno(PyExc_OSError);
             return -1;
         }
@@ -708,13 +708,15 @@ static PyObject *callback_drain(nf_callback *self, PyObject *unused)
         if (!m && !(m = nf_lqueue_idle(&cb->q)))
             break;  /* empty, and the next push wakes us */
         deliver(cb, (PyObject *)self, m);  /* may close self: the loop then stops, the rest is freed later */
-        free(m);
+        nf_lqueue_msg_free(&cb->q, m);
         if (++n == NF_DRAIN_BATCH) {
             if (self->cb == cb)
                 nf_lqueue_rewake(&cb->q);  /* let the loop run other work, then come back */
             break;
         }
     }
+    if (self->cb == cb)
+        nf_lqueue_grow(&cb->q);  /* if the pool ran dry during this burst */
     Py_DECREF(self);
     return PyLong_FromLong(n);
 }
@@ -728,6 +730,15 @@ static PyObject *callback_fileno(nf_callback *self, PyObject *unused)
         return NULL;
     }
     return PyLong_FromLong(self->cb->q.rfd);
+}
+
+static PyObject *callback_queue_stats(nf_callback *self, PyObject *unused)
+{
+    if (!self->cb || !self->cb->has_queue)
+        return PyDict_New();
+    nf_lqueue *q = &self->cb->q;
+    return Py_BuildValue("{s:n,s:n}", "pool_nodes", (Py_ssize_t)nf_lqueue_pool_nodes(q), "fallback_nodes",
+                         (Py_ssize_t)q->heap_total);
 }
 
 static PyObject *callback_get_address(nf_callback *self, void *c)
@@ -776,6 +787,8 @@ static PyMethodDef callback_methods[] = {
     {"drain", (PyCFunction)callback_drain, METH_NOARGS,
      "drain() -> int: listener owner side: delivers the queued calls; returns how many."},
     {"fileno", (PyCFunction)callback_fileno, METH_NOARGS, "fileno() -> int: the listener's wakeup fd."},
+    {"_queue_stats", (PyCFunction)callback_queue_stats, METH_NOARGS,
+     "_queue_stats() -> dict: listener: nodes in the message pool, fallback (malloc) nodes delivered so far."},
     {NULL},
 };
 

@@ -3,8 +3,10 @@
  * One message, start to end:
  *   1. A native thread calls a listener's function pointer; the libffi closure lands in callback.c's
  *      listener entry, which checks that the callable is open and the interpreter is not shutting down.
- *   2. It allocates one message with malloc (never a Python object) and copies each argument's raw bytes
- *      to the offsets computed when the callable was made.
+ *   2. It takes a node from the queue's pool (nf_lqueue_msg_alloc: one compare-and-swap on a free stack of
+ *      fixed-size nodes; never a Python object) and copies each argument's raw bytes to the offsets
+ *      computed when the callable was made. If the pool is empty it falls back to malloc: slower, but the
+ *      message is neither dropped nor waits for the consumer.
  *   3. nf_lqueue_push links the message at the head with one atomic exchange (Vyukov's intrusive MPSC
  *      list): producers never wait for each other or for the consumer, and the exchange order is the
  *      delivery order, so messages from one thread stay in the order that thread sent them.
@@ -13,12 +15,20 @@
  *   5. The owner (the asyncio loop that watches the fd with add_reader, or the library's dispatcher
  *      thread) wakes, reads the fd (nf_lqueue_begin_drain) and pops messages oldest first; callback.c
  *      turns each one's bytes into Python objects on the owner thread, calls the Python function, and
- *      frees the message. `signaled` stays set while it drains, so busy producers never write the fd.
+ *      gives the node back to the pool (a fallback node is freed). `signaled` stays set while it drains,
+ *      so busy producers never write the fd.
  *   6. Only when it finds the queue empty does the owner clear `signaled` (nf_lqueue_idle), then look
  *      once more: a message pushed just before the clear is still seen, and one pushed after it finds
  *      signaled == 0 and writes the fd. Nothing is left behind either way.
  *   7. A producer caught between its exchange and its link makes the list look briefly cut; the consumer
  *      treats that like empty, and that producer's own check (step 4) after linking wakes it again.
+ *   8. After a drain, if fallback nodes were needed, the consumer doubles the pool (nf_lqueue_grow, up to
+ *      NF_POOL_MAX_BYTES): allocation and page faults happen on the owner, not on the native callers.
+ *
+ * The pool: nodes are numbered; chunk c holds (1 << first_shift) << c of them, so a number finds its chunk
+ * with one bit scan. Free nodes form a stack whose top word packs the top node's number with a tag that
+ * every push and pop increments, so a producer whose compare-and-swap raced with a pop and a push of the
+ * same node fails and retries (no ABA). Only the consumer pushes; chunks are freed only with the queue.
  */
 #define _GNU_SOURCE
 #include "listener.h"
@@ -26,14 +36,127 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/eventfd.h>
 #endif
 
-int nf_lqueue_init(nf_lqueue *q)
+#define NF_POOL_FIRST_BYTES 16384         /* about this much in the first chunk... */
+#define NF_POOL_FIRST_MIN 16              /* ...but at least this many nodes */
+#define NF_POOL_MAX_BYTES (8u << 20)      /* the pool stops growing here; beyond it, fallback nodes */
+
+/* -- The node pool ---------------------------------------------------------- */
+
+static nf_msg *node_at(nf_lqueue *q, uint32_t index)
 {
+    uint64_t n = (uint64_t)index + ((uint64_t)1 << q->first_shift);
+    int c = 63 - __builtin_clzll(n) - q->first_shift;               /* chunk number */
+    uint64_t offset = n - ((uint64_t)1 << (q->first_shift + c));     /* node within the chunk */
+    char *chunk = atomic_load_explicit(&q->chunks[c], memory_order_relaxed);  /* published before its nodes */
+    return (nf_msg *)(chunk + offset * q->stride);
+}
+
+/* Consumer: allocates chunk number q->nchunks and pushes all its nodes. -1 if out of memory (nothing changes). */
+static int add_chunk(nf_lqueue *q)
+{
+    int c = q->nchunks;
+    if (c >= NF_POOL_CHUNKS)
+        return -1;
+    uint64_t count = (uint64_t)1 << (q->first_shift + c);
+    uint64_t base = count - ((uint64_t)1 << q->first_shift);      /* number of the chunk's first node */
+    if (base + count >= NF_MSG_HEAP)
+        return -1;
+    void *mem = NULL;
+    if (posix_memalign(&mem, 64, count * q->stride) != 0)
+        return -1;
+    char *chunk = mem;
+    memset(chunk, 0, count * q->stride);  /* touch every page now, not on a producer's first use */
+    for (uint64_t i = 0; i < count; i++) {
+        nf_msg *m = (nf_msg *)(chunk + i * q->stride);
+        m->index = (uint32_t)(base + i);
+        atomic_store_explicit(&m->free_next, i + 1 < count ? (uint32_t)(base + i + 1) : NF_MSG_NONE,
+                              memory_order_relaxed);
+    }
+    atomic_store_explicit(&q->chunks[c], chunk, memory_order_relaxed);
+    q->nchunks = c + 1;
+    /* Splice the chain base .. base+count-1 on top of the free stack. */
+    nf_msg *last = (nf_msg *)(chunk + (count - 1) * q->stride);
+    uint64_t top = atomic_load_explicit(&q->free_top, memory_order_relaxed), want;
+    do {
+        atomic_store_explicit(&last->free_next, (uint32_t)top, memory_order_relaxed);
+        want = (((top >> 32) + 1) << 32) | (uint32_t)base;
+    } while (!atomic_compare_exchange_weak_explicit(&q->free_top, &top, want, memory_order_release,
+                                                    memory_order_relaxed));
+    return 0;
+}
+
+nf_msg *nf_lqueue_msg_alloc(nf_lqueue *q)
+{
+    uint64_t top = atomic_load_explicit(&q->free_top, memory_order_acquire);
+    while ((uint32_t)top != NF_MSG_NONE) {
+        nf_msg *m = node_at(q, (uint32_t)top);
+        uint32_t next = atomic_load_explicit(&m->free_next, memory_order_relaxed);  /* stale if we lose the race */
+        uint64_t want = (((top >> 32) + 1) << 32) | next;
+        if (atomic_compare_exchange_weak_explicit(&q->free_top, &top, want, memory_order_acquire,
+                                                  memory_order_acquire))
+            return m;
+    }
+    nf_msg *m = malloc(sizeof(nf_msg) + q->argbytes);  /* pool empty: a fallback node, freed by the consumer */
+    if (m)
+        m->index = NF_MSG_HEAP;
+    return m;
+}
+
+void nf_lqueue_msg_free(nf_lqueue *q, nf_msg *m)
+{
+    if (m->index == NF_MSG_HEAP) {
+        free(m);
+        q->heap_frees++;
+        q->heap_total++;
+        return;
+    }
+    uint64_t top = atomic_load_explicit(&q->free_top, memory_order_relaxed), want;
+    do {
+        atomic_store_explicit(&m->free_next, (uint32_t)top, memory_order_relaxed);
+        want = (((top >> 32) + 1) << 32) | m->index;
+    } while (!atomic_compare_exchange_weak_explicit(&q->free_top, &top, want, memory_order_release,
+                                                    memory_order_relaxed));
+}
+
+size_t nf_lqueue_pool_nodes(const nf_lqueue *q)
+{
+    return ((size_t)1 << (q->first_shift + q->nchunks)) - ((size_t)1 << q->first_shift);
+}
+
+void nf_lqueue_grow(nf_lqueue *q)
+{
+    if (!q->heap_frees)
+        return;
+    q->heap_frees = 0;
+    if (nf_lqueue_pool_nodes(q) * 2 * q->stride <= NF_POOL_MAX_BYTES)
+        add_chunk(q);  /* out of memory: keep using fallback nodes */
+}
+
+/* -- The queue -------------------------------------------------------------- */
+
+int nf_lqueue_init(nf_lqueue *q, size_t argbytes)
+{
+    q->argbytes = argbytes;
+    q->stride = (sizeof(nf_msg) + argbytes + 15) / 16 * 16;
+    q->first_shift = 0;
+    while (((size_t)2 << q->first_shift) * q->stride <= NF_POOL_FIRST_BYTES && q->first_shift < 16)
+        q->first_shift++;
+    while (((size_t)1 << q->first_shift) < NF_POOL_FIRST_MIN)
+        q->first_shift++;
+    q->nchunks = 0;
+    q->heap_frees = q->heap_total = 0;
+    for (int c = 0; c < NF_POOL_CHUNKS; c++)
+        atomic_store(&q->chunks[c], NULL);
+    atomic_store(&q->free_top, (uint64_t)NF_MSG_NONE);
+    q->rfd = q->wfd = -1;
     atomic_store(&q->stub.next, NULL);
+    q->stub.index = NF_MSG_NONE;
     atomic_store(&q->head, &q->stub);
     q->tail = &q->stub;
     atomic_store(&q->signaled, 0);
@@ -53,6 +176,11 @@ int nf_lqueue_init(nf_lqueue *q)
     q->rfd = p[0];
     q->wfd = p[1];
 #endif
+    if (add_chunk(q) < 0) {
+        nf_lqueue_destroy(q);
+        errno = ENOMEM;
+        return -1;
+    }
     return 0;
 }
 
@@ -60,17 +188,18 @@ void nf_lqueue_destroy(nf_lqueue *q)
 {
     nf_msg *m;
     while ((m = nf_lqueue_pop(q)))
-        free(m);
+        if (m->index == NF_MSG_HEAP)
+            free(m);
+    for (int c = 0; c < NF_POOL_CHUNKS; c++) {
+        free(atomic_load(&q->chunks[c]));
+        atomic_store(&q->chunks[c], NULL);
+    }
+    q->nchunks = 0;
     if (q->rfd >= 0)
         close(q->rfd);
     if (q->wfd >= 0 && q->wfd != q->rfd)
         close(q->wfd);
     q->rfd = q->wfd = -1;
-}
-
-nf_msg *nf_lqueue_msg_alloc(size_t argbytes)
-{
-    return malloc(sizeof(nf_msg) + argbytes);
 }
 
 static void wake(nf_lqueue *q)

@@ -4,14 +4,19 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* A queued message: this header, then the raw argument bytes at NF_MSG_ARGS(m). */
 typedef struct nf_msg {
     _Atomic(struct nf_msg *) next;  /* the message pushed after this one, NULL while it is the newest */
-    void *pad;                      /* keeps the arguments 16-byte aligned */
-} nf_msg;
+    uint32_t index;                 /* its node number in the queue's pool, or NF_MSG_HEAP (malloc'ed) */
+    _Atomic uint32_t free_next;     /* while free: node number of the next free node, or NF_MSG_NONE */
+} nf_msg;                           /* 16 bytes: keeps the arguments 16-byte aligned */
 
 #define NF_MSG_ARGS(m) ((char *)(m) + sizeof(nf_msg))
+#define NF_MSG_NONE UINT32_MAX          /* no node (end of the free stack) */
+#define NF_MSG_HEAP (UINT32_MAX - 1)    /* a fallback node from malloc, freed with free() */
+#define NF_POOL_CHUNKS 24               /* chunk c holds (first node count) << c nodes */
 
 typedef struct {
     _Atomic(nf_msg *) head;  /* producers' end: the newest message (or the stub) */
@@ -20,16 +25,37 @@ typedef struct {
     _Atomic int signaled;    /* a wakeup is pending: producers skip the write() */
     int rfd;                 /* fd the consumer watches (eventfd, or the read end of a pipe) */
     int wfd;                 /* fd producers write to (the same eventfd, or the write end of the pipe) */
+    /* The node pool: fixed-size nodes in chunks that live as long as the queue, and a free stack. */
+    _Atomic uint64_t free_top;         /* free stack: top node number (low 32 bits), ABA tag (high 32 bits) */
+    _Atomic(char *) chunks[NF_POOL_CHUNKS];  /* chunk memory, NULL until the consumer adds it */
+    size_t stride;                     /* bytes per node: header + arguments, rounded up to 16 */
+    size_t argbytes;                   /* argument bytes per message */
+    int first_shift;                   /* chunk 0 holds 1 << first_shift nodes */
+    int nchunks;                       /* chunks allocated (consumer only) */
+    size_t heap_frees;                 /* fallback nodes the consumer freed since it last grew the pool */
+    size_t heap_total;                 /* fallback nodes the consumer freed in all (statistics) */
 } nf_lqueue;
 
-/* Sets up an empty queue and its wakeup fd. 0, or -1 with errno set. */
-int nf_lqueue_init(nf_lqueue *q);
+/* Nodes in the pool (consumer). */
+size_t nf_lqueue_pool_nodes(const nf_lqueue *q);
 
-/* Frees every message still queued and closes the fds. No producer may be running. */
+/* Sets up an empty queue for messages of `argbytes` argument bytes, its first pool chunk and its wakeup fd.
+   0, or -1 with errno set. */
+int nf_lqueue_init(nf_lqueue *q, size_t argbytes);
+
+/* Frees every message still queued, the pool and closes the fds. No producer may be running. */
 void nf_lqueue_destroy(nf_lqueue *q);
 
-/* A message with room for `argbytes` bytes of arguments (malloc: no GIL, any thread). NULL if out of memory. */
-nf_msg *nf_lqueue_msg_alloc(size_t argbytes);
+/* Any thread, no GIL, no lock: a free node of the pool, or when the pool is empty a node from malloc (never
+   lost, just slower). NULL only if malloc fails. */
+nf_msg *nf_lqueue_msg_alloc(nf_lqueue *q);
+
+/* Consumer: gives a popped message back (to the pool, or free() for a fallback node). */
+void nf_lqueue_msg_free(nf_lqueue *q, nf_msg *m);
+
+/* Consumer, between drains: doubles the pool if fallback nodes were needed since the last call (up to
+   NF_POOL_MAX_BYTES), so that a steady load stops reaching malloc. */
+void nf_lqueue_grow(nf_lqueue *q);
 
 /* Any thread, no GIL, never blocks: appends `m` and wakes the consumer unless a wakeup is already pending. */
 void nf_lqueue_push(nf_lqueue *q, nf_msg *m);
@@ -37,7 +63,7 @@ void nf_lqueue_push(nf_lqueue *q, nf_msg *m);
 /* Consumer: acknowledges the wakeup fd; call before popping. */
 void nf_lqueue_begin_drain(nf_lqueue *q);
 
-/* Consumer: the oldest message (caller frees it with free()), or NULL if none is ready yet. */
+/* Consumer: the oldest message (give it back with nf_lqueue_msg_free), or NULL if none is ready yet. */
 nf_msg *nf_lqueue_pop(nf_lqueue *q);
 
 /* Consumer, when pop returned NULL: re-arms the wakeup (the next push writes the fd), then pops once more

@@ -264,6 +264,43 @@ def test_ordering_4_producers_100000_calls(c: Any, owner: str) -> None:
         run_async(main())
 
 
+def test_burst_beyond_the_pool_falls_back_loses_nothing_and_grows_the_pool(c: Any) -> None:
+    """A burst larger than the message pool, sent while the owner is held, arrives whole and in order; the pool
+    grows afterwards."""
+    producers, count = 4, 20_000
+    per: list[list[int]] = [[] for _ in range(producers)]
+    release, done = threading.Event(), threading.Event()
+
+    def on(i: int, seq: int) -> None:
+        release.wait(TIMEOUT)  # the first delivery holds the owner until every message is queued
+        per[i].append(seq)
+        if sum(map(len, per)) == producers * count:
+            done.set()
+
+    with NativeCallable.listener(EVENT_FN, on) as ls:
+        before = ls._cb._queue_stats()
+        assert before["pool_nodes"] < producers * count and before["fallback_nodes"] == 0
+        c.producers(ls, producers, count)
+        release.set()
+        assert done.wait(TIMEOUT)
+        after = ls._cb._queue_stats()
+    assert all(per[i] == list(range(count)) for i in range(producers))
+    assert after["fallback_nodes"] > 0 and after["pool_nodes"] > before["pool_nodes"]
+
+
+def test_messages_within_the_pool_never_fall_back(c: Any) -> None:
+    """Rounds of calls smaller than the pool, each delivered before the next, reuse pool nodes only."""
+    got = Collector(0)
+    with NativeCallable.listener(EVENT_FN, got) as ls:
+        pool = ls._cb._queue_stats()["pool_nodes"]
+        for r in range(10):
+            got.expected, got.done = (r + 1) * (pool // 2), threading.Event()
+            c.joined(ls, r, 0, pool // 2)
+            assert got.done.wait(TIMEOUT)
+        assert ls._cb._queue_stats() == {"pool_nodes": pool, "fallback_nodes": 0}
+    assert len(got.items) == 10 * (pool // 2)
+
+
 # -- keep_isolate_alive with nativeffi.run ---------------------------------------------------------
 
 def test_run_waits_for_keep_alive_listener(c: Any) -> None:
