@@ -20,6 +20,9 @@ def pkg_config(*args):
 
 
 cflags = pkg_config("--cflags")
+# ELF: calls into libpython and libc through the GOT, without a PLT stub's extra indirect jump (callback upcalls
+# make six such calls each).
+no_plt = ["-fno-plt"] if sys.platform.startswith("linux") else []
 libs = pkg_config("--libs")
 core = Extension(
     "nativeffi._core",
@@ -29,7 +32,7 @@ core = Extension(
     libraries=[f[2:] for f in libs if f.startswith("-l")] + ["dl", "pthread"],
     library_dirs=[f[2:] for f in libs if f.startswith("-L")],
     extra_compile_args=["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter",
-                        "-Wno-missing-field-initializers", "-Wno-type-limits", "-fvisibility=hidden"],
+                        "-Wno-missing-field-initializers", "-Wno-type-limits", "-fvisibility=hidden", *no_plt],
 )
 
 setup(ext_modules=[core])
