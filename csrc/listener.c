@@ -22,8 +22,9 @@
  *      signaled == 0 and writes the fd. Nothing is left behind either way.
  *   7. A producer caught between its exchange and its link makes the list look briefly cut; the consumer
  *      treats that like empty, and that producer's own check (step 4) after linking wakes it again.
- *   8. After a drain, if fallback nodes were needed, the consumer doubles the pool (nf_lqueue_grow, up to
- *      NF_POOL_MAX_BYTES): allocation and page faults happen on the owner, not on the native callers.
+ *   8. After a drain, if fallback nodes were needed, the consumer grows the pool to twice the backlog it
+ *      just saw (nf_lqueue_grow, up to NF_POOL_MAX_BYTES): allocation and page faults happen on the owner,
+ *      not on the native callers.
  *
  * The pool: nodes are numbered; chunk c holds (1 << first_shift) << c of them, so a number finds its chunk
  * with one bit scan. Free nodes form a stack whose top word packs the top node's number with a tag that
@@ -133,9 +134,12 @@ void nf_lqueue_grow(nf_lqueue *q)
 {
     if (!q->heap_frees)
         return;
+    /* Room for twice the backlog just seen (pool + fallback nodes); each chunk doubles the pool. */
+    size_t want = 2 * (nf_lqueue_pool_nodes(q) + q->heap_frees);
     q->heap_frees = 0;
-    if (nf_lqueue_pool_nodes(q) * 2 * q->stride <= NF_POOL_MAX_BYTES)
-        add_chunk(q);  /* out of memory: keep using fallback nodes */
+    while (nf_lqueue_pool_nodes(q) < want && nf_lqueue_pool_nodes(q) * 2 * q->stride <= NF_POOL_MAX_BYTES)
+        if (add_chunk(q) < 0)
+            break;  /* out of memory: keep using fallback nodes */
 }
 
 /* -- The queue -------------------------------------------------------------- */

@@ -53,8 +53,8 @@ nf_msg *nf_lqueue_msg_alloc(nf_lqueue *q);
 /* Consumer: gives a popped message back (to the pool, or free() for a fallback node). */
 void nf_lqueue_msg_free(nf_lqueue *q, nf_msg *m);
 
-/* Consumer, between drains: doubles the pool if fallback nodes were needed since the last call (up to
-   NF_POOL_MAX_BYTES), so that a steady load stops reaching malloc. */
+/* Consumer, between drains: if fallback nodes were needed since the last call, grows the pool to twice the
+   backlog seen (up to NF_POOL_MAX_BYTES), so that a steady load stops reaching malloc. */
 void nf_lqueue_grow(nf_lqueue *q);
 
 /* Any thread, no GIL, never blocks: appends `m` and wakes the consumer unless a wakeup is already pending. */
