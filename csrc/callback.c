@@ -8,13 +8,16 @@
  * native call through a closed pointer therefore still finds a record that says "closed" and is dropped
  * (listener) or answered with the exceptional return (synchronous), instead of jumping into freed memory.
  *
- * Three entries, chosen when the closure is prepared:
- *   - entry_sync (isolate_local, isolate_group_bound): on a thread that already holds the GIL the Python
- *     function is called at once; otherwise the thread takes the GIL with its own thread state, created
- *     once per native thread and kept until the thread exits (no per-call thread-state creation).
- *     isolate_local first checks the thread and aborts, naming the callable, when it is not the creator.
- *   - entry_listener: never touches Python; copies the raw arguments into the callable's queue
- *     (listener.c) and returns. The owner later calls Callback.drain() to deliver them.
+ * Two kinds of entry, each in two variants (libffi's argument vector, or a thunk's register images; one
+ * body, inlined into both):
+ *   - entry_sync[_regs] (isolate_local, isolate_group_bound): on a thread that already holds the GIL (and
+ *     for isolate_local, is the creator) the Python function is called at once, inline; everything else
+ *     goes to entry_sync_slow: the thread takes the GIL with its own thread state, created once per
+ *     native thread and kept until the thread exits (no per-call thread-state creation), and
+ *     isolate_local aborts, naming the callable, when the caller is not the creator.
+ *   - entry_listener[_regs]: never touches Python; copies the raw arguments (structs by value included)
+ *     into a node of the callable's queue (listener.c) and returns. The owner later calls
+ *     Callback.drain() to deliver them.
  * Shutdown: an atexit hook sets `shutting_down`, then waits (GIL released) for native threads that had
  * already passed that check to finish their call. Native threads check the flag before any GIL work, so
  * calls that arrive later are dropped instead of blocking on, or being killed by, a finalizing runtime.
