@@ -59,6 +59,7 @@ int nf_callback_shutting_down(void) { return atomic_load(&shutting_down); }
 typedef struct nf_cb {
     atomic_int open;            /* 1 until close(); entries read it without the GIL */
     atomic_int reported;        /* a call after close has been reported (once) */
+    int busy;                   /* upcalls and drains using it now (GIL held): the quarantine keeps it meanwhile */
     int mode;                   /* nf_cb_mode */
     pthread_t owner;            /* creating thread: the only one isolate_local accepts */
     PyThreadState *owner_ts;    /* its thread state: when it is current, the owner holds the GIL */
@@ -123,8 +124,8 @@ static void quarantine_add(nf_cb *cb)
         quarantine_head = cb;
     quarantine_tail = cb;
     quarantine_len++;
-    while (quarantine_len > NF_QUARANTINE && !atomic_load(&shutting_down)) {
-        nf_cb *old = quarantine_head;
+    while (quarantine_len > NF_QUARANTINE && !atomic_load(&shutting_down) && !quarantine_head->busy) {
+        nf_cb *old = quarantine_head;  /* the oldest; if it is still in use, it and the newer ones wait */
         quarantine_head = old->qnext;
         if (!quarantine_head)
             quarantine_tail = NULL;
@@ -315,7 +316,8 @@ static inline __attribute__((always_inline)) void call_locked(nf_cb *cb, void *r
     }
     PyObject *self = Py_NewRef(cb->self);  /* close() inside the callback must not free what we use */
     PyObject *fn = Py_NewRef(cb->fn);
-    nf_ctype *rt = cb->ftype->ret;         /* read now: the record is not ours after the call if it closes */
+    nf_ctype *rt = cb->ftype->ret;
+    cb->busy++;                            /* closed inside the call, the record stays out of record_free */
     Py_ssize_t n = cb->nargs, i;
     PyObject *stack[NF_MAX_STACK_ARGS + 1];
     /* Thunk signatures have at most NF_THUNK_MAX_ARGS arguments: the stack always does (args is a constant). */
@@ -343,11 +345,13 @@ static inline __attribute__((always_inline)) void call_locked(nf_cb *cb, void *r
         goto fail;
     }
     Py_DECREF(r_obj);
+    cb->busy--;
     Py_DECREF(fn);
     Py_DECREF(self);
     return;
 fail:
     exceptional(cb, ret);
+    cb->busy--;
     report_sync(cb, self, "callback");
     Py_DECREF(fn);
     Py_DECREF(self);
@@ -704,6 +708,7 @@ static PyObject *callback_drain(nf_callback *self, PyObject *unused)
     if (!cb || !cb->has_queue)
         return PyLong_FromLong(0);
     Py_INCREF(self);
+    cb->busy++;  /* a callback that closes its listener (and many others) must not free the queue under us */
     nf_lqueue_begin_drain(&cb->q);
     long n = 0;
     while (self->cb == cb) {
@@ -720,6 +725,7 @@ static PyObject *callback_drain(nf_callback *self, PyObject *unused)
     }
     if (self->cb == cb)
         nf_lqueue_grow(&cb->q);  /* if the pool ran dry during this burst */
+    cb->busy--;
     Py_DECREF(self);
     return PyLong_FromLong(n);
 }

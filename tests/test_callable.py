@@ -464,3 +464,41 @@ def test_integer_only_signatures_with_floating_returns(lib: str) -> None:
     (a, b, c_, e, p, flag), = seen
     assert (a, b, c_, e, flag) == (-3, 65535, -100000, 1 << 50, True) and p.address == marker.address
     malloc.free(marker)
+
+
+def test_callback_that_closes_itself_and_many_others_then_raises(c: Any, unraisable: list[Any]) -> None:
+    """A callback that closes its own callable, then enough others to push it out of the quarantine, then raises,
+    still gives C its exceptional_return: a record in use is not freed."""
+    def f(x: int) -> int:
+        cb.close()
+        for i in range(80):
+            NativeCallable.isolate_local(I64_FN, lambda y: y, exceptional_return=i).close()
+        raise ValueError("after closing")
+
+    cb = NativeCallable.isolate_local(I64_FN, f, exceptional_return=-77)
+    assert c.call_i64(cb, 1) == -77
+    assert len(unraisable) == 1 and isinstance(unraisable[0].exc_value, ValueError)
+
+
+def test_listener_that_closes_itself_and_many_others_is_not_freed_while_draining(c: Any) -> None:
+    """A listener callback that closes its own listener and 80 others keeps later native calls harmless and
+    gets no further deliveries."""
+    seen: list[int] = []
+    done = threading.Event()
+    ev = NativeFunction[[Int64], Void]
+
+    def on(x: int) -> None:
+        seen.append(x)
+        ls.close()
+        for _ in range(80):
+            NativeCallable.listener(ev, print).close()
+        done.set()
+
+    ls = NativeCallable.listener(ev, on)
+    address = ls.native_function
+    fn = address.as_function()
+    for i in range(3):
+        fn(i)
+    assert done.wait(30)
+    fn(99)  # the record is closed (quarantined or freed) before this: dropped, no crash
+    assert seen == [0]
