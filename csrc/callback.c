@@ -139,7 +139,6 @@ static void quarantine_add(nf_cb *cb)
 typedef struct nf_thread {
     atomic_int inflight;        /* between the shutdown check and giving the GIL back */
     PyThreadState *ts;          /* thread state this library created for a foreign thread, or NULL */
-    PyThreadState *known;       /* the thread's state (Python's or ts) once looked up: the fast GIL check */
     struct nf_thread *next;     /* all registered threads (for the exit hook's scan) */
 } nf_thread;
 
@@ -209,7 +208,7 @@ static PyThreadState *thread_state(nf_thread *th)
     if (!ts && !th->ts) {
         ts = th->ts = PyThreadState_New(interp);  /* also registers it as this thread's PyGILState state */
     }
-    return th->known = ts ? ts : th->ts;
+    return ts ? ts : th->ts;
 }
 
 /* -- Values between C and Python ------------------------------------------- */
@@ -370,7 +369,7 @@ static void wrong_thread(nf_cb *cb)
 /* Whether the call can go straight to Python: this thread holds the GIL, is allowed to call (isolate_local:
    the owner), and shutdown has not begun. Anything else, the wrong-thread abort included, is the slow path.
    Before 3.12 the current thread state is the GIL holder's, whichever thread asks; so isolate_local compares
-   the thread too there, and the other kinds compare with this thread's own known state. */
+   the thread too there, and the other kinds compare with this thread's own registered state. */
 static inline __attribute__((always_inline)) int held_by_caller(nf_cb *cb)
 {
     PyThreadState *current = nf_current_tstate();
@@ -383,7 +382,13 @@ static inline __attribute__((always_inline)) int held_by_caller(nf_cb *cb)
         return current == cb->owner_ts && pthread_equal(pthread_self(), cb->owner);
 #endif
     }
-    return current && this_thread && current == this_thread->known;
+#if PY_VERSION_HEX >= 0x030C0000
+    return current != NULL;  /* 3.12+: the current thread state is this thread's, set only while it holds the GIL */
+#else
+    /* Before 3.12 the current state is the GIL holder's: compare with this thread's own registered state,
+       looked up now (a cached pointer could name a state another library freed and Python reused). */
+    return current && current == PyGILState_GetThisThreadState();
+#endif
 }
 
 /* Everything but the common case: other threads (thread state, shutdown handshake), the wrong-thread abort,
