@@ -6,9 +6,12 @@
  *      path. If every argument fits in registers and the function is not variadic, stubs_<abi>.c picks a
  *      register-image stub and the register slot of each argument; otherwise calls go through libffi,
  *      with a cif prepared here and each argument's slot offset in a per-call argument buffer.
- *   2. A call enters the Function's vectorcall entry, or the METH_FASTCALL entry of Function.builtin (which
- *      CPython calls without its generic dispatch); both are chosen at bind time, one per arity 0-4 for
- *      stub calls. Plain positional calls of a resolved function go straight to their path; keywords
+ *   2. A call enters the METH_FASTCALL entry of the builtin form (what @native and as_function() return, which
+ *      CPython calls without its generic dispatch), or the Function's own vectorcall entry; both are chosen at
+ *      bind time. A plain stub call (leaf, no errno, return in registers) of up to three scalar arguments
+ *      gets a direct entry for its shape (integer or floating register per argument, return class), which
+ *      does steps 4-8 itself with a typed call and no register image; other stub calls get the entry of
+ *      their arity 0-4. Plain positional calls of a resolved function go straight to their path; keywords
  *      (mapped to positions), wrong counts and the first call go through general_call.
  *   3. On the first call the address is still NULL: the Python-level resolver runs once (asset ->
  *      resolver -> process) and the address is cached.
@@ -351,70 +354,81 @@ static __attribute__((noinline)) int convert_slow(nf_function *f, Py_ssize_t i, 
 
 static int convert_compound(nf_function *f, Py_ssize_t i, PyObject *o, uint64_t *regs, uint64_t *v);
 
-/* Argument i as a 64-bit image in *v: exact types inline, nothing allocated; the rest through convert.c
-   (which may fill tmps[i], marked in *mask when mask is given). A struct of a stub call (regs given) is
-   copied into its register slots, *v being its first. Returns 0, or -1 with an exception set. */
-static inline __attribute__((always_inline)) int convert_arg(nf_function *f, Py_ssize_t i, PyObject *o,
-                                                             uint64_t *v, nf_argtmp *tmps, unsigned *mask,
-                                                             uint64_t *regs)
+/* The exact-type fast path of a scalar or pointer argument (plan a): 1 with its 64-bit image in *v, or 0
+   when `o` needs the general conversion of convert.c, which then gives the value or the error. An exact int,
+   float, bool, Pointer of the parameter's class, None or bytes; nothing allocated, never raises. */
+static inline __attribute__((always_inline)) int fast_arg(const nf_argplan *a, PyObject *o, uint64_t *v)
 {
-    const nf_argplan *a = &f->plan[i];
     int64_t x;
     switch (a->conv) {
     case CV_SINT:
         if (PyLong_CheckExact(o) && nf_long_compact(o, &x) && x >= a->lo && x <= (int64_t)a->hi) {
             *v = (uint64_t)x;
-            return 0;
+            return 1;
         }
-        break;
+        return 0;
     case CV_UINT:
         if (PyLong_CheckExact(o) && nf_long_compact(o, &x) && x >= 0 && (uint64_t)x <= a->hi) {
             *v = (uint64_t)x;
-            return 0;
+            return 1;
         }
-        break;
+        return 0;
     case CV_F64:
         if (PyFloat_CheckExact(o)) {
             double d = PyFloat_AS_DOUBLE(o);
             memcpy(v, &d, sizeof d);
-            return 0;
+            return 1;
         }
-        break;
+        return 0;
     case CV_F32:
         if (PyFloat_CheckExact(o)) {
             double d = PyFloat_AS_DOUBLE(o);
             float fl = (float)d;
             if (isinf(fl) && isfinite(d))
-                break;  /* out of range: convert.c raises the error */
+                return 0;  /* out of range: convert.c raises the error */
             uint32_t bits;
             memcpy(&bits, &fl, sizeof bits);
             *v = bits;
-            return 0;
+            return 1;
         }
-        break;
+        return 0;
     case CV_BOOL:
         if (o == Py_True || o == Py_False) {
             *v = o == Py_True;
-            return 0;
+            return 1;
         }
-        break;
+        return 0;
     case CV_PTR:
         if ((PyObject *)Py_TYPE(o) == a->t->pyclass) {
             *v = (uint64_t)(uintptr_t)((nf_pointer *)o)->addr;
-            return 0;
+            return 1;
         }
         if (o == Py_None) {
             *v = 0;
-            return 0;
+            return 1;
         }
         if (PyBytes_CheckExact(o)) {  /* immutable, kept alive by the caller for the whole call */
             *v = (uint64_t)(uintptr_t)PyBytes_AS_STRING(o);
-            return 0;
+            return 1;
         }
-        break;
-    case CV_COMPOUND:
-        return convert_compound(f, i, o, regs, v);
+        return 0;
+    default:
+        return 0;
     }
+}
+
+/* Argument i as a 64-bit image in *v: the fast path, else convert.c (which may fill tmps[i], marked in *mask
+   when mask is given). A struct of a stub call (regs given) is copied into its register slots, *v being its
+   first. Returns 0, or -1 with an exception set. */
+static inline __attribute__((always_inline)) int convert_arg(nf_function *f, Py_ssize_t i, PyObject *o,
+                                                             uint64_t *v, nf_argtmp *tmps, unsigned *mask,
+                                                             uint64_t *regs)
+{
+    const nf_argplan *a = &f->plan[i];
+    if (a->conv == CV_COMPOUND)
+        return convert_compound(f, i, o, regs, v);
+    if (fast_arg(a, o, v))
+        return 0;
     return convert_slow(f, i, o, v, tmps, mask);
 }
 
@@ -780,8 +794,127 @@ STUB_FASTCALL(2)
 STUB_FASTCALL(3)
 STUB_FASTCALL(4)
 
+/* -- Direct entries (plain calls of up to three scalar arguments) -------------------------------
+ * A plain stub call (leaf, no errno, return in registers) whose arguments are at most NF_DIRECT_MAX scalars
+ * or pointers gets an entry of its own shape: one integer (uint64_t) or floating (double) register per
+ * argument and its return class (uint64_t, float or double). It converts each argument by its fast path and
+ * calls the function through a function-pointer type of exactly those registers: the stub call without the
+ * register image, the stub's indirect call, the temporaries or the memory return. Values travel as in the
+ * stubs (narrow integers widened, a float's bits in the low half of a double). An argument without an
+ * exact-type fast path sends the whole call to the stub path, which converts every argument again, so
+ * values, temporaries and errors are exactly the stub path's. */
+#if NF_STUB_NGPR
+#define NF_DIRECT_MAX 3
+
+static inline double bits_double(uint64_t u)
+{
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
+#define G_ uint64_t
+#define F_ double
+#define g_(i) v[i]
+#define f_(i) bits_double(v[i])
+
+/* (name, arity, parameter types, arguments), in the order of shape_index(). */
+#define DIRECT_SHAPES(X, RC, RT)                                                                         \
+    X(RC, RT, v, 0, (void), ())                                                                          \
+    X(RC, RT, g, 1, (G_), (g_(0)))                                                                       \
+    X(RC, RT, f, 1, (F_), (f_(0)))                                                                       \
+    X(RC, RT, gg, 2, (G_, G_), (g_(0), g_(1)))                                                           \
+    X(RC, RT, gf, 2, (G_, F_), (g_(0), f_(1)))                                                           \
+    X(RC, RT, fg, 2, (F_, G_), (f_(0), g_(1)))                                                           \
+    X(RC, RT, ff, 2, (F_, F_), (f_(0), f_(1)))                                                           \
+    X(RC, RT, ggg, 3, (G_, G_, G_), (g_(0), g_(1), g_(2)))                                               \
+    X(RC, RT, ggf, 3, (G_, G_, F_), (g_(0), g_(1), f_(2)))                                               \
+    X(RC, RT, gfg, 3, (G_, F_, G_), (g_(0), f_(1), g_(2)))                                               \
+    X(RC, RT, gff, 3, (G_, F_, F_), (g_(0), f_(1), f_(2)))                                               \
+    X(RC, RT, fgg, 3, (F_, G_, G_), (f_(0), g_(1), g_(2)))                                               \
+    X(RC, RT, fgf, 3, (F_, G_, F_), (f_(0), g_(1), f_(2)))                                               \
+    X(RC, RT, ffg, 3, (F_, F_, G_), (f_(0), f_(1), g_(2)))                                               \
+    X(RC, RT, fff, 3, (F_, F_, F_), (f_(0), f_(1), f_(2)))
+
+/* The return, by class: integer registers through load_stub_return (narrowed there), floats directly. */
+#define RET_int(f, r) load_stub_return(f, &r)
+#define RET_f32(f, r) PyFloat_FromDouble(r)
+#define RET_f64(f, r) PyFloat_FromDouble(r)
+
+#define DIRECT_ENTRY(RC, RT, SHAPE, N, PARAMS, ARGS)                                                     \
+    static PyObject *direct_##RC##_##SHAPE(nf_function *f, PyObject *const *args, Py_ssize_t n,         \
+                                           PyObject *kwnames)                                           \
+    {                                                                                                    \
+        uint64_t v[N + 1];                                                                               \
+        if (n != N || kwnames || !f->fn)                                                                 \
+            return general_call(f, args, (size_t)n, kwnames);                                            \
+        for (int i = 0; i < N; i++)                                                                      \
+            if (!fast_arg(&f->plan[i], args[i], &v[i]))                                                  \
+                return stub_call_outlined(f, args);                                                      \
+        RT r = ((RT(*) PARAMS)f->fn) ARGS;                                                               \
+        return RET_##RC(f, r);                                                                           \
+    }
+DIRECT_SHAPES(DIRECT_ENTRY, int, uint64_t)
+DIRECT_SHAPES(DIRECT_ENTRY, f32, float)
+DIRECT_SHAPES(DIRECT_ENTRY, f64, double)
+
+#define DIRECT_ROW(RC, RT, SHAPE, N, PARAMS, ARGS) (_PyCFunctionFastWithKeywords) direct_##RC##_##SHAPE,
+#define DIRECT_NAME(RC, RT, SHAPE, N, PARAMS, ARGS) "direct " #RC "/" #SHAPE,
+static const _PyCFunctionFastWithKeywords direct_entries[3][15] = {
+    {DIRECT_SHAPES(DIRECT_ROW, int, uint64_t)},
+    {DIRECT_SHAPES(DIRECT_ROW, f32, float)},
+    {DIRECT_SHAPES(DIRECT_ROW, f64, double)},
+};
+static const char *const direct_names[3][15] = {
+    {DIRECT_SHAPES(DIRECT_NAME, int, uint64_t)},
+    {DIRECT_SHAPES(DIRECT_NAME, f32, float)},
+    {DIRECT_SHAPES(DIRECT_NAME, f64, double)},
+};
+#undef DIRECT_ROW
+#undef DIRECT_NAME
+
+/* Whether f has a direct entry: 1 with its row (return class) and column (shape) in the tables above; 0 if
+   its calls are not plain or its signature is not one of the shapes. */
+static int direct_index(nf_function *f, int *rc, int *col)
+{
+    if (!f->plain || f->nargs > NF_DIRECT_MAX)
+        return 0;
+    nf_kind rk = f->ret->kind;
+    if (rk != NF_VOID && !NF_IS_SCALAR(rk) && rk != NF_POINTER)
+        return 0;
+    int shape = 0;  /* one bit per argument, 1 for floating; the first argument most significant */
+    for (Py_ssize_t i = 0; i < f->nargs; i++) {
+        nf_kind k = f->argt[i]->kind;
+        if (!NF_IS_SCALAR(k) && k != NF_POINTER)
+            return 0;
+        shape = 2 * shape + (k == NF_F32 || k == NF_F64);
+    }
+    *rc = rk == NF_F32 ? 1 : rk == NF_F64 ? 2 : 0;
+    *col = (1 << f->nargs) - 1 + shape;
+    return 1;
+}
+
+static _PyCFunctionFastWithKeywords choose_direct(nf_function *f)
+{
+    int rc, col;
+    return direct_index(f, &rc, &col) ? direct_entries[rc][col] : NULL;
+}
+
+static const char *direct_name(nf_function *f)
+{
+    int rc, col;
+    return direct_index(f, &rc, &col) ? direct_names[rc][col] : NULL;
+}
+#else
+static _PyCFunctionFastWithKeywords choose_direct(nf_function *f) { return NULL; }
+static const char *direct_name(nf_function *f) { return NULL; }
+#endif
+
 static PyCFunction choose_fastcall(nf_function *f)
 {
+    _PyCFunctionFastWithKeywords direct = choose_direct(f);
+    if (direct)
+        return (PyCFunction)(void (*)(void))direct;
     static const _PyCFunctionFastWithKeywords by_arity[] = {
         (_PyCFunctionFastWithKeywords)stub_fastcall_0, (_PyCFunctionFastWithKeywords)stub_fastcall_1,
         (_PyCFunctionFastWithKeywords)stub_fastcall_2, (_PyCFunctionFastWithKeywords)stub_fastcall_3,
@@ -952,6 +1085,17 @@ static PyObject *function_get_call_path(nf_function *f, void *c)
     return PyUnicode_FromString("libffi");
 }
 
+/* Which entry the builtin form calls: a direct entry, the stub entry of its arity, or the general one. */
+static PyObject *function_get_entry(nf_function *f, void *c)
+{
+    const char *direct = direct_name(f);
+    if (direct)
+        return PyUnicode_FromString(direct);
+    if (f->stub.call && f->nargs <= 4)
+        return PyUnicode_FromFormat("stub arity %zd", f->nargs);
+    return PyUnicode_FromString("general");
+}
+
 static PyObject *function_get_resolved(nf_function *f, void *c) { return PyBool_FromLong(f->fn != NULL); }
 static PyObject *function_get_ftype(nf_function *f, void *c) { return Py_NewRef(f->ftype); }
 static PyObject *function_get_is_leaf(nf_function *f, void *c) { return PyBool_FromLong(f->is_leaf); }
@@ -968,6 +1112,9 @@ static PyGetSetDef function_getset[] = {
      "the same function as a builtin (METH_FASTCALL) function, which CPython calls faster", NULL},
     {"call_path", (getter)function_get_call_path, NULL,
      "how calls are made: 'stub <return class>/<registers>' (register-image stub) or 'libffi'", NULL},
+    {"entry", (getter)function_get_entry, NULL,
+     "the C entry calls of the builtin form enter: 'direct <return class>/<argument registers>' (plain calls of "
+     "up to 3 scalars), 'stub arity N', or 'general'", NULL},
     {"resolved", (getter)function_get_resolved, NULL, "whether the address is known yet", NULL},
     {"native_type", (getter)function_get_ftype, NULL, "the NativeFunction CType", NULL},
     {"is_leaf", (getter)function_get_is_leaf, NULL, "whether calls keep the GIL", NULL},

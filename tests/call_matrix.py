@@ -53,6 +53,13 @@ class Case:
         rc = {"f32": "f32", "f64": "f64"}.get(self.ret, "int")
         return f"stub {rc}/{'gf' if f else 'g'}"
 
+    def expected_entry(self, abi: Optional[str], regs: tuple[int, int], is_leaf: bool) -> Optional[str]:
+        """The direct entry of the builtin form ('direct <return class>/<shape>'), or None if it has none."""
+        if not is_leaf or len(self.args) > 3 or not self.expected_path(abi, regs).startswith("stub"):
+            return None
+        rc = {"f32": "f32", "f64": "f64"}.get(self.ret, "int")
+        return f"direct {rc}/{''.join(TYPES[a][2] for a in self.args) or 'v'}"
+
 
 def _cases() -> list[Case]:
     cs: list[Case] = []
@@ -86,6 +93,20 @@ def _cases() -> list[Case]:
     cs.append(Case("full_a64", "i64", ["i64", "f64"] * 8,
                    "8 integer and 8 floating arguments: every AArch64 argument register (libffi on x86-64)"))
     cs.append(Case("ptrs", "ptr", ["ptr", "i32", "ptr", "ptr"], "pointers in integer registers, pointer return"))
+    # Plain leaf calls of up to 3 scalars take a direct entry per shape (integer or floating register per
+    # argument) and return class (integer, float, double): every one of them, with varied types in each place.
+    gs, fs = ["i8", "u16", "i32", "u64", "bool", "ptr", "i64", "u8", "i16", "u32"], ["f32", "f64"]
+    rets = {"int": ["i64", "u8", "i16", "u32", "bool", "ptr", "void", "i8", "u64", "i32"], "f32": ["f32"],
+            "f64": ["f64"]}
+    k = 0
+    for n in range(4):
+        for bits in range(1 << n):
+            shape = "".join("f" if bits >> (n - 1 - i) & 1 else "g" for i in range(n))
+            for rc, rts in rets.items():
+                args = [fs[(k + i) % 2] if c == "f" else gs[(k + i) % len(gs)] for i, c in enumerate(shape)]
+                cs.append(Case(f"direct_{rc}_{shape or 'v'}", rts[k % len(rts)], args,
+                               f"direct entry {rc}/{shape or 'v'}: {n} argument(s) in these register files"))
+                k += 1
     cs.append(Case("varargs", "i64", ["i32", "i64", "f64", "i64", "f64"],
                    "variadic: x86-64 needs %al set, so libffi", variadic_from=1))
     return cs

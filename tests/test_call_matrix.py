@@ -77,6 +77,44 @@ def test_matrix_path(matrix_lib, case: Case):
     assert nf.binding_of(f).call_path == case.expected_path(_core.STUB_ABI, _core.STUB_REGISTERS)
 
 
+@pytest.mark.parametrize("is_leaf", [True, False], ids=["leaf", "nonleaf"])
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_matrix_entry(matrix_lib, case: Case, is_leaf: bool):
+    """Plain leaf calls of up to 3 scalars enter through the direct entry of their shape; other calls do not."""
+    f = bind(matrix_lib, f"m_{case.name}", case.args, case.ret, is_leaf, case.variadic_from)
+    entry = nf.binding_of(f).entry
+    want = case.expected_entry(_core.STUB_ABI, _core.STUB_REGISTERS, is_leaf)
+    assert entry == want if want else not entry.startswith("direct")
+
+
+def test_matrix_covers_every_direct_entry():
+    """The matrix enters through each of the 45 direct entries (15 register shapes, 3 return classes)."""
+    if _core.STUB_ABI is None:
+        pytest.skip("no call stubs on this platform: every call goes through libffi")
+    entries = {c.expected_entry(_core.STUB_ABI, _core.STUB_REGISTERS, True) for c in CASES} - {None}
+    assert len(entries) == 45
+
+
+def test_direct_entry_falls_back_to_the_stub_path(matrix_lib):
+    """A direct entry given an argument without a fast path converts it like the stub path, errors included."""
+    class MyInt(int):
+        pass
+
+    f = bind(matrix_lib, "m_direct_int_gf", ["u16", "f64"], "u8", True)
+    assert nf.binding_of(f).entry == "direct int/gf"
+    g = bind(matrix_lib, "m_direct_int_gf", ["u16", "f64"], "u8", False)  # stub entry, same C function
+    assert f(MyInt(7), 2.5) == g(7, 2.5) == f(7, 2.5)
+    ba = bytearray(b"abc")
+    p = bind(matrix_lib, "x_i32", ["ptr"], "u64", True)
+    assert p(ba) == ctypes.addressof((ctypes.c_char * 3).from_buffer(ba))
+    with pytest.raises(OverflowError, match=r"argument 1\b.*\[0, 65535\]"):
+        f(65536, 1.0)
+    with pytest.raises(TypeError, match=r"argument 2\b"):
+        f(1, "x")
+    with pytest.raises(TypeError, match="takes 2 arguments"):
+        f(1)
+
+
 def test_matrix_covers_every_stub():
     """The matrix calls every stub of this ABI (both register sets of every scalar return class)."""
     if _core.STUB_ABI is None:

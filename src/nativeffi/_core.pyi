@@ -58,6 +58,7 @@ class Function:
     native_type: CType
     is_leaf: bool
     call_path: str
+    entry: str
     builtin: Callable[..., Any]
     symbol: str  # set by @native
     __name__: str
