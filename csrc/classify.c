@@ -65,6 +65,21 @@ void nf_classify_sysv(const nf_leaf *leaves, Py_ssize_t nleaves, Py_ssize_t size
     }
 }
 
+int nf_classify_sysv_eightbytes(const nf_abi_class *c, Py_ssize_t size, char eb[2])
+{
+    if (c->in_memory || size <= 0 || size > 16)
+        return 0;
+    Py_ssize_t pos = 0;
+    eb[0] = eb[1] = 's';
+    for (int i = 0; i < c->nparts; i++) {
+        char p = c->parts[i];
+        if (p != 'f' && p != 'd')
+            eb[pos / 8] = 'i';
+        pos += p == 'f' ? 4 : p == 'd' ? 8 : p - '0';
+    }
+    return size > 8 ? 2 : 1;
+}
+
 /* -- AArch64 AAPCS64 --------------------------------------------------- */
 
 /* The HFA member kind ('f' or 'd') and count, or 0 if the leaves are not a homogeneous float aggregate. */

@@ -23,6 +23,10 @@ typedef struct {
 void nf_classify_sysv(const nf_leaf *leaves, Py_ssize_t nleaves, Py_ssize_t size, Py_ssize_t align,
                       nf_abi_class *out);
 
+/* The x86-64 eightbyte classes of a value classified by nf_classify_sysv: 'i' (INTEGER) or 's' (SSE) per
+   eightbyte of its `size` bytes. Returns the number of eightbytes (1 or 2), or 0 if it travels in memory. */
+int nf_classify_sysv_eightbytes(const nf_abi_class *c, Py_ssize_t size, char eb[2]);
+
 /* AArch64 AAPCS64: homogeneous float aggregates of up to 4 members in vector registers; otherwise up to
    16 bytes in general registers, larger by reference. */
 void nf_classify_aarch64(const nf_leaf *leaves, Py_ssize_t nleaves, Py_ssize_t size, Py_ssize_t align,

@@ -324,6 +324,20 @@ static int describe_to_ffi(nf_ctype *t)
 
 /* -- A libffi workaround (x86-64) -------------------------------------------- */
 
+int nf_compound_classify(nf_ctype *t, nf_abi_class *out)
+{
+#ifdef NF_HAVE_CLASSIFIER
+    if (!NF_IS_COMPOUND(t->kind) || !is_complete(t)) {
+        PyErr_Format(PyExc_TypeError, "%U is not a complete struct, union or array", t->name);
+        return -1;
+    }
+    return classify(t, NF_ABI, out);
+#else
+    PyErr_SetString(PyExc_NotImplementedError, "no calling-convention classifier for this platform");
+    return -1;
+#endif
+}
+
 /* Eightbyte classes of a by-value argument as libffi sees it: 'i' or 's' per eightbyte; 0 if in memory. */
 static int eightbytes(nf_ctype *t, char eb[2])
 {
@@ -336,17 +350,7 @@ static int eightbytes(nf_ctype *t, char eb[2])
         PyErr_Clear();
         return 0;
     }
-    if (c.in_memory)
-        return 0;
-    Py_ssize_t pos = 0;
-    eb[0] = eb[1] = 's';
-    for (int i = 0; i < c.nparts; i++) {
-        char p = c.parts[i];
-        if (p != 'f' && p != 'd')
-            eb[pos / 8] = 'i';
-        pos += p == 'f' ? 4 : p == 'd' ? 8 : p - '0';
-    }
-    return t->size > 8 ? 2 : 1;
+    return nf_classify_sysv_eightbytes(&c, t->size, eb);
 }
 
 Py_ssize_t nf_compound_ffi_split(nf_ctype *ret, nf_ctype *const *argt, Py_ssize_t n, unsigned char *split)

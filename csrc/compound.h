@@ -3,6 +3,7 @@
 #define NF_COMPOUND_H
 
 #include "types.h"
+#include "classify.h"
 
 /* Python -> C: copies a compound value (struct instance, or a sequence for arrays) into `dst`. */
 int nf_compound_store(nf_ctype *t, void *dst, PyObject *obj);
@@ -18,6 +19,11 @@ void *nf_compound_address(nf_ctype *t, PyObject *obj);
 
 /* Releases what a STRUCT/UNION/ARRAY CType owns (layout, ffi description). Called from CType dealloc. */
 void nf_compound_free(nf_ctype *t);
+
+/* How this platform's calling convention passes a value of the compound type t (classify.c's rules applied
+   to its scalar leaves): the one classifier behind the libffi descriptions and the call stubs. Returns 0, or
+   -1 with an exception if t is not a complete compound or the platform has no classifier. */
+int nf_compound_classify(nf_ctype *t, nf_abi_class *out);
 
 /* Works around libffi on x86-64 (3.4.4 at least): for a struct argument whose first eightbyte is INTEGER and
    second SSE, ffi_call copies all 16 bytes into the last free integer register slot, and the overflow lands

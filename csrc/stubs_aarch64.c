@@ -1,5 +1,6 @@
 /* Register-image call stubs for AArch64 Linux (AAPCS64, little-endian). */
 #include "stubs.h"
+#include "compound.h"
 
 #if defined(__aarch64__) && defined(__linux__) && defined(__BYTE_ORDER__) && \
     __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -64,50 +65,23 @@ static const struct {
 #undef ROW
 };
 
-/* -- Classification of structs (from their libffi description) ---------------- */
+/* -- Struct shapes ------------------------------------------------------------ */
 
-/* Collects the scalar leaves of `t`; returns 0 for types the stubs do not handle (long double, complex). */
-static int leaves(const ffi_type *t, int *nleaf, int *kind, int *all_same)
+/* From compound.c's classifier (the one libffi's descriptions come from too): 1 and the member kind ('f' or
+   'd') and count if `t` is a homogeneous floating-point aggregate; 0 if it is another compound of at most 16
+   bytes (general registers); -1 if it goes by reference (over 16 bytes). Never raises. */
+static int struct_shape(nf_ctype *t, char *hfa_kind, int *hfa_n)
 {
-    if (t->type == FFI_TYPE_STRUCT) {
-        if (!t->elements)
-            return 0;
-        for (ffi_type **e = t->elements; *e; e++)
-            if (!leaves(*e, nleaf, kind, all_same))
-                return 0;
-        return 1;
-    }
-    switch (t->type) {
-    case FFI_TYPE_FLOAT: case FFI_TYPE_DOUBLE:
-    case FFI_TYPE_UINT8: case FFI_TYPE_SINT8: case FFI_TYPE_UINT16: case FFI_TYPE_SINT16:
-    case FFI_TYPE_UINT32: case FFI_TYPE_SINT32: case FFI_TYPE_UINT64: case FFI_TYPE_SINT64:
-    case FFI_TYPE_INT: case FFI_TYPE_POINTER:
-        break;
-    default:
-        return 0;
-    }
-    if (*nleaf == 0)
-        *kind = t->type;
-    else if (*kind != t->type)
-        *all_same = 0;
-    (*nleaf)++;
-    return 1;
-}
-
-/* 1 and the member type (FFI_TYPE_FLOAT/DOUBLE) and count if `t` is an HFA; 0 if it is another struct
-   of at most 16 bytes; -1 if the stubs cannot pass it. */
-static int struct_shape(nf_ctype *t, int *hfa_kind, int *hfa_n)
-{
-    const ffi_type *f = t->ffi;
-    if (!f || f->type != FFI_TYPE_STRUCT || (Py_ssize_t)f->size != t->size || t->size == 0)
+    nf_abi_class c;
+    if (t->size == 0 || nf_compound_classify(t, &c) < 0) {
+        PyErr_Clear();
         return -1;
-    int n = 0, kind = 0, same = 1;
-    if (!leaves(f, &n, &kind, &same))
+    }
+    if (c.in_memory)
         return -1;
-    if (same && n >= 1 && n <= 4 && (kind == FFI_TYPE_FLOAT || kind == FFI_TYPE_DOUBLE) &&
-        (Py_ssize_t)(n * (kind == FFI_TYPE_FLOAT ? 4 : 8)) == t->size) {
-        *hfa_kind = kind;
-        *hfa_n = n;
+    if (c.nparts >= 1 && (c.parts[0] == 'f' || c.parts[0] == 'd')) {  /* only HFAs have floating parts here */
+        *hfa_kind = c.parts[0];
+        *hfa_n = c.nparts;
         return 1;
     }
     return t->size <= 16 ? 0 : -1;
@@ -126,10 +100,11 @@ int nf_stub_plan_make(nf_ctype *ret, nf_ctype *const *params, Py_ssize_t n, int 
     case NF_F32: rc = RC_F32; break;
     case NF_F64: rc = RC_F64; break;
     case NF_STRUCT: case NF_UNION: case NF_ARRAY: {
-        int hk = 0, hn = 0, s = struct_shape(ret, &hk, &hn);
+        char hk = 0;
+        int hn = 0, s = struct_shape(ret, &hk, &hn);
         if (s < 0)
             return 0;  /* over 16 bytes: returned through x8, which only libffi sets */
-        rc = s == 1 ? (hk == FFI_TYPE_FLOAT ? RC_HF : RC_HD) : (ret->size > 8 ? RC_II : RC_INT);
+        rc = s == 1 ? (hk == 'f' ? RC_HF : RC_HD) : (ret->size > 8 ? RC_II : RC_INT);
         break;
     }
     default:
@@ -148,13 +123,14 @@ int nf_stub_plan_make(nf_ctype *ret, nf_ctype *const *params, Py_ssize_t n, int 
             continue;
         if (!NF_IS_COMPOUND(t->kind))
             return 0;
-        int hk = 0, hn = 0, s = struct_shape(t, &hk, &hn);
+        char hk = 0;
+        int hn = 0, s = struct_shape(t, &hk, &hn);
         if (s < 0)
             return 0;  /* over 16 bytes: passed by reference to a copy; libffi does that */
         if (s == 1) {
             if (nfpr + hn > NF_STUB_NFPR)
                 return 0;
-            int es = hk == FFI_TYPE_FLOAT ? 4 : 8;
+            int es = hk == 'f' ? 4 : 8;
             a->npieces = (unsigned char)hn;
             for (int j = 0; j < hn; j++) {
                 a->slot[j] = (unsigned char)(NF_STUB_NGPR + nfpr++);

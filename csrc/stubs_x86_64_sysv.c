@@ -1,5 +1,6 @@
 /* Register-image call stubs for the x86-64 System V ABI (Linux, the BSDs, macOS on Intel). */
 #include "stubs.h"
+#include "compound.h"
 
 #if defined(__x86_64__) && !defined(_WIN32) && !defined(__CYGWIN__)
 #include <string.h>
@@ -66,62 +67,19 @@ static const struct {
 #undef ROW
 };
 
-/* -- Classification of structs (from their libffi description) ---------------- */
+/* -- Struct classes ---------------------------------------------------------- */
 
-enum { EB_NONE, EB_INT, EB_SSE };
-
-/* Marks the eightbytes that the scalars of `t`, placed at byte `off`, fall in. 0 if a scalar is of a class
-   the stubs do not handle (long double, complex) or is misaligned (packed: the ABI passes those in memory). */
-static int classify(const ffi_type *t, size_t off, int eb[2])
+/* The eightbyte classes ('i' INTEGER, 's' SSE) of a struct, union or array, from compound.c's classifier (the
+   one libffi's descriptions come from too). Returns the number of eightbytes, 0 if it travels in memory
+   (over 16 bytes, or a misaligned field). Never raises. */
+static int struct_classes(nf_ctype *t, char eb[2])
 {
-    if (t->type == FFI_TYPE_STRUCT) {
-        if (!t->elements)
-            return 0;
-        size_t o = off;
-        for (ffi_type **e = t->elements; *e; e++) {
-            size_t a = (*e)->alignment ? (*e)->alignment : 1;
-            o = (o + a - 1) / a * a;
-            if (!classify(*e, o, eb))
-                return 0;
-            o += (*e)->size;
-        }
-        return 1;
-    }
-    int cls;
-    switch (t->type) {
-    case FFI_TYPE_FLOAT: case FFI_TYPE_DOUBLE:
-        cls = EB_SSE;
-        break;
-    case FFI_TYPE_UINT8: case FFI_TYPE_SINT8: case FFI_TYPE_UINT16: case FFI_TYPE_SINT16:
-    case FFI_TYPE_UINT32: case FFI_TYPE_SINT32: case FFI_TYPE_UINT64: case FFI_TYPE_SINT64:
-    case FFI_TYPE_INT: case FFI_TYPE_POINTER:
-        cls = EB_INT;
-        break;
-    default:
+    nf_abi_class c;
+    if (nf_compound_classify(t, &c) < 0) {
+        PyErr_Clear();
         return 0;
     }
-    if (t->size == 0 || off % t->size || off / 8 != (off + t->size - 1) / 8 || off / 8 > 1)
-        return 0;
-    if (eb[off / 8] != EB_INT)
-        eb[off / 8] = cls;
-    return 1;
-}
-
-/* The eightbyte classes of a struct of at most 16 bytes; returns the number of eightbytes, 0 if the stubs
-   cannot pass it in registers. */
-static int struct_classes(nf_ctype *t, int eb[2])
-{
-    const ffi_type *f = t->ffi;
-    eb[0] = eb[1] = EB_NONE;
-    if (!f || f->type != FFI_TYPE_STRUCT || (Py_ssize_t)f->size != t->size || t->size == 0 || t->size > 16)
-        return 0;
-    if (!classify(f, 0, eb))
-        return 0;
-    int n = t->size > 8 ? 2 : 1;
-    for (int i = 0; i < n; i++)
-        if (eb[i] == EB_NONE)
-            return 0;
-    return n;
+    return nf_classify_sysv_eightbytes(&c, t->size, eb);
 }
 
 /* -- Choosing a stub ------------------------------------------------------------ */
@@ -137,21 +95,23 @@ int nf_stub_plan_make(nf_ctype *ret, nf_ctype *const *params, Py_ssize_t n, int 
     case NF_F32: rc = RC_F32; break;
     case NF_F64: rc = RC_F64; break;
     case NF_STRUCT: case NF_UNION: case NF_ARRAY: {
-        int eb[2];
-        if (ret->size > 16 && ret->ffi && ret->ffi->type == FFI_TYPE_STRUCT &&
-            (Py_ssize_t)ret->ffi->size == ret->size) {
+        char eb[2];
+        nf_abi_class c;
+        if (ret->size == 0 || nf_compound_classify(ret, &c) < 0) {
+            PyErr_Clear();
+            return 0;
+        }
+        int k = nf_classify_sysv_eightbytes(&c, ret->size, eb);
+        if (k == 0) {
             rc = RC_INT;           /* MEMORY class: the callee writes where rdi points and returns rdi */
             out->ret_in_memory = 1;
             ngpr = 1;
             break;
         }
-        int k = struct_classes(ret, eb);
-        if (k == 0)
-            return 0;
         if (k == 1)
-            rc = eb[0] == EB_INT ? RC_INT : RC_F64;
+            rc = eb[0] == 'i' ? RC_INT : RC_F64;
         else
-            rc = eb[0] == EB_INT ? (eb[1] == EB_INT ? RC_II : RC_IS) : (eb[1] == EB_INT ? RC_SI : RC_SS);
+            rc = eb[0] == 'i' ? (eb[1] == 'i' ? RC_II : RC_IS) : (eb[1] == 'i' ? RC_SI : RC_SS);
         break;
     }
     default:
@@ -170,13 +130,13 @@ int nf_stub_plan_make(nf_ctype *ret, nf_ctype *const *params, Py_ssize_t n, int 
             continue;
         if (!NF_IS_COMPOUND(t->kind))
             return 0;
-        int eb[2];
+        char eb[2];
         int k = struct_classes(t, eb);
         if (k == 0)
             return 0;  /* over 16 bytes or unclassifiable: on the stack */
         int gi = 0, fi = 0;
         for (int j = 0; j < k; j++) {
-            if (eb[j] == EB_INT)
+            if (eb[j] == 'i')
                 gi++;
             else
                 fi++;
@@ -185,7 +145,7 @@ int nf_stub_plan_make(nf_ctype *ret, nf_ctype *const *params, Py_ssize_t n, int 
             return 0;  /* the whole struct would go on the stack */
         a->npieces = (unsigned char)k;
         for (int j = 0; j < k; j++) {
-            a->slot[j] = (unsigned char)(eb[j] == EB_INT ? ngpr++ : NF_STUB_NGPR + nfpr++);
+            a->slot[j] = (unsigned char)(eb[j] == 'i' ? ngpr++ : NF_STUB_NGPR + nfpr++);
             a->off[j] = (unsigned char)(8 * j);
             a->size[j] = (unsigned char)(t->size - 8 * j < 8 ? t->size - 8 * j : 8);
         }
