@@ -438,7 +438,7 @@ static __attribute__((noinline)) int convert_compound(nf_function *f, Py_ssize_t
 {
     nf_ctype *t = f->plan[i].t;
     const nf_stub_arg *a = &f->sargs[i];
-    union { uint64_t u[2]; char b[16]; } copy;  /* stubs pass structs of at most 16 bytes */
+    union { uint64_t u[4]; char b[32]; } copy;  /* stubs pass structs of at most 32 bytes (4 stack words) */
     const char *src;
     if ((PyObject *)Py_TYPE(o) == t->pyclass && ((nf_cdata *)o)->type == t)
         src = ((nf_cdata *)o)->addr;  /* an instance of the parameter's own class */
@@ -1167,11 +1167,12 @@ int nf_downcall_init(PyObject *module)
     if (PyModule_AddObjectRef(module, "Function", (PyObject *)&nf_Function_Type) < 0)
         return -1;
     /* Which call stubs this build has: the ABI's name (None: every call goes through libffi) and its
-       argument registers (integer, floating). Tests and benchmarks read them. */
+       argument registers (integer, floating) and stack words. Tests and benchmarks read them. */
     PyObject *abi = NF_STUBS_ABI ? PyUnicode_FromString(NF_STUBS_ABI) : Py_NewRef(Py_None);
     PyObject *regs = Py_BuildValue("(ii)", NF_STUB_NGPR, NF_STUB_NFPR);
     int r = abi && regs && PyModule_AddObjectRef(module, "STUB_ABI", abi) == 0 &&
-            PyModule_AddObjectRef(module, "STUB_REGISTERS", regs) == 0 ? 0 : -1;
+            PyModule_AddObjectRef(module, "STUB_REGISTERS", regs) == 0 &&
+            PyModule_AddIntConstant(module, "STUB_STACK_WORDS", NF_STUB_NSTACK) == 0 ? 0 : -1;
     Py_XDECREF(abi);
     Py_XDECREF(regs);
     return r;

@@ -13,7 +13,10 @@
  * registers (an even pair when 16-aligned). What does not fit goes on the stack, and structs over 16
  * bytes go by reference: both to libffi here. Returns: x0 (and x1), v0-v3 for an HFA, or memory at x8 for
  * larger structs (libffi). Passing more register arguments than the callee declares is harmless, so one
- * function-pointer type per return class calls every signature that fits. The callee extends narrow
+ * function-pointer type per return class calls every signature that fits. Scalars past the registers take
+ * 8-byte stack words in argument order (the value in the low bytes, as AAPCS64 on Linux places them); the
+ * "s" stubs pass 8 more uint64_t, which land in those words. Structs that do not fit in registers go to
+ * libffi. The callee extends narrow
  * integers itself; downcall.c widens them anyway. A float travels as the low 32 bits of its v register. */
 
 typedef uint64_t u64;
@@ -29,8 +32,11 @@ static inline double D(u64 u)
 #define FPR_T double, double, double, double, double, double, double, double
 #define GPR_A r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]
 #define FPR_A D(r[8]), D(r[9]), D(r[10]), D(r[11]), D(r[12]), D(r[13]), D(r[14]), D(r[15])
+#define STK_T u64, u64, u64, u64, u64, u64, u64, u64
+#define STK_A r[16], r[17], r[18], r[19], r[20], r[21], r[22], r[23]
 
-/* Two stubs per return class: integer registers only ("g"), and integer plus floating ones ("gf"). */
+/* Four stubs per return class: integer registers only ("g"), integer plus floating ones ("gf"), and each of
+   those with the stack words ("gs", "gfs"). */
 #define STUBS(NAME, RT)                                                                                  \
     static void NAME##_g(void *fn, const u64 *r, void *ret)                                              \
     {                                                                                                    \
@@ -40,6 +46,16 @@ static inline double D(u64 u)
     static void NAME##_gf(void *fn, const u64 *r, void *ret)                                             \
     {                                                                                                    \
         RT v = ((RT(*)(GPR_T, FPR_T))fn)(GPR_A, FPR_A);                                                  \
+        memcpy(ret, &v, sizeof v);                                                                       \
+    }                                                                                                    \
+    static void NAME##_gs(void *fn, const u64 *r, void *ret)                                             \
+    {                                                                                                    \
+        RT v = ((RT(*)(GPR_T, STK_T))fn)(GPR_A, STK_A);                                                  \
+        memcpy(ret, &v, sizeof v);                                                                       \
+    }                                                                                                    \
+    static void NAME##_gfs(void *fn, const u64 *r, void *ret)                                            \
+    {                                                                                                    \
+        RT v = ((RT(*)(GPR_T, FPR_T, STK_T))fn)(GPR_A, FPR_A, STK_A);                                    \
         memcpy(ret, &v, sizeof v);                                                                       \
     }
 
@@ -57,10 +73,10 @@ STUBS(hfa_f64, ret_hd)
 enum { RC_INT, RC_F32, RC_F64, RC_II, RC_HF, RC_HD, RC_COUNT };
 
 static const struct {
-    nf_stub_fn g, gf;
-    const char *gname, *gfname;
+    nf_stub_fn fn[4];        /* by register sets: g, gf, gs, gfs */
+    const char *name[4];
 } stubs[RC_COUNT] = {
-#define ROW(NAME) {NAME##_g, NAME##_gf, #NAME "/g", #NAME "/gf"}
+#define ROW(NAME) {{NAME##_g, NAME##_gf, NAME##_gs, NAME##_gfs}, {#NAME "/g", #NAME "/gf", #NAME "/gs", #NAME "/gfs"}}
     ROW(int), ROW(f32), ROW(f64), ROW(ii), ROW(hfa_f32), ROW(hfa_f64),
 #undef ROW
 };
@@ -95,7 +111,8 @@ int nf_stub_plan_make(nf_ctype *ret, nf_ctype *const *params, Py_ssize_t n, int 
     memset(out, 0, sizeof *out);
     if (variadic)
         return 0;
-    int rc, ngpr = 0, nfpr = 0;
+    int rc;
+    nf_stub_alloc al = {0, 0, 0};
     switch (ret->kind) {
     case NF_F32: rc = RC_F32; break;
     case NF_F64: rc = RC_F64; break;
@@ -116,7 +133,7 @@ int nf_stub_plan_make(nf_ctype *ret, nf_ctype *const *params, Py_ssize_t n, int 
         nf_ctype *t = params[i];
         nf_stub_arg *a = &args[i];
         memset(a, 0, sizeof *a);
-        int placed = nf_stub_place_scalar(t, &ngpr, &nfpr, a);
+        int placed = nf_stub_place_scalar(t, &al, a);
         if (placed < 0)
             return 0;
         if (placed)
@@ -128,31 +145,33 @@ int nf_stub_plan_make(nf_ctype *ret, nf_ctype *const *params, Py_ssize_t n, int 
         if (s < 0)
             return 0;  /* over 16 bytes: passed by reference to a copy; libffi does that */
         if (s == 1) {
-            if (nfpr + hn > NF_STUB_NFPR)
-                return 0;
+            if (al.nfpr + hn > NF_STUB_NFPR)
+                return 0;  /* on the stack: libffi */
             int es = hk == 'f' ? 4 : 8;
             a->npieces = (unsigned char)hn;
             for (int j = 0; j < hn; j++) {
-                a->slot[j] = (unsigned char)(NF_STUB_NGPR + nfpr++);
+                a->slot[j] = (unsigned char)(NF_STUB_NGPR + al.nfpr++);
                 a->off[j] = (unsigned char)(es * j);
                 a->size[j] = (unsigned char)es;
             }
         } else {
             int k = t->size > 8 ? 2 : 1;
-            if (t->align >= 16 && (ngpr & 1))
-                ngpr++;
-            if (ngpr + k > NF_STUB_NGPR)
-                return 0;
+            if (t->align >= 16 && (al.ngpr & 1))
+                al.ngpr++;
+            if (al.ngpr + k > NF_STUB_NGPR)
+                return 0;  /* on the stack: libffi */
             a->npieces = (unsigned char)k;
             for (int j = 0; j < k; j++) {
-                a->slot[j] = (unsigned char)ngpr++;
+                a->slot[j] = (unsigned char)al.ngpr++;
                 a->off[j] = (unsigned char)(8 * j);
                 a->size[j] = (unsigned char)(t->size - 8 * j < 8 ? t->size - 8 * j : 8);
             }
         }
     }
-    out->call = nfpr ? stubs[rc].gf : stubs[rc].g;
-    out->name = nfpr ? stubs[rc].gfname : stubs[rc].gname;
+    int set = (al.nfpr ? 1 : 0) + (al.nstack ? 2 : 0);
+    out->call = stubs[rc].fn[set];
+    out->name = stubs[rc].name[set];
+    out->nstack = al.nstack;
     return 1;
 }
 

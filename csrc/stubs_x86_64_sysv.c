@@ -12,7 +12,10 @@
  * fit; larger structs go on the stack. Returns: rax (and rdx), xmm0 (and xmm1), or, for structs over 16
  * bytes, memory whose address the caller passes in rdi as a hidden first argument. Passing more register
  * arguments than the callee declares is harmless, so one function-pointer type per return class calls
- * every signature that fits. Narrow integers are widened by the caller (downcall.c does it) and narrowed
+ * every signature that fits. Arguments past the registers take 8-byte stack words in argument order (a
+ * struct that does not fit in the registers left, or is MEMORY class, takes whole words of its bytes
+ * there, and the registers stay free for later arguments); the "s" stubs pass 8 more uint64_t, which land
+ * in those words, and the callee reads only the words it declares. Narrow integers are widened by the caller (downcall.c does it) and narrowed
  * back on return; a float travels as the low 32 bits of its xmm register. Variadic callees need %al set
  * to the number of vector registers used: they go to libffi. */
 
@@ -29,8 +32,11 @@ static inline double D(u64 u)
 #define FPR_T double, double, double, double, double, double, double, double
 #define GPR_A r[0], r[1], r[2], r[3], r[4], r[5]
 #define FPR_A D(r[6]), D(r[7]), D(r[8]), D(r[9]), D(r[10]), D(r[11]), D(r[12]), D(r[13])
+#define STK_T u64, u64, u64, u64, u64, u64, u64, u64
+#define STK_A r[14], r[15], r[16], r[17], r[18], r[19], r[20], r[21]
 
-/* Two stubs per return class: integer registers only ("g"), and integer plus floating ones ("gf"). */
+/* Four stubs per return class: integer registers only ("g"), integer plus floating ones ("gf"), and each of
+   those with the stack words ("gs", "gfs"). */
 #define STUBS(NAME, RT)                                                                                  \
     static void NAME##_g(void *fn, const u64 *r, void *ret)                                              \
     {                                                                                                    \
@@ -40,6 +46,16 @@ static inline double D(u64 u)
     static void NAME##_gf(void *fn, const u64 *r, void *ret)                                             \
     {                                                                                                    \
         RT v = ((RT(*)(GPR_T, FPR_T))fn)(GPR_A, FPR_A);                                                  \
+        memcpy(ret, &v, sizeof v);                                                                       \
+    }                                                                                                    \
+    static void NAME##_gs(void *fn, const u64 *r, void *ret)                                             \
+    {                                                                                                    \
+        RT v = ((RT(*)(GPR_T, STK_T))fn)(GPR_A, STK_A);                                                  \
+        memcpy(ret, &v, sizeof v);                                                                       \
+    }                                                                                                    \
+    static void NAME##_gfs(void *fn, const u64 *r, void *ret)                                            \
+    {                                                                                                    \
+        RT v = ((RT(*)(GPR_T, FPR_T, STK_T))fn)(GPR_A, FPR_A, STK_A);                                    \
         memcpy(ret, &v, sizeof v);                                                                       \
     }
 
@@ -59,10 +75,10 @@ STUBS(ss, ret_ss)
 enum { RC_INT, RC_F32, RC_F64, RC_II, RC_IS, RC_SI, RC_SS, RC_COUNT };
 
 static const struct {
-    nf_stub_fn g, gf;
-    const char *gname, *gfname;
+    nf_stub_fn fn[4];        /* by register sets: g, gf, gs, gfs */
+    const char *name[4];
 } stubs[RC_COUNT] = {
-#define ROW(NAME) {NAME##_g, NAME##_gf, #NAME "/g", #NAME "/gf"}
+#define ROW(NAME) {{NAME##_g, NAME##_gf, NAME##_gs, NAME##_gfs}, {#NAME "/g", #NAME "/gf", #NAME "/gs", #NAME "/gfs"}}
     ROW(int), ROW(f32), ROW(f64), ROW(ii), ROW(is), ROW(si), ROW(ss),
 #undef ROW
 };
@@ -71,13 +87,13 @@ static const struct {
 
 /* The eightbyte classes ('i' INTEGER, 's' SSE) of a struct, union or array, from compound.c's classifier (the
    one libffi's descriptions come from too). Returns the number of eightbytes, 0 if it travels in memory
-   (over 16 bytes, or a misaligned field). Never raises. */
+   (MEMORY class: over 16 bytes, or a misaligned field), -1 if it cannot be classified. Never raises. */
 static int struct_classes(nf_ctype *t, char eb[2])
 {
     nf_abi_class c;
     if (nf_compound_classify(t, &c) < 0) {
         PyErr_Clear();
-        return 0;
+        return -1;
     }
     return nf_classify_sysv_eightbytes(&c, t->size, eb);
 }
@@ -90,22 +106,20 @@ int nf_stub_plan_make(nf_ctype *ret, nf_ctype *const *params, Py_ssize_t n, int 
     memset(out, 0, sizeof *out);
     if (variadic)
         return 0;
-    int rc, ngpr = 0, nfpr = 0;
+    int rc;
+    nf_stub_alloc al = {0, 0, 0};
     switch (ret->kind) {
     case NF_F32: rc = RC_F32; break;
     case NF_F64: rc = RC_F64; break;
     case NF_STRUCT: case NF_UNION: case NF_ARRAY: {
         char eb[2];
-        nf_abi_class c;
-        if (ret->size == 0 || nf_compound_classify(ret, &c) < 0) {
-            PyErr_Clear();
+        int k = ret->size ? struct_classes(ret, eb) : -1;
+        if (k < 0)
             return 0;
-        }
-        int k = nf_classify_sysv_eightbytes(&c, ret->size, eb);
         if (k == 0) {
             rc = RC_INT;           /* MEMORY class: the callee writes where rdi points and returns rdi */
             out->ret_in_memory = 1;
-            ngpr = 1;
+            al.ngpr = 1;
             break;
         }
         if (k == 1)
@@ -123,17 +137,17 @@ int nf_stub_plan_make(nf_ctype *ret, nf_ctype *const *params, Py_ssize_t n, int 
         nf_ctype *t = params[i];
         nf_stub_arg *a = &args[i];
         memset(a, 0, sizeof *a);
-        int placed = nf_stub_place_scalar(t, &ngpr, &nfpr, a);
+        int placed = nf_stub_place_scalar(t, &al, a);
         if (placed < 0)
             return 0;
         if (placed)
             continue;
-        if (!NF_IS_COMPOUND(t->kind))
+        if (!NF_IS_COMPOUND(t->kind) || t->size == 0)
             return 0;
         char eb[2];
         int k = struct_classes(t, eb);
-        if (k == 0)
-            return 0;  /* over 16 bytes or unclassifiable: on the stack */
+        if (k < 0)
+            return 0;
         int gi = 0, fi = 0;
         for (int j = 0; j < k; j++) {
             if (eb[j] == 'i')
@@ -141,17 +155,32 @@ int nf_stub_plan_make(nf_ctype *ret, nf_ctype *const *params, Py_ssize_t n, int 
             else
                 fi++;
         }
-        if (ngpr + gi > NF_STUB_NGPR || nfpr + fi > NF_STUB_NFPR)
-            return 0;  /* the whole struct would go on the stack */
-        a->npieces = (unsigned char)k;
-        for (int j = 0; j < k; j++) {
-            a->slot[j] = (unsigned char)(eb[j] == 'i' ? ngpr++ : NF_STUB_NGPR + nfpr++);
+        if (k > 0 && al.ngpr + gi <= NF_STUB_NGPR && al.nfpr + fi <= NF_STUB_NFPR) {
+            a->npieces = (unsigned char)k;
+            for (int j = 0; j < k; j++) {
+                a->slot[j] = (unsigned char)(eb[j] == 'i' ? al.ngpr++ : NF_STUB_NGPR + al.nfpr++);
+                a->off[j] = (unsigned char)(8 * j);
+                a->size[j] = (unsigned char)(t->size - 8 * j < 8 ? t->size - 8 * j : 8);
+            }
+            continue;
+        }
+        /* MEMORY class, or not enough registers left: its bytes in whole stack words, the registers left free */
+        int words = (int)((t->size + 7) / 8);
+        if (t->align > 8 && (al.nstack & 1))
+            al.nstack++;
+        if (words > 4 || al.nstack + words > NF_STUB_NSTACK)
+            return 0;
+        a->npieces = (unsigned char)words;
+        for (int j = 0; j < words; j++) {
+            a->slot[j] = (unsigned char)(NF_STUB_STACK0 + al.nstack++);
             a->off[j] = (unsigned char)(8 * j);
             a->size[j] = (unsigned char)(t->size - 8 * j < 8 ? t->size - 8 * j : 8);
         }
     }
-    out->call = nfpr ? stubs[rc].gf : stubs[rc].g;
-    out->name = nfpr ? stubs[rc].gfname : stubs[rc].gname;
+    int set = (al.nfpr ? 1 : 0) + (al.nstack ? 2 : 0);
+    out->call = stubs[rc].fn[set];
+    out->name = stubs[rc].name[set];
+    out->nstack = al.nstack;
     return 1;
 }
 

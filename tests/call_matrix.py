@@ -45,15 +45,17 @@ class Case:
         g = sum(1 for a in self.args if TYPES[a][2] == "g")
         return g, len(self.args) - g
 
-    def expected_path(self, abi: Optional[str], regs: tuple[int, int]) -> str:
-        """The call path the plan must choose on this build: a stub name, or 'libffi'."""
+    def expected_path(self, abi: Optional[str], regs: tuple[int, int, int]) -> str:
+        """The call path the plan must choose on this build, given its (integer, floating) argument registers
+        and stack words: a stub name, or 'libffi'."""
         g, f = self.registers()
-        if abi is None or self.variadic_from is not None or g > regs[0] or f > regs[1]:
+        stack = max(0, g - regs[0]) + max(0, f - regs[1])
+        if abi is None or self.variadic_from is not None or stack > regs[2]:
             return "libffi"
         rc = {"f32": "f32", "f64": "f64"}.get(self.ret, "int")
-        return f"stub {rc}/{'gf' if f else 'g'}"
+        return f"stub {rc}/g{'f' if f else ''}{'s' if stack else ''}"
 
-    def expected_entry(self, abi: Optional[str], regs: tuple[int, int], is_leaf: bool) -> Optional[str]:
+    def expected_entry(self, abi: Optional[str], regs: tuple[int, int, int], is_leaf: bool) -> Optional[str]:
         """The direct entry of the builtin form ('direct <return class>/<shape>'), or None if it has none."""
         if not is_leaf or len(self.args) > 3 or not self.expected_path(abi, regs).startswith("stub"):
             return None
@@ -70,15 +72,15 @@ def _cases() -> list[Case]:
                        f"{t} between floating arguments: the integer-and-floating stub of the {t} return class"))
     cs.append(Case("ret_void", "void", [], "void return, no arguments"))
     cs.append(Case("void_mixed", "void", ["i32", "f64", "ptr"], "void return with mixed arguments"))
-    for k in range(0, 10):
+    for k in range(0, 18):
         cs.append(Case(f"ints_{k}", "i64", ["i64"] * k,
-                       f"{k} integer arguments: a stub while they fit in the integer registers, libffi past them"))
-    for k in range(0, 11):
+                       f"{k} integer arguments: registers, then up to 8 stack words (a stub), libffi past them"))
+    for k in range(0, 18):
         cs.append(Case(f"dbls_{k}", "f64", ["f64"] * k,
-                       f"{k} double arguments: a stub up to 8 floating registers, libffi past them"))
-    for k in range(1, 10):
+                       f"{k} double arguments: 8 floating registers, then up to 8 stack words, libffi past them"))
+    for k in range(1, 18):
         cs.append(Case(f"flts_{k}", "f32", ["f32"] * k,
-                       f"{k} float arguments: each a 32-bit pattern in the low half of its register"))
+                       f"{k} float arguments: each a 32-bit pattern in the low half of its register or stack word"))
     cs.append(Case("alt_if", "i64", ["i64", "f64"] * 3, "alternating integer and double: counted independently"))
     cs.append(Case("alt_fi", "f64", ["f64", "i32"] * 4, "alternating double and int32, double first"))
     cs.append(Case("narrow_mix", "i32", ["i8", "f32", "u8", "i16", "f64", "u16", "bool", "u32", "f32"],
@@ -92,6 +94,21 @@ def _cases() -> list[Case]:
                    "6 integer and 9 floating arguments: one double on the stack (libffi)"))
     cs.append(Case("full_a64", "i64", ["i64", "f64"] * 8,
                    "8 integer and 8 floating arguments: every AArch64 argument register (libffi on x86-64)"))
+    narrow = ["i8", "u8", "i16", "u16", "i32", "u32", "bool", "ptr"]
+    cs.append(Case("stack_narrow", "i16", ["i64"] * 8 + narrow,
+                   "every narrow type in a stack word of its own (low bytes), after the integer registers"))
+    cs.append(Case("stack_mixed", "f32", ["f64"] * 8 + ["i64"] * 8 + ["f32", "u8", "f64", "i16", "f32", "bool"],
+                   "floats, doubles and integers interleaved on the stack once both register files are full"))
+    cs.append(Case("stack_full_x86", "f64", ["i64"] * 6 + ["f64"] * 8 + ["i32", "f64"] * 4,
+                   "all x86-64 registers and 8 stack words: the largest signature of the x86-64 stack stubs"))
+    cs.append(Case("stack_over_x86", "f64", ["i64"] * 6 + ["f64"] * 8 + ["i32", "f64"] * 4 + ["u8"],
+                   "one stack word more than the stubs pass on x86-64: libffi"))
+    cs.append(Case("stack_full_a64", "u64", ["i64"] * 8 + ["f64"] * 8 + ["u32", "f32"] * 4,
+                   "all AArch64 registers and 8 stack words: the largest signature of the AArch64 stack stubs"))
+    cs.append(Case("stack_over_a64", "u64", ["i64"] * 8 + ["f64"] * 8 + ["u32", "f32"] * 4 + ["i8"],
+                   "one stack word more than the stubs pass on AArch64: libffi"))
+    cs.append(Case("stack_ret_f32", "f32", ["i32"] * 7, "a float return after one integer stack word"))
+    cs.append(Case("stack_ret_f64", "f64", ["u64"] * 9, "a double return after integer stack words only"))
     cs.append(Case("ptrs", "ptr", ["ptr", "i32", "ptr", "ptr"], "pointers in integer registers, pointer return"))
     # Plain leaf calls of up to 3 scalars take a direct entry per shape (integer or floating register per
     # argument) and return class (integer, float, double): every one of them, with varied types in each place.
@@ -185,9 +202,9 @@ PRELUDE = r"""/* Generated by tests/call_matrix.py: the call-stub correctness ma
 #include <string.h>
 #define EXPORT __attribute__((visibility("default")))
 typedef union { int64_t i; uint64_t u; double d; } slot;
-EXPORT slot m_seen[20];
+EXPORT slot m_seen[32];
 EXPORT slot m_ret;
-static slot m_seen_[20];
+static slot m_seen_[32];
 static uint64_t f32bits(float f) { uint32_t b; memcpy(&b, &f, 4); return b; }
 static uint64_t f64bits(double d) { uint64_t b; memcpy(&b, &d, 8); return b; }
 static uint64_t mix(uint64_t h, uint64_t v, int i) { return (h ^ (v + (uint64_t)i * 0x9E3779B97F4A7C15ULL)) * 1000003ULL; }
@@ -263,7 +280,30 @@ class StructShape:
     name: str
     fields: list[tuple[str, str]]
     reason: str
-    in_registers: bool = True   # an argument of this shape fits in registers (on both ABIs)
+
+    @property
+    def size(self) -> int:
+        """sizeof the C struct (natural alignment, as the compiler lays it out)."""
+        off, align = 0, 1
+        for _, t in self.fields:
+            n = _SIZES[t]
+            off = (off + n - 1) // n * n + n
+            align = max(align, n)
+        return (off + align - 1) // align * align
+
+    def stub_argument(self, abi: Optional[str]) -> bool:
+        """Whether a stub passes it as an argument: x86-64 in registers or in up to 4 stack words (32
+        bytes); AArch64 only in registers (16 bytes, or a homogeneous float aggregate of up to 4)."""
+        if abi is None:
+            return False
+        if abi.startswith("x86-64"):
+            return self.size <= 32
+        kinds = {t for _, t in self.fields}
+        return self.size <= 16 or (len(kinds) == 1 and kinds <= {"f32", "f64"} and len(self.fields) <= 4)
+
+
+_SIZES = {"i8": 1, "u8": 1, "bool": 1, "i16": 2, "u16": 2, "i32": 4, "u32": 4, "f32": 4, "i64": 8, "u64": 8,
+          "f64": 8, "ptr": 8}
 
 
 STRUCTS = [
@@ -279,8 +319,12 @@ STRUCTS = [
     StructShape("i3", [("a", "i32"), ("b", "i32"), ("c", "i32")], "three int32, 12 bytes: INTEGER+INTEGER"),
     StructShape("ffff", [("a", "f32"), ("b", "f32"), ("c", "f32"), ("d", "f32")], "four floats: SSE+SSE, HFA of 4"),
     StructShape("ddd", [("x", "f64"), ("y", "f64"), ("z", "f64")],
-                "24 bytes: returned in memory (x86-64: hidden pointer in rdi), passed on the stack (libffi)",
-                in_registers=False),
+                "24 bytes: returned in memory (x86-64: hidden pointer in rdi), passed in 3 stack words (x86-64 "
+                "stubs) or by reference (AArch64: libffi)"),
+    StructShape("dddd", [("a", "f64"), ("b", "f64"), ("c", "f64"), ("d", "f64")],
+                "32 bytes: the largest struct in stack words on x86-64 (4); a double HFA of 4 on AArch64"),
+    StructShape("lcl5", [("a", "i64"), ("c", "i8"), ("b", "i64"), ("d", "i32"), ("e", "i64")],
+                "40 bytes: 5 stack words, more than a struct may take in the x86-64 stubs (libffi)"),
 ]
 
 
@@ -304,6 +348,11 @@ def _struct_c(s: StructShape) -> str:
         f"EXPORT void sm_late_{s.name}(int64_t i0, int64_t i1, int64_t i2, int64_t i3, int64_t i4, double d0, "
         f"double d1, double d2, double d3, double d4, double d5, double d6, s_{s.name} a) "
         f"{{ {record} m_seen_[{k}].i = i0 + i1 + i2 + i3 + i4 + (int64_t)(d0 + d1 + d2 + d3 + d4 + d5 + d6); "
+        f"publish(0); }}",
+        # after 5 int64: a struct needing two integer registers goes on the stack on x86-64, and the int64
+        # after it still takes the last integer register
+        f"EXPORT void sm_skip_{s.name}(int64_t i0, int64_t i1, int64_t i2, int64_t i3, int64_t i4, s_{s.name} a, "
+        f"int64_t tail) {{ {record} m_seen_[{k}].i = tail; m_seen_[{k + 1}].i = i0 + i1 + i2 + i3 + i4; "
         f"publish(0); }}",
     ]) + "\n"
 

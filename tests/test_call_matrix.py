@@ -12,6 +12,8 @@ from nativeffi import _core
 from call_matrix import CASES, EXTEND, NARROW_RET, RANGES, TYPES, Case, c_source
 from build import build_generated
 
+REGS = (*_core.STUB_REGISTERS, _core.STUB_STACK_WORDS)  # argument registers (integer, floating), stack words
+
 
 class Slot(ctypes.Union):
     _fields_ = [("i", ctypes.c_int64), ("u", ctypes.c_uint64), ("d", ctypes.c_double)]
@@ -37,7 +39,7 @@ def bind(lib: ctypes.CDLL, symbol: str, args: list[str], ret: str, is_leaf: bool
 
 
 def seen(lib: ctypes.CDLL, n: int) -> list[int]:
-    return [s.u for s in (Slot * 20).in_dll(lib, "m_seen")[:n]]
+    return [s.u for s in (Slot * 32).in_dll(lib, "m_seen")[:n]]
 
 
 def as_python(ret: str, slot: Slot):
@@ -57,7 +59,7 @@ def test_matrix_case(matrix_lib, case: Case, is_leaf: bool):
     getattr(matrix_lib, f"o_{case.name}")()
     want_seen = seen(matrix_lib, len(case.args))
     want_ret = as_python(case.ret, Slot.in_dll(matrix_lib, "m_ret"))
-    ctypes.memset(ctypes.addressof(Slot.in_dll(matrix_lib, "m_seen")), 0, ctypes.sizeof(Slot) * 20)
+    ctypes.memset(ctypes.addressof(Slot.in_dll(matrix_lib, "m_seen")), 0, ctypes.sizeof(Slot) * 32)
 
     f = bind(matrix_lib, f"m_{case.name}", case.args, case.ret, is_leaf, case.variadic_from)
     args = [nf.Pointer[nf.Void].from_address(v) if t == "ptr" else v for t, v in zip(case.args, case.values)]
@@ -72,9 +74,9 @@ def test_matrix_case(matrix_lib, case: Case, is_leaf: bool):
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_matrix_path(matrix_lib, case: Case):
-    """The plan takes a stub exactly when every argument fits in registers and the call is not variadic."""
+    """The plan takes a stub exactly when the arguments fit in registers and 8 stack words and it is not variadic."""
     f = bind(matrix_lib, f"m_{case.name}", case.args, case.ret, True, case.variadic_from)
-    assert nf.binding_of(f).call_path == case.expected_path(_core.STUB_ABI, _core.STUB_REGISTERS)
+    assert nf.binding_of(f).call_path == case.expected_path(_core.STUB_ABI, REGS)
 
 
 @pytest.mark.parametrize("is_leaf", [True, False], ids=["leaf", "nonleaf"])
@@ -83,7 +85,7 @@ def test_matrix_entry(matrix_lib, case: Case, is_leaf: bool):
     """Plain leaf calls of up to 3 scalars enter through the direct entry of their shape; other calls do not."""
     f = bind(matrix_lib, f"m_{case.name}", case.args, case.ret, is_leaf, case.variadic_from)
     entry = nf.binding_of(f).entry
-    want = case.expected_entry(_core.STUB_ABI, _core.STUB_REGISTERS, is_leaf)
+    want = case.expected_entry(_core.STUB_ABI, REGS, is_leaf)
     assert entry == want if want else not entry.startswith("direct")
 
 
@@ -91,7 +93,7 @@ def test_matrix_covers_every_direct_entry():
     """The matrix enters through each of the 45 direct entries (15 register shapes, 3 return classes)."""
     if _core.STUB_ABI is None:
         pytest.skip("no call stubs on this platform: every call goes through libffi")
-    entries = {c.expected_entry(_core.STUB_ABI, _core.STUB_REGISTERS, True) for c in CASES} - {None}
+    entries = {c.expected_entry(_core.STUB_ABI, REGS, True) for c in CASES} - {None}
     assert len(entries) == 45
 
 
@@ -116,12 +118,12 @@ def test_direct_entry_falls_back_to_the_stub_path(matrix_lib):
 
 
 def test_matrix_covers_every_stub():
-    """The matrix calls every stub of this ABI (both register sets of every scalar return class)."""
+    """The matrix calls every stub of this ABI (the four register sets of every scalar return class)."""
     if _core.STUB_ABI is None:
         pytest.skip("no call stubs on this platform: every call goes through libffi")
-    paths = {c.expected_path(_core.STUB_ABI, _core.STUB_REGISTERS) for c in CASES}
+    paths = {c.expected_path(_core.STUB_ABI, REGS) for c in CASES}
     for rc in ("int", "f32", "f64"):
-        for regs in ("g", "gf"):
+        for regs in ("g", "gf", "gs", "gfs"):
             assert f"stub {rc}/{regs}" in paths
     assert "libffi" in paths
 
@@ -182,7 +184,7 @@ def test_general_converters_on_the_stub_path(matrix_lib):
 
 def test_out_of_range_argument_raises_and_calls_nothing(matrix_lib):
     """An int outside the parameter's range raises OverflowError naming the argument; the function is not called."""
-    ctypes.memset(ctypes.addressof(Slot.in_dll(matrix_lib, "m_seen")), 0, ctypes.sizeof(Slot) * 20)
+    ctypes.memset(ctypes.addressof(Slot.in_dll(matrix_lib, "m_seen")), 0, ctypes.sizeof(Slot) * 32)
     f = bind(matrix_lib, "m_one_i8", ["i8"], "i8", True)
     with pytest.raises(OverflowError, match=r"argument 1\b.*\[-128, 127\]"):
         f(128)
@@ -197,7 +199,7 @@ def test_float_argument_out_of_float_range_raises(matrix_lib):
     with pytest.raises(OverflowError):
         f(1e300)
     f(float("inf"))
-    assert (Slot * 20).in_dll(matrix_lib, "m_seen")[0].d == float("inf")
+    assert (Slot * 32).in_dll(matrix_lib, "m_seen")[0].d == float("inf")
 
 
 def test_pointer_arguments_accept_bytes_none_and_buffers(matrix_lib):
@@ -225,7 +227,7 @@ def test_keywords_and_first_call_resolution(matrix_lib, tmp_path):
     assert not nf.binding_of(alt).resolved
     v = case.values
     assert alt(*v[:4], e=v[4], f=v[5], g=v[6], h=v[7]) == want
-    assert nf.binding_of(alt).resolved and nf.binding_of(alt).call_path == case.expected_path(_core.STUB_ABI, _core.STUB_REGISTERS)
+    assert nf.binding_of(alt).resolved and nf.binding_of(alt).call_path == case.expected_path(_core.STUB_ABI, REGS)
     assert alt(*v) == want
 
 
@@ -268,7 +270,7 @@ def bind_types(lib: ctypes.CDLL, symbol: str, params: list, ret, is_leaf: bool =
 
 
 def seen_values(lib: ctypes.CDLL, shape: StructShape) -> list:
-    slots = (Slot * 20).in_dll(lib, "m_seen")
+    slots = (Slot * 32).in_dll(lib, "m_seen")
     return [bool(slots[i].u) if t == "bool" else getattr(slots[i], TYPES[t][3]) for i, (_, t) in
             enumerate(shape.fields)] + [slots[len(shape.fields)].i]
 
@@ -287,8 +289,8 @@ def test_struct_return(matrix_lib, shape: StructShape, is_leaf: bool):
     f = bind_types(matrix_lib, f"sm_make_{shape.name}", [TYPES[t][1] for _, t in shape.fields], S, is_leaf)
     r = f(*vals)
     assert [getattr(r, n) for n, _ in shape.fields] == vals
-    if _core.STUB_ABI and (shape.in_registers or on_x86_64):
-        assert nf.binding_of(f).call_path.startswith("stub ")
+    if on_x86_64 or (_core.STUB_ABI and shape.size <= 16):
+        assert nf.binding_of(f).call_path.startswith("stub ")  # x86-64: MEMORY returns through rdi too
 
 
 @needs_structs
@@ -300,21 +302,35 @@ def test_struct_argument(matrix_lib, shape: StructShape):
     f = bind_types(matrix_lib, f"sm_take_{shape.name}", [S, nf.Int64], nf.Void)
     f(S(*vals), -12345)
     assert seen_values(matrix_lib, shape) == vals + [-12345]
-    assert nf.binding_of(f).call_path.startswith("stub ") == bool(_core.STUB_ABI and shape.in_registers)
+    assert nf.binding_of(f).call_path.startswith("stub ") == shape.stub_argument(_core.STUB_ABI)
 
 
 @needs_structs
 @pytest.mark.parametrize("shape", STRUCTS, ids=[s.name for s in STRUCTS])
 def test_struct_argument_after_registers_run_out(matrix_lib, shape: StructShape):
-    """After 5 int64 and 7 doubles a struct goes to registers only if all of it fits; values arrive either way."""
+    """After 5 int64 and 7 doubles a struct goes to registers only if all of it fits, else to the stack."""
     S = struct_class(shape)
     vals = struct_values(shape)
     f = bind_types(matrix_lib, f"sm_late_{shape.name}", [nf.Int64] * 5 + [nf.Double] * 7 + [S], nf.Void)
     f(1, 2, 3, 4, 5, *[0.5] * 7, S(*vals))
     assert seen_values(matrix_lib, shape) == vals + [15 + 3]
+    if on_x86_64:  # in registers or in stack words, up to 32 bytes
+        assert nf.binding_of(f).call_path.startswith("stub ") == (shape.size <= 32)
+
+
+@needs_structs
+@pytest.mark.parametrize("is_leaf", [True, False], ids=["leaf", "nonleaf"])
+@pytest.mark.parametrize("shape", STRUCTS, ids=[s.name for s in STRUCTS])
+def test_struct_on_the_stack_leaves_registers_free(matrix_lib, shape: StructShape, is_leaf: bool):
+    """After 5 int64 a struct that does not fit the last register goes to the stack and the int64 after it takes it."""
+    S = struct_class(shape)
+    vals = struct_values(shape)
+    f = bind_types(matrix_lib, f"sm_skip_{shape.name}", [nf.Int64] * 5 + [S, nf.Int64], nf.Void, is_leaf)
+    f(1, 2, 3, 4, 5, S(*vals), -777)
+    slots = (Slot * 32).in_dll(matrix_lib, "m_seen")
+    assert seen_values(matrix_lib, shape) == vals + [-777] and slots[len(shape.fields) + 1].i == 15
     if on_x86_64:
-        fits = {"ll": False, "dd": False, "i3": False, "ffff": False, "fff": False, "ddd": False}.get(shape.name, True)
-        assert nf.binding_of(f).call_path.startswith("stub ") == fits
+        assert nf.binding_of(f).call_path.startswith("stub ") == (shape.size <= 32)
 
 
 @needs_structs

@@ -70,6 +70,7 @@ class Function:
 
 STUB_ABI: Optional[str]
 STUB_REGISTERS: tuple[int, int]
+STUB_STACK_WORDS: int
 
 def get_errno() -> int: ...
 def set_errno(value: int) -> None: ...
