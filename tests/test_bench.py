@@ -18,7 +18,6 @@ def ctx(tmp_path_factory):
 def test_floors_compute_what_benchlib_computes(ctx):
     """The hand-written floors call benchlib through their function pointers, with and without the GIL."""
     assert ctx.floor.add(2, 40) == ctx.floor.add_nogil(2, 40) == 42
-    assert ctx.floor.vcadd(2, 40) == 42
     assert ctx.floor.mix6(1, 0.5, 2, 0.25, 3, 0.125) == 6.875
     assert ctx.floor.first(b"\x07abc") == 7
     assert ctx.floor.sum8(1, 2, 3, 4, 5, 6, 7, 8) == 36

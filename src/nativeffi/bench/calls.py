@@ -33,7 +33,7 @@ def _signatures(structs: Any) -> list[tuple[Any, ...]]:
         ("mix6(i64, f64, i32, f64, i64, f64)", "mix6", [i64, f64, nf.Int32, f64, i64, f64], f64,
          [c_i64, c_f64, ctypes.c_int32, c_f64, c_i64, c_f64], c_f64, "a, x, c, y, b, z", "a, x, c, y, b, z"),
         ("first(bytes)", "first", [nf.Pointer[nf.Uint8]], i64, [ctypes.c_char_p], c_i64, "buf", "buf"),
-        ("sum8(8 x int64): stack spill", "sum8", [i64] * 8, i64, [c_i64] * 8, c_i64,
+        ("sum8(8 x int64): 2 on the stack", "sum8", [i64] * 8, i64, [c_i64] * 8, c_i64,
          "a, b, a, b, a, b, a, b", "a, b, a, b, a, b, a, b"),
     ]
     if structs:
@@ -88,13 +88,10 @@ def rows(ctx: Context) -> list[Union[Row, Skip]]:
         address = ctypes.cast(getattr(cdll, "nfb_" + sym), ctypes.c_void_p).value
         assert address is not None
         ptr = _Pointer[_NativeFunction[params, ret]].from_address(address)
-        spill = "spill" in group
+        spill = "stack" in group
         tight = 1.2 if sym in ("add", "scale") else 1.3 if sym in ("mix6", "first") else 2.0 if sym == "vec2_dot" else None
         if spill:
             tight = None
-        if sym == "add":
-            out.append(Row(group, "C vectorcall object, GIL kept", f"f({floor_args})", dict(env, f=ctx.floor.vcadd),
-                           ref=KEPT))
         leaf, nonleaf = ptr.as_function(is_leaf=True), ptr.as_function()
         out.append(Row(group, "nativeffi is_leaf=True", f"f({args})", dict(env, f=leaf), ref=KEPT, target=tight))
         out.append(Row(group, "nativeffi", f"f({args})", dict(env, f=nonleaf), ref=RELEASED, target=tight))

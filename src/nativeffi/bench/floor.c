@@ -106,32 +106,6 @@ BOTH(sum8, {
     return PyLong_FromLongLong(r);
 })
 
-/* The add floor again, as a callable object with tp_vectorcall instead of a builtin function: what any
-   callable that is not a builtin pays for CPython's generic call path. */
-typedef struct {
-    PyObject_HEAD
-    vectorcallfunc vectorcall;
-} vcadd_object;
-
-static PyObject *vcadd_call(PyObject *self, PyObject *const *a, size_t nargsf, PyObject *kwnames)
-{
-    if (kwnames || nargs(PyVectorcall_NARGS(nargsf), 2) < 0) {
-        if (kwnames) PyErr_SetString(PyExc_TypeError, "no keywords");
-        return NULL;
-    }
-    I64(0, x) I64(1, y)
-    return PyLong_FromLongLong(p_add(x, y));
-}
-
-static PyTypeObject vcadd_type = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "_nfbench_floor.vcadd",
-    .tp_basicsize = sizeof(vcadd_object),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
-    .tp_call = PyVectorcall_Call,
-    .tp_vectorcall_offset = offsetof(vcadd_object, vectorcall),
-};
-
 static PyObject *setup(PyObject *m, PyObject *arg)
 {
     const char *path = PyUnicode_AsUTF8(arg);
@@ -157,21 +131,4 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_nfbench_floor", NULL, -1, methods};
 
-PyMODINIT_FUNC PyInit__nfbench_floor(void)
-{
-    if (PyType_Ready(&vcadd_type) < 0)
-        return NULL;
-    PyObject *m = PyModule_Create(&module);
-    vcadd_object *o = m ? PyObject_New(vcadd_object, &vcadd_type) : NULL;
-    if (!o) {
-        Py_XDECREF(m);
-        return NULL;
-    }
-    o->vectorcall = vcadd_call;
-    if (PyModule_AddObject(m, "vcadd", (PyObject *)o) < 0) {
-        Py_DECREF(o);
-        Py_DECREF(m);
-        return NULL;
-    }
-    return m;
-}
+PyMODINIT_FUNC PyInit__nfbench_floor(void) { return PyModule_Create(&module); }
