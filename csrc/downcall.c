@@ -8,10 +8,10 @@
  *      with a cif prepared here and each argument's slot offset in a per-call argument buffer.
  *   2. A call enters the METH_FASTCALL entry of the builtin form (what @native and as_function() return, which
  *      CPython calls without its generic dispatch), or the Function's own vectorcall entry; both are chosen at
- *      bind time. A plain stub call (leaf, no errno, return in registers) of up to three scalar arguments
- *      gets a direct entry for its shape (integer or floating register per argument, return class), which
- *      does steps 4-8 itself with a typed call and no register image; other stub calls get the entry of
- *      their arity 0-4. Plain positional calls of a resolved function go straight to their path; keywords
+ *      bind time. A stub call without errno capture of up to three scalar arguments (scalar, pointer or void
+ *      return) gets a direct entry for its shape (integer or floating register per argument, return class),
+ *      which does steps 4-8 itself with a typed call and no register image; other stub calls get the entry
+ *      of their arity 0-4. Plain positional calls of a resolved function go straight to their path; keywords
  *      (mapped to positions), wrong counts and the first call go through general_call.
  *   3. On the first call the address is still NULL: the Python-level resolver runs once (asset ->
  *      resolver -> process) and the address is cached.
@@ -794,15 +794,16 @@ STUB_FASTCALL(2)
 STUB_FASTCALL(3)
 STUB_FASTCALL(4)
 
-/* -- Direct entries (plain calls of up to three scalar arguments) -------------------------------
- * A plain stub call (leaf, no errno, return in registers) whose arguments are at most NF_DIRECT_MAX scalars
- * or pointers gets an entry of its own shape: one integer (uint64_t) or floating (double) register per
- * argument and its return class (uint64_t, float or double). It converts each argument by its fast path and
- * calls the function through a function-pointer type of exactly those registers: the stub call without the
- * register image, the stub's indirect call, the temporaries or the memory return. Values travel as in the
- * stubs (narrow integers widened, a float's bits in the low half of a double). An argument without an
- * exact-type fast path sends the whole call to the stub path, which converts every argument again, so
- * values, temporaries and errors are exactly the stub path's. */
+/* -- Direct entries (stub calls of up to three scalar arguments) ---------------------------------
+ * A stub call without errno capture whose arguments are at most NF_DIRECT_MAX scalars or pointers, and whose
+ * return is a scalar, a pointer or void, gets an entry of its own shape: one integer (uint64_t) or floating
+ * (double) register per argument and its return class (uint64_t, float or double). It converts each
+ * argument by its fast path and calls the function through a function-pointer type of exactly those
+ * registers (releasing the GIL around it unless the binding is a leaf): the stub call without the register
+ * image, the stub's indirect call or the temporaries. Values travel as in the stubs (narrow integers
+ * widened, a float's bits in the low half of a double). An argument without an exact-type fast path sends
+ * the whole call to the stub path, which converts every argument again, so values, temporaries and errors
+ * are exactly the stub path's. */
 #if NF_STUB_NGPR
 #define NF_DIRECT_MAX 3
 
@@ -851,7 +852,14 @@ static inline double bits_double(uint64_t u)
         for (int i = 0; i < N; i++)                                                                      \
             if (!fast_arg(&f->plan[i], args[i], &v[i]))                                                  \
                 return stub_call_outlined(f, args);                                                      \
-        RT r = ((RT(*) PARAMS)f->fn) ARGS;                                                               \
+        RT r;                                                                                            \
+        if (f->is_leaf) {                                                                                \
+            r = ((RT(*) PARAMS)f->fn) ARGS;                                                              \
+        } else {                                                                                         \
+            PyThreadState *ts = PyEval_SaveThread();                                                     \
+            r = ((RT(*) PARAMS)f->fn) ARGS;                                                              \
+            PyEval_RestoreThread(ts);                                                                    \
+        }                                                                                                \
         return RET_##RC(f, r);                                                                           \
     }
 DIRECT_SHAPES(DIRECT_ENTRY, int, uint64_t)
@@ -874,10 +882,10 @@ static const char *const direct_names[3][15] = {
 #undef DIRECT_NAME
 
 /* Whether f has a direct entry: 1 with its row (return class) and column (shape) in the tables above; 0 if
-   its calls are not plain or its signature is not one of the shapes. */
+   its calls go through libffi or capture errno, or its signature is not one of the shapes. */
 static int direct_index(nf_function *f, int *rc, int *col)
 {
-    if (!f->plain || f->nargs > NF_DIRECT_MAX)
+    if (!f->stub.call || f->stub.ret_in_memory || f->capture_errno || f->nargs > NF_DIRECT_MAX)
         return 0;
     nf_kind rk = f->ret->kind;
     if (rk != NF_VOID && !NF_IS_SCALAR(rk) && rk != NF_POINTER)
@@ -1113,8 +1121,8 @@ static PyGetSetDef function_getset[] = {
     {"call_path", (getter)function_get_call_path, NULL,
      "how calls are made: 'stub <return class>/<registers>' (register-image stub) or 'libffi'", NULL},
     {"entry", (getter)function_get_entry, NULL,
-     "the C entry calls of the builtin form enter: 'direct <return class>/<argument registers>' (plain calls of "
-     "up to 3 scalars), 'stub arity N', or 'general'", NULL},
+     "the C entry calls of the builtin form enter: 'direct <return class>/<argument registers>' (stub calls of "
+     "up to 3 scalars, no errno capture), 'stub arity N', or 'general'", NULL},
     {"resolved", (getter)function_get_resolved, NULL, "whether the address is known yet", NULL},
     {"native_type", (getter)function_get_ftype, NULL, "the NativeFunction CType", NULL},
     {"is_leaf", (getter)function_get_is_leaf, NULL, "whether calls keep the GIL", NULL},

@@ -55,9 +55,9 @@ class Case:
         rc = {"f32": "f32", "f64": "f64"}.get(self.ret, "int")
         return f"stub {rc}/g{'f' if f else ''}{'s' if stack else ''}"
 
-    def expected_entry(self, abi: Optional[str], regs: tuple[int, int, int], is_leaf: bool) -> Optional[str]:
+    def expected_entry(self, abi: Optional[str], regs: tuple[int, int, int]) -> Optional[str]:
         """The direct entry of the builtin form ('direct <return class>/<shape>'), or None if it has none."""
-        if not is_leaf or len(self.args) > 3 or not self.expected_path(abi, regs).startswith("stub"):
+        if len(self.args) > 3 or not self.expected_path(abi, regs).startswith("stub"):
             return None
         rc = {"f32": "f32", "f64": "f64"}.get(self.ret, "int")
         return f"direct {rc}/{''.join(TYPES[a][2] for a in self.args) or 'v'}"
@@ -110,7 +110,7 @@ def _cases() -> list[Case]:
     cs.append(Case("stack_ret_f32", "f32", ["i32"] * 7, "a float return after one integer stack word"))
     cs.append(Case("stack_ret_f64", "f64", ["u64"] * 9, "a double return after integer stack words only"))
     cs.append(Case("ptrs", "ptr", ["ptr", "i32", "ptr", "ptr"], "pointers in integer registers, pointer return"))
-    # Plain leaf calls of up to 3 scalars take a direct entry per shape (integer or floating register per
+    # Stub calls of up to 3 scalars (no errno capture) take a direct entry per shape (integer or floating register per
     # argument) and return class (integer, float, double): every one of them, with varied types in each place.
     gs, fs = ["i8", "u16", "i32", "u64", "bool", "ptr", "i64", "u8", "i16", "u32"], ["f32", "f64"]
     rets = {"int": ["i64", "u8", "i16", "u32", "bool", "ptr", "void", "i8", "u64", "i32"], "f32": ["f32"],

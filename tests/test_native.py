@@ -380,6 +380,7 @@ def test_errno_capture(lib) -> None:
     t.start()
     t.join()
     assert seen == [errno_codes.EACCES] and get_errno() == errno_codes.ENOENT
+    assert not nativeffi.binding_of(fail_with_errno).entry.startswith("direct")  # errno is saved on the stub path
 
 
 # -- Leaf and non-leaf -----------------------------------------------------------
@@ -406,4 +407,6 @@ def test_leaf_keeps_the_gil(lib, is_leaf: bool, other_thread_runs: bool) -> None
         sys.setswitchinterval(old)
         t.join()
     assert bool(seen) == other_thread_runs
+    if nativeffi._core.STUB_ABI:  # the direct entry of two integer registers made the call
+        assert nativeffi.binding_of(wait).entry == "direct int/gg"
     nativeffi.calloc.free(flag)
