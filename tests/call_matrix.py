@@ -354,6 +354,11 @@ def _struct_c(s: StructShape) -> str:
         f"EXPORT void sm_skip_{s.name}(int64_t i0, int64_t i1, int64_t i2, int64_t i3, int64_t i4, s_{s.name} a, "
         f"int64_t tail) {{ {record} m_seen_[{k}].i = tail; m_seen_[{k + 1}].i = i0 + i1 + i2 + i3 + i4; "
         f"publish(0); }}",
+        # after 7 int64 (one already on the stack): the struct takes the next stack words, or the floating
+        # registers if it is all SSE, and the int64 after it the word after those
+        f"EXPORT void sm_deep_{s.name}(int64_t i0, int64_t i1, int64_t i2, int64_t i3, int64_t i4, int64_t i5, "
+        f"int64_t i6, s_{s.name} a, int64_t tail) {{ {record} m_seen_[{k}].i = tail; "
+        f"m_seen_[{k + 1}].i = i0 + i1 + i2 + i3 + i4 + i5 + 1000 * i6; publish(0); }}",
     ]) + "\n"
 
 

@@ -334,6 +334,20 @@ def test_struct_on_the_stack_leaves_registers_free(matrix_lib, shape: StructShap
 
 
 @needs_structs
+@pytest.mark.parametrize("shape", STRUCTS, ids=[s.name for s in STRUCTS])
+def test_struct_after_a_stack_argument(matrix_lib, shape: StructShape):
+    """After 7 int64 (the last on the stack) a struct and an int64 arrive intact, wherever the ABI puts them."""
+    S = struct_class(shape)
+    vals = struct_values(shape)
+    f = bind_types(matrix_lib, f"sm_deep_{shape.name}", [nf.Int64] * 7 + [S, nf.Int64], nf.Void)
+    f(1, 2, 3, 4, 5, 6, 7, S(*vals), -4242)
+    slots = (Slot * 32).in_dll(matrix_lib, "m_seen")
+    assert seen_values(matrix_lib, shape) == vals + [-4242] and slots[len(shape.fields) + 1].i == 21 + 7000
+    if on_x86_64:
+        assert nf.binding_of(f).call_path.startswith("stub ") == (shape.size <= 32)
+
+
+@needs_structs
 def test_struct_returns_cover_every_return_stub(matrix_lib):
     """The struct cases reach every two-register return stub of x86-64 and the hidden-pointer return."""
     if not on_x86_64:
