@@ -302,6 +302,8 @@ static int field_clear(nf_field *f)
 /* The compound `obj` if the field belongs to its type; NULL with a TypeError otherwise. */
 static nf_cdata *field_target(nf_field *f, PyObject *obj)
 {
+    if (f->owner && (PyObject *)Py_TYPE(obj) == f->owner->pyclass && ((nf_cdata *)obj)->type == f->owner)
+        return (nf_cdata *)obj;  /* an instance of the owner's own class: no walk up the subclass chain */
     if (!f->owner || !PyObject_TypeCheck(obj, &nf_CData_Type) || ((nf_cdata *)obj)->type != f->owner) {
         PyErr_Format(PyExc_TypeError, "field %U of %U used on a %.200s", f->name,
                      f->owner ? f->owner->name : Py_None, Py_TYPE(obj)->tp_name);

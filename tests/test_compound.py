@@ -649,3 +649,19 @@ def test_callbacks_take_and_return_compounds_by_value():
     with NativeCallable.isolate_local(NativeFunction[[Int32], Num], lambda i: Num(i=i * 2),
                                       exceptional_return=Num(i=-1)) as cb:
         assert call_for_num(cb) == 10
+
+
+def test_field_descriptor_checks_the_instance():
+    """A field reads and writes its own struct's instances only; another struct, or a non-struct, raises TypeError."""
+    class Other(Struct):
+        x: Double
+        y: Double
+
+    c = Coord(1.5, -2.0)
+    assert Coord.x.__get__(c) == 1.5
+    Coord.y.__set__(c, 7.25)
+    assert c.y == 7.25
+    with pytest.raises(TypeError, match="field x of Coord used on a Other"):
+        Coord.x.__get__(Other(1.0, 2.0))
+    with pytest.raises(TypeError, match="field y of Coord used on a int"):
+        Coord.y.__set__(5, 1.0)
