@@ -19,45 +19,12 @@
  * back on return; a float travels as the low 32 bits of its xmm register. Variadic callees need %al set
  * to the number of vector registers used: they go to libffi. */
 
-typedef uint64_t u64;
-
-static inline double D(u64 u)
-{
-    double d;
-    memcpy(&d, &u, sizeof d);
-    return d;
-}
-
 #define GPR_T u64, u64, u64, u64, u64, u64
-#define FPR_T double, double, double, double, double, double, double, double
 #define GPR_A r[0], r[1], r[2], r[3], r[4], r[5]
 #define FPR_A D(r[6]), D(r[7]), D(r[8]), D(r[9]), D(r[10]), D(r[11]), D(r[12]), D(r[13])
-#define STK_T u64, u64, u64, u64, u64, u64, u64, u64
 #define STK_A r[14], r[15], r[16], r[17], r[18], r[19], r[20], r[21]
 
-/* Four stubs per return class: integer registers only ("g"), integer plus floating ones ("gf"), and each of
-   those with the stack words ("gs", "gfs"). */
-#define STUBS(NAME, RT)                                                                                  \
-    static void NAME##_g(void *fn, const u64 *r, void *ret)                                              \
-    {                                                                                                    \
-        RT v = ((RT(*)(GPR_T))fn)(GPR_A);                                                                \
-        memcpy(ret, &v, sizeof v);                                                                       \
-    }                                                                                                    \
-    static void NAME##_gf(void *fn, const u64 *r, void *ret)                                             \
-    {                                                                                                    \
-        RT v = ((RT(*)(GPR_T, FPR_T))fn)(GPR_A, FPR_A);                                                  \
-        memcpy(ret, &v, sizeof v);                                                                       \
-    }                                                                                                    \
-    static void NAME##_gs(void *fn, const u64 *r, void *ret)                                             \
-    {                                                                                                    \
-        RT v = ((RT(*)(GPR_T, STK_T))fn)(GPR_A, STK_A);                                                  \
-        memcpy(ret, &v, sizeof v);                                                                       \
-    }                                                                                                    \
-    static void NAME##_gfs(void *fn, const u64 *r, void *ret)                                            \
-    {                                                                                                    \
-        RT v = ((RT(*)(GPR_T, FPR_T, STK_T))fn)(GPR_A, FPR_A, STK_A);                                    \
-        memcpy(ret, &v, sizeof v);                                                                       \
-    }
+#include "stubs_gen.h"
 
 typedef struct { u64 a, b; } ret_ii;      /* rax, rdx */
 typedef struct { u64 a; double b; } ret_is;  /* rax, xmm0 */
@@ -74,13 +41,8 @@ STUBS(ss, ret_ss)
 
 enum { RC_INT, RC_F32, RC_F64, RC_II, RC_IS, RC_SI, RC_SS, RC_COUNT };
 
-static const struct {
-    nf_stub_fn fn[4];        /* by register sets: g, gf, gs, gfs */
-    const char *name[4];
-} stubs[RC_COUNT] = {
-#define ROW(NAME) {{NAME##_g, NAME##_gf, NAME##_gs, NAME##_gfs}, {#NAME "/g", #NAME "/gf", #NAME "/gs", #NAME "/gfs"}}
-    ROW(int), ROW(f32), ROW(f64), ROW(ii), ROW(is), ROW(si), ROW(ss),
-#undef ROW
+static const nf_stub_row stubs[RC_COUNT] = {
+    STUB_ROW(int), STUB_ROW(f32), STUB_ROW(f64), STUB_ROW(ii), STUB_ROW(is), STUB_ROW(si), STUB_ROW(ss),
 };
 
 /* -- Struct classes ---------------------------------------------------------- */
