@@ -59,6 +59,15 @@ typedef struct {
     int ngpr, nfpr, nstack;  /* integer registers, floating registers, stack words */
 } nf_stub_alloc;
 
+/* Piece j of a compound argument: its 8 bytes at offset 8*j (the last piece may be shorter) travel in
+   image slot `slot`. */
+static inline void nf_stub_piece(nf_stub_arg *a, int j, int slot, Py_ssize_t size)
+{
+    a->slot[j] = (unsigned char)slot;
+    a->off[j] = (unsigned char)(8 * j);
+    a->size[j] = (unsigned char)(size - 8 * j < 8 ? size - 8 * j : 8);
+}
+
 /* Places a scalar or pointer argument in the next free integer or floating register, as both ABIs do (the
    two register files are counted independently), or, once its register file is used up, in the next stack
    word (both ABIs give each scalar on the stack an 8-byte word of its own, the value in its low bytes).

@@ -123,11 +123,8 @@ int nf_stub_plan_make(nf_ctype *ret, nf_ctype *const *params, Py_ssize_t n, int 
             if (al.ngpr + k > NF_STUB_NGPR)
                 return 0;  /* on the stack: libffi */
             a->npieces = (unsigned char)k;
-            for (int j = 0; j < k; j++) {
-                a->slot[j] = (unsigned char)al.ngpr++;
-                a->off[j] = (unsigned char)(8 * j);
-                a->size[j] = (unsigned char)(t->size - 8 * j < 8 ? t->size - 8 * j : 8);
-            }
+            for (int j = 0; j < k; j++)
+                nf_stub_piece(a, j, al.ngpr++, t->size);
         }
     }
     int set = (al.nfpr ? 1 : 0) + (al.nstack ? 2 : 0);

@@ -119,11 +119,8 @@ int nf_stub_plan_make(nf_ctype *ret, nf_ctype *const *params, Py_ssize_t n, int 
         }
         if (k > 0 && al.ngpr + gi <= NF_STUB_NGPR && al.nfpr + fi <= NF_STUB_NFPR) {
             a->npieces = (unsigned char)k;
-            for (int j = 0; j < k; j++) {
-                a->slot[j] = (unsigned char)(eb[j] == 'i' ? al.ngpr++ : NF_STUB_NGPR + al.nfpr++);
-                a->off[j] = (unsigned char)(8 * j);
-                a->size[j] = (unsigned char)(t->size - 8 * j < 8 ? t->size - 8 * j : 8);
-            }
+            for (int j = 0; j < k; j++)
+                nf_stub_piece(a, j, eb[j] == 'i' ? al.ngpr++ : NF_STUB_NGPR + al.nfpr++, t->size);
             continue;
         }
         /* MEMORY class, or not enough registers left: its bytes in whole stack words, the registers left free */
@@ -133,11 +130,8 @@ int nf_stub_plan_make(nf_ctype *ret, nf_ctype *const *params, Py_ssize_t n, int 
         if (words > 4 || al.nstack + words > NF_STUB_NSTACK)
             return 0;
         a->npieces = (unsigned char)words;
-        for (int j = 0; j < words; j++) {
-            a->slot[j] = (unsigned char)(NF_STUB_STACK0 + al.nstack++);
-            a->off[j] = (unsigned char)(8 * j);
-            a->size[j] = (unsigned char)(t->size - 8 * j < 8 ? t->size - 8 * j : 8);
-        }
+        for (int j = 0; j < words; j++)
+            nf_stub_piece(a, j, NF_STUB_STACK0 + al.nstack++, t->size);
     }
     int set = (al.nfpr ? 1 : 0) + (al.nstack ? 2 : 0);
     out->call = stubs[rc].fn[set];
