@@ -1036,20 +1036,6 @@ static PyObject *function_new(PyTypeObject *cls, PyObject *args, PyObject *kw)
     return (PyObject *)f;
 }
 
-PyObject *nf_function_from_pointer(nf_ctype *ftype, void *fn, int is_leaf)
-{
-    PyObject *addr = PyLong_FromVoidPtr(fn);
-    PyObject *name = PyUnicode_FromString("native function");
-    PyObject *pnames = PyTuple_New(0);
-    PyObject *r = NULL;
-    if (addr && name && pnames)
-        r = PyObject_CallFunction((PyObject *)&nf_Function_Type, "OOOOi", ftype, addr, name, pnames, is_leaf);
-    Py_XDECREF(addr);
-    Py_XDECREF(name);
-    Py_XDECREF(pnames);
-    return r;
-}
-
 static PyObject *function_get_address(nf_function *f, void *c)
 {
     if (!f->fn && resolve(f) < 0)

@@ -9,9 +9,6 @@ extern PyTypeObject nf_Function_Type;
 /* The calling thread's errno as saved after its last capture_errno call. */
 int nf_saved_errno(void);
 
-/* A callable for the function pointer `fn` of signature `ftype` (used by Pointer.as_function). New reference. */
-PyObject *nf_function_from_pointer(nf_ctype *ftype, void *fn, int is_leaf);
-
 int nf_downcall_init(PyObject *module);
 extern PyMethodDef nf_downcall_methods[];
 

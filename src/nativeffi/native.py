@@ -92,7 +92,7 @@ def _function_ctype(fn: Callable[..., Any], type: Any) -> tuple[CType, tuple[str
     if len(names) != expected or (ft.variadic and not variadic and len(names) != len(ft.params)):
         raise TypeError(f"@native {fn.__qualname__}: {ft.name} takes {len(ft.params)} parameters, the declaration "
                         f"has {len(names)}")
-    hints = {k: v for k, v in getattr(fn, "__annotations__", {}).items()}
+    hints = getattr(fn, "__annotations__", {})
     if hints:
         got_names, got_args, got_ret = _signature_from_annotations(fn) if not variadic else (names, [], None)
         for i, (n, t) in enumerate(zip(got_names, got_args)):
