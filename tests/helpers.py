@@ -1,7 +1,13 @@
 """Small helpers for tests: bind a C function of a test library by name and signature."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
 from typing import Any, Sequence
+
+import nativeffi
 
 from nativeffi import NativeFunction, Pointer, assets
 
@@ -11,3 +17,26 @@ def cfunc(lib: str, symbol: str, params: Sequence[Any], ret: Any, is_leaf: bool 
     address = assets.lookup(lib, symbol)
     assert address is not None, f"{symbol} not found in {lib}"
     return Pointer[NativeFunction[list(params), ret]].from_address(address).as_function(is_leaf=is_leaf)
+
+
+SRC = os.path.dirname(os.path.dirname(os.path.abspath(nativeffi.__file__)))
+
+PRELUDE = '''
+import atexit, os, sys, threading
+from nativeffi import NativeCallable, NativeFunction, Int32, Int64, Pointer, Void, assets
+lib = sys.argv[1]
+EVENT_FN = NativeFunction[[Int64, Int32], Void]
+I64_FN = NativeFunction[[Int64], Int64]
+def cfunc(symbol, params, ret):
+    return Pointer[NativeFunction[params, ret]].from_address(assets.lookup(lib, symbol)).as_function()
+def say(line):
+    sys.stdout.write(line + "\\n"); sys.stdout.flush()
+atexit.register(say, "exiting")
+'''
+
+
+def spawn(script: str, lib: str, *args: str, pass_fds: tuple[int, ...] = ()) -> subprocess.Popen[str]:
+    """Runs PRELUDE + script in a new interpreter with argv [lib, *args]."""
+    env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.Popen([sys.executable, "-c", PRELUDE + textwrap.dedent(script), lib, *args], env=env,
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=pass_fds)

@@ -11,30 +11,9 @@ from typing import Any
 
 import pytest
 
-import nativeffi
+from helpers import spawn
 
-SRC = os.path.dirname(os.path.dirname(os.path.abspath(nativeffi.__file__)))
 TIMEOUT = 60  # seconds; only reached if a child hangs, which is itself a failure
-
-PRELUDE = '''
-import atexit, os, sys, threading
-from nativeffi import NativeCallable, NativeFunction, Int32, Int64, Pointer, Void, assets
-lib = sys.argv[1]
-EVENT_FN = NativeFunction[[Int64, Int32], Void]
-I64_FN = NativeFunction[[Int64], Int64]
-def cfunc(symbol, params, ret):
-    return Pointer[NativeFunction[params, ret]].from_address(assets.lookup(lib, symbol)).as_function()
-def say(line):
-    sys.stdout.write(line + "\\n"); sys.stdout.flush()
-atexit.register(say, "exiting")
-'''
-
-
-def spawn(script: str, lib: str, *args: str, pass_fds: tuple[int, ...] = ()) -> subprocess.Popen[str]:
-    """Runs PRELUDE + script in a new interpreter with argv [lib, *args]."""
-    env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.Popen([sys.executable, "-c", PRELUDE + textwrap.dedent(script), lib, *args], env=env,
-                            text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=pass_fds)
 
 
 @pytest.fixture(scope="module")
