@@ -1,31 +1,31 @@
-/* Calls from native code into Python: NativeCallable trampolines, upcalls, listener delivery, shutdown.
+/* Calls from native code into Python: NativeCallable records, upcalls, listener delivery, shutdown.
  *
- * Every callable owns a record (nf_cb, plain C memory) and a trampoline that finds it: a prebuilt thunk
- * (thunks.c) when every argument travels in a register, else a libffi closure whose user data is the
- * record. The trampoline's address is the function pointer native code calls. The record outlives the
- * Python object's open life: close() marks it closed and moves it to a quarantine, and only when
- * NF_QUARANTINE newer records have followed it there are its closure, queue and memory freed. A late
- * native call through a closed pointer therefore still finds a record that says "closed" and is dropped
- * (listener) or answered with the exceptional return (synchronous), instead of jumping into freed memory.
+ * Every callable owns a record (nf_cb, plain C memory) and a trampoline (lifetime.h) that finds it: a prebuilt
+ * thunk (thunks.c) when every argument travels in a register, else a pooled libffi closure. The trampoline's
+ * address is the function pointer native code calls. When a record may be freed, and when a trampoline may
+ * serve another record, is lifetime.c's business (its header comment states the rules); this file keeps to
+ * them: an entry that does not hold the GIL counts itself into the trampoline before it reads the record, and
+ * an upcall that runs Python code marks the record busy.
  *
- * Two kinds of entry, each in two variants (libffi's argument vector, or a thunk's register images; one
- * body, inlined into both):
- *   - entry_sync[_regs] (isolate_local, isolate_group_bound): on a thread that already holds the GIL (and
- *     for isolate_local, is the creator) the Python function is called at once, inline; everything else
- *     goes to entry_sync_slow: the thread takes the GIL with its own thread state, created once per
- *     native thread and kept until the thread exits (no per-call thread-state creation), and
- *     isolate_local aborts, naming the callable, when the caller is not the creator.
- *   - entry_listener[_regs]: never touches Python; copies the raw arguments (structs by value included)
- *     into a node of the callable's queue (listener.c) and returns. The owner later calls
- *     Callback.drain() to deliver them.
- * Shutdown: an atexit hook sets `shutting_down`, then waits (GIL released) for native threads that had
- * already passed that check to finish their call. Native threads check the flag before any GIL work, so
- * calls that arrive later are dropped instead of blocking on, or being killed by, a finalizing runtime.
+ * Entries (one body each, inlined into the thunk variant, which reads register images, and the libffi variant,
+ * which reads libffi's argument vector):
+ *   - on a thread that already holds the GIL (and for isolate_local, is the creator) a synchronous callable's
+ *     Python function is called at once, inline, without an in-flight count;
+ *   - everything else is entry_counted: listeners copy the raw arguments (structs by value included) into a
+ *     node of the callable's queue (listener.c) and return without touching Python; the owner later calls
+ *     Callback.drain() to deliver them. Synchronous calls from other threads take the GIL with the thread's own
+ *     thread state, created once per native thread and kept until the thread exits; isolate_local aborts,
+ *     naming the callable, when the caller is not the creator.
+ * Shutdown: an atexit hook sets `shutting_down`, then waits (GIL released) for native threads that are inside a
+ * call into Python (a per-thread depth count, so nested callbacks count) to finish. Native threads check the
+ * flag before any GIL work, so calls that arrive later are dropped instead of blocking on, or being killed by,
+ * a finalizing runtime.
  */
 #define _GNU_SOURCE
 #include "callback.h"
 #include "compound.h"
 #include "convert.h"
+#include "lifetime.h"
 #include "listener.h"
 #include "thunks.h"
 #include <pthread.h>
@@ -35,7 +35,6 @@
 #include <string.h>
 #include <time.h>
 
-#define NF_QUARANTINE 64         /* closed records kept (still answering "closed") before they are freed */
 #define NF_MAX_STACK_ARGS 32     /* wider callbacks allocate their argument vector (> NF_THUNK_MAX_ARGS) */
 #define NF_DRAIN_BATCH 65536     /* messages delivered per wakeup before yielding back to the event loop */
 #define NF_SHUTDOWN_WAIT_NS 2000000000LL  /* how long the exit hook waits for in-flight native callers */
@@ -57,87 +56,67 @@ int nf_callback_shutting_down(void) { return atomic_load(&shutting_down); }
 /* -- The record ------------------------------------------------------------ */
 
 typedef struct nf_cb {
-    atomic_int open;            /* 1 until close(); entries read it without the GIL */
+    nf_life life;               /* open flag, busy count, trampoline, lifetime state (lifetime.c); first member */
     atomic_int reported;        /* a call after close has been reported (once) */
-    int busy;                   /* upcalls and drains using it now (GIL held): the quarantine keeps it meanwhile */
     int mode;                   /* nf_cb_mode */
-    pthread_t owner;            /* creating thread: the only one isolate_local accepts */
-    PyThreadState *owner_ts;    /* its thread state: when it is current, the owner holds the GIL */
+    PyThreadState *owner_ts;    /* creating thread's state: isolate_local runs only where it is current... */
+    uint64_t owner_id;          /* ...and has this unique id (a freed state's address can be reused by a new thread) */
     PyObject *self;             /* the Callback object (borrowed; valid while open) */
     PyObject *fn;               /* the Python callable; owned while open, NULL after close */
     PyObject *on_error;         /* listener: handler(exc) for exceptions, NULL for sys.unraisablehook */
-    nf_ctype *ftype;            /* the NativeFunction CType; owned until the record is freed */
+    nf_ctype *ftype;            /* the NativeFunction CType; owned until the record is destroyed */
     Py_ssize_t nargs;           /* number of parameters */
     nf_ctype **argt;            /* parameter CTypes (borrowed from ftype->params) */
     size_t *off;                /* listener: offset of each argument in a message */
     size_t msgsize;             /* listener: bytes of arguments in a message */
-    ffi_type **atypes;          /* libffi parameter types */
-    ffi_cif cif;                /* the signature libffi's closure decodes */
-    nf_thunk_plan plan;         /* prebuilt thunk in use (plan.slot >= 0), for register-only signatures */
-    ffi_closure *closure;       /* otherwise: writable side of a libffi closure (ffi_closure_alloc) */
-    void *code;                 /* the native function pointer: the thunk's or the closure's address */
+    int thunk;                  /* 1: served by a prebuilt thunk (plan), 0: by a libffi closure */
+    nf_thunk_plan plan;         /* thunk: where each argument sits in the register images */
+    void *code;                 /* the native function pointer: the trampoline's code */
     unsigned char *exc_ret;     /* the return register image for failures (exceptional_return or zeros) */
     size_t retimg;              /* bytes of exc_ret: the return size (scalars narrower than ffi_arg: widened) */
     char *name;                 /* C copy of the callable's name, for aborts and late-call reports */
-    int has_queue;              /* q is initialised (listener) */
+    int has_queue;              /* q is initialised (listener, until released) */
     nf_lqueue q;                /* listener: messages waiting for the owner */
-    struct nf_cb *qnext;        /* next record in the quarantine */
 } nf_cb;
 
 typedef struct {
     PyObject_HEAD
-    nf_cb *cb;                  /* the record; NULL once closed (the record then belongs to the quarantine) */
+    nf_cb *cb;                  /* the record; NULL once closed (lifetime.c then decides when it goes) */
+    nf_cb *watched;             /* listener: the record while an event loop may still watch its fd (see _unwatch) */
     PyObject *ftype;            /* the NativeFunction CType */
     PyObject *name;             /* str used in messages */
     int mode;                   /* nf_cb_mode */
     PyObject *weakreflist;
 } nf_callback;
 
-/* Quarantine of closed records, oldest first; touched with the GIL held. */
-static nf_cb *quarantine_head, *quarantine_tail;
-static int quarantine_len;
-
-static void record_free(nf_cb *cb)
+/* Releases what only an open listener needs: its queue, node pool and wakeup fd (lifetime.c: when idle). */
+static void record_release(nf_life *life)
 {
-    nf_thunk_release(&cb->plan);
-    if (cb->closure)
-        ffi_closure_free(cb->closure);
+    nf_cb *cb = (nf_cb *)life;
     if (cb->has_queue)
         nf_lqueue_destroy(&cb->q);
+    cb->has_queue = 0;
+}
+
+/* Frees the record (lifetime.c: when no caller can reach it; or a record never handed out). GIL held. */
+static void record_destroy(nf_life *life)
+{
+    nf_cb *cb = (nf_cb *)life;
+    record_release(life);
     Py_XDECREF(cb->fn);
     Py_XDECREF(cb->on_error);
     Py_XDECREF(cb->ftype);
     PyMem_RawFree(cb->off);
-    PyMem_RawFree(cb->atypes);
     PyMem_RawFree(cb->exc_ret);
     PyMem_RawFree(cb->argt);
     free(cb->name);
     PyMem_RawFree(cb);
 }
 
-static void quarantine_add(nf_cb *cb)
-{
-    cb->qnext = NULL;
-    if (quarantine_tail)
-        quarantine_tail->qnext = cb;
-    else
-        quarantine_head = cb;
-    quarantine_tail = cb;
-    quarantine_len++;
-    while (quarantine_len > NF_QUARANTINE && !atomic_load(&shutting_down) && !quarantine_head->busy) {
-        nf_cb *old = quarantine_head;  /* the oldest; if it is still in use, it and the newer ones wait */
-        quarantine_head = old->qnext;
-        if (!quarantine_head)
-            quarantine_tail = NULL;
-        quarantine_len--;
-        record_free(old);
-    }
-}
-
 /* -- Native threads: cached thread states and the shutdown handshake ------- */
 
 typedef struct nf_thread {
-    atomic_int inflight;        /* between the shutdown check and giving the GIL back */
+    atomic_int inflight;        /* calls into Python on this thread now, nested ones included (a depth, not a flag) */
     PyThreadState *ts;          /* thread state this library created for a foreign thread, or NULL */
     struct nf_thread *next;     /* all registered threads (for the exit hook's scan) */
 } nf_thread;
@@ -163,13 +142,13 @@ static void thread_exit(void *arg)
 {
     nf_thread *th = arg;
     if (th->ts) {
-        atomic_store(&th->inflight, 1);
+        atomic_fetch_add(&th->inflight, 1);
         if (!atomic_load(&shutting_down)) {
             PyEval_RestoreThread(th->ts);
             PyThreadState_Clear(th->ts);
             PyThreadState_DeleteCurrent();
         }
-        atomic_store(&th->inflight, 0);
+        atomic_fetch_sub(&th->inflight, 1);
     }
     thread_unlink(th);
     this_thread = NULL;
@@ -191,15 +170,15 @@ static nf_thread *thread_enter(void)
         pthread_setspecific(thread_key, th);
         this_thread = th;
     }
-    atomic_store(&th->inflight, 1);  /* seq_cst: pairs with the exit hook's store then scan */
+    atomic_fetch_add(&th->inflight, 1);  /* seq_cst: pairs with the exit hook's store then scan */
     if (atomic_load(&shutting_down)) {
-        atomic_store(&th->inflight, 0);
+        atomic_fetch_sub(&th->inflight, 1);
         return NULL;
     }
     return th;
 }
 
-static void thread_leave(nf_thread *th) { atomic_store_explicit(&th->inflight, 0, memory_order_release); }
+static void thread_leave(nf_thread *th) { atomic_fetch_sub_explicit(&th->inflight, 1, memory_order_release); }
 
 /* The calling thread's thread state, creating (once) one for a thread Python has never seen. */
 static PyThreadState *thread_state(nf_thread *th)
@@ -304,11 +283,18 @@ static void exceptional(nf_cb *cb, void *ret)
         memcpy(ret, cb->exc_ret, cb->retimg);
 }
 
+/* After an upcall or a drain: a record closed meanwhile may be idle now. */
+static inline void done_busy(nf_cb *cb)
+{
+    if (--cb->life.busy == 0 && cb->life.state != NF_LIFE_OPEN)
+        nf_life_reclaim();
+}
+
 /* With the GIL held: converts the arguments, calls the Python function, stores its result. */
 static inline __attribute__((always_inline)) void call_locked(nf_cb *cb, void *ret, void **args,
                                                               const uint64_t *r, const double *d)
 {
-    if (!atomic_load_explicit(&cb->open, memory_order_acquire)) {
+    if (!atomic_load_explicit(&cb->life.open, memory_order_acquire)) {
         exceptional(cb, ret);
         report_late(cb);
         return;
@@ -316,7 +302,7 @@ static inline __attribute__((always_inline)) void call_locked(nf_cb *cb, void *r
     PyObject *self = Py_NewRef(cb->self);  /* close() inside the callback must not free what we use */
     PyObject *fn = Py_NewRef(cb->fn);
     nf_ctype *rt = cb->ftype->ret;
-    cb->busy++;                            /* closed inside the call, the record stays out of record_free */
+    cb->life.busy++;                       /* the GIL may go while Python runs: the record stays meanwhile */
     Py_ssize_t n = cb->nargs, i;
     PyObject *stack[NF_MAX_STACK_ARGS + 1];
     /* Thunk signatures have at most NF_THUNK_MAX_ARGS arguments: the stack always does (args is a constant). */
@@ -344,14 +330,14 @@ static inline __attribute__((always_inline)) void call_locked(nf_cb *cb, void *r
         goto fail;
     }
     Py_DECREF(r_obj);
-    cb->busy--;
+    done_busy(cb);
     Py_DECREF(fn);
     Py_DECREF(self);
     return;
 fail:
     exceptional(cb, ret);
-    cb->busy--;
     report_sync(cb, self, "callback");
+    done_busy(cb);
     Py_DECREF(fn);
     Py_DECREF(self);
 }
@@ -359,48 +345,48 @@ fail:
 static void wrong_thread(nf_cb *cb)
 {
     fprintf(stderr, "nativeffi: Cannot invoke native callback from a different isolate: "
-            "NativeCallable.isolate_local %s was created on thread %#lx and called from thread %#lx. "
+            "NativeCallable.isolate_local %s was created on another thread and called from thread %#lx. "
             "Use NativeCallable.listener or NativeCallable.isolate_group_bound for calls from other threads.\n",
-            cb->name, (unsigned long)cb->owner, (unsigned long)pthread_self());
+            cb->name, (unsigned long)pthread_self());
     fflush(stderr);
     abort();
 }
 
-/* Whether the call can go straight to Python: this thread holds the GIL, is allowed to call (isolate_local:
-   the owner), and shutdown has not begun. Anything else, the wrong-thread abort included, is the slow path.
-   Before 3.12 the current thread state is the GIL holder's, whichever thread asks; so isolate_local compares
-   the thread too there, and the other kinds compare with this thread's own registered state. */
-static inline __attribute__((always_inline)) int held_by_caller(nf_cb *cb)
+/* Whether this thread holds the GIL, asked without reading any record (a record may be freed only by a GIL
+   holder, so a caller that holds it may read the record a trampoline names without counting itself in).
+   3.12+: the current thread state is this thread's own, set only while attached. Before: it is the GIL
+   holder's, whichever thread asks, so compare it with this thread's registered state. */
+static inline __attribute__((always_inline)) int gil_is_mine(void)
 {
     PyThreadState *current = nf_current_tstate();
-    if (atomic_load_explicit(&shutting_down, memory_order_relaxed))
-        return 0;
-    if (cb->mode == NF_CB_LOCAL) {  /* owner_ts is never NULL */
 #if PY_VERSION_HEX >= 0x030C0000
-        return current == cb->owner_ts;  /* thread-local: only the owner thread can see its own state */
+    return current != NULL;
 #else
-        return current == cb->owner_ts && pthread_equal(pthread_self(), cb->owner);
-#endif
-    }
-#if PY_VERSION_HEX >= 0x030C0000
-    return current != NULL;  /* 3.12+: the current thread state is this thread's, set only while it holds the GIL */
-#else
-    /* Before 3.12 the current state is the GIL holder's: compare with this thread's own registered state,
-       looked up now (a cached pointer could name a state another library freed and Python reused). */
     return current && current == PyGILState_GetThisThreadState();
 #endif
 }
 
-/* Everything but the common case: other threads (thread state, shutdown handshake), the wrong-thread abort,
-   shutdown, calls after close. */
-static __attribute__((noinline)) void entry_sync_slow(nf_cb *cb, void *ret, void **args, const uint64_t *r,
-                                                      const double *d)
+/* Whether `ts` (a thread state of the calling thread, or NULL) is the creator's: isolate_local's thread check. */
+static inline int is_owner(nf_cb *cb, PyThreadState *ts) { return ts == cb->owner_ts && ts->id == cb->owner_id; }
+
+/* With the GIL held by this thread: whether the call can go straight to Python (not shutting down; for
+   isolate_local, on the creating thread). Anything else, the wrong-thread abort included, is the slow path. */
+static inline __attribute__((always_inline)) int may_call_here(nf_cb *cb)
+{
+    if (atomic_load_explicit(&shutting_down, memory_order_relaxed))
+        return 0;
+    return cb->mode != NF_CB_LOCAL || is_owner(cb, nf_current_tstate());
+}
+
+/* Synchronous calls off the fast path: other threads (thread state, shutdown handshake), the wrong-thread
+   abort, shutdown, calls after close. The caller is counted into the record's trampoline. */
+static void call_sync_slow(nf_cb *cb, void *ret, void **args, const uint64_t *r, const double *d)
 {
     int stopping = atomic_load_explicit(&shutting_down, memory_order_relaxed);
-    if (cb->mode == NF_CB_LOCAL && !pthread_equal(pthread_self(), cb->owner))
+    if (cb->mode == NF_CB_LOCAL && !is_owner(cb, PyGILState_GetThisThreadState()))
         wrong_thread(cb);
     if (stopping ||
-        (!atomic_load_explicit(&cb->open, memory_order_relaxed) && atomic_load(&cb->reported))) {
+        (!atomic_load_explicit(&cb->life.open, memory_order_relaxed) && atomic_load(&cb->reported))) {
         exceptional(cb, ret);
         return;
     }
@@ -425,31 +411,12 @@ static __attribute__((noinline)) void entry_sync_slow(nf_cb *cb, void *ret, void
     thread_leave(th);
 }
 
-/* libffi closure entry of isolate_local and isolate_group_bound. */
-static void entry_sync(ffi_cif *cif, void *ret, void **args, void *user)
-{
-    nf_cb *cb = user;
-    if (held_by_caller(cb))
-        call_locked(cb, ret, args, NULL, NULL);
-    else
-        entry_sync_slow(cb, ret, args, NULL, NULL);
-}
+/* -- Listener: producer side (no GIL) ---------------------------------------- */
 
-/* Prebuilt-thunk entry of isolate_local and isolate_group_bound: the arguments are read from the registers. */
-static void entry_sync_regs(nf_thunk_plan *plan, void *ret, const uint64_t *r, const double *d)
+/* Queues the raw arguments. The caller is counted into the trampoline, so the queue stays while we use it. */
+static void post(nf_cb *cb, void **args, const uint64_t *r, const double *d)
 {
-    nf_cb *cb = plan->user;
-    if (held_by_caller(cb))
-        call_locked(cb, ret, NULL, r, d);
-    else
-        entry_sync_slow(cb, ret, NULL, r, d);
-}
-
-/* -- Listener: producer side (no GIL) and delivery (owner, GIL) ------------ */
-
-static inline __attribute__((always_inline)) void post(nf_cb *cb, void **args, const uint64_t *r, const double *d)
-{
-    if (!atomic_load_explicit(&cb->open, memory_order_acquire) ||
+    if (!atomic_load_explicit(&cb->life.open, memory_order_seq_cst) ||
         atomic_load_explicit(&shutting_down, memory_order_relaxed))
         return;  /* closed or shutting down: dropped */
     nf_msg *m = nf_lqueue_msg_alloc(&cb->q);
@@ -461,14 +428,66 @@ static inline __attribute__((always_inline)) void post(nf_cb *cb, void **args, c
     nf_lqueue_push(&cb->q, m);
 }
 
-/* libffi closure entry of listeners. */
-static void entry_listener(ffi_cif *cif, void *ret, void **args, void *user) { post(user, args, NULL, NULL); }
+/* -- Entries ------------------------------------------------------------------- */
 
-/* Prebuilt-thunk entry of listeners. */
-static void entry_listener_regs(nf_thunk_plan *plan, void *ret, const uint64_t *r, const double *d)
+/* Every call that cannot take the fast path: counted into the trampoline before the record is read (lifetime.c
+   frees nothing a counted caller can reach). `retsize`: bytes of the return image, zeroed when the trampoline
+   serves no record. */
+static __attribute__((noinline)) void entry_counted(nf_tramp *t, void *ret, size_t retsize, void **args,
+                                                    const uint64_t *r, const double *d)
 {
-    post(plan->user, NULL, r, d);
+    nf_cb *cb = (nf_cb *)nf_tramp_enter(t);
+    if (!cb)
+        memset(ret, 0, retsize);
+    else if (cb->mode == NF_CB_LISTENER)
+        post(cb, args, r, d);
+    else
+        call_sync_slow(cb, ret, args, r, d);
+    nf_tramp_leave(t);
 }
+
+/* The fast path of every synchronous entry: this thread holds the GIL and may call (then the record cannot go
+   away under us: see gil_is_mine). Returns 0 if the call must take entry_counted instead. */
+static inline __attribute__((always_inline)) int try_call_here(nf_tramp *t, void *ret, void **args,
+                                                               const uint64_t *r, const double *d)
+{
+    if (!gil_is_mine())
+        return 0;
+    nf_cb *cb = (nf_cb *)atomic_load_explicit(&t->rec, memory_order_relaxed);
+    if (!cb || cb->mode == NF_CB_LISTENER || !may_call_here(cb))
+        return 0;
+    call_locked(cb, ret, args, r, d);
+    return 1;
+}
+
+/* Every prebuilt thunk's entry (thunks.c); its return image is 16 bytes. */
+static void entry_thunk(nf_tramp *t, void *ret, const uint64_t *r, const double *d)
+{
+    if (!try_call_here(t, ret, NULL, r, d))
+        entry_counted(t, ret, 16, NULL, r, d);
+}
+
+/* Bytes of a libffi closure's return image: scalars narrower than ffi_arg are widened. */
+static size_t closure_retsize(ffi_cif *cif)
+{
+    size_t n = cif->rtype->type == FFI_TYPE_VOID ? 0 : cif->rtype->size;
+    return n && n < sizeof(ffi_arg) ? sizeof(ffi_arg) : n;
+}
+
+/* libffi closure entry of isolate_local and isolate_group_bound (user data: the trampoline). */
+static void entry_closure_sync(ffi_cif *cif, void *ret, void **args, void *user)
+{
+    if (!try_call_here(user, ret, args, NULL, NULL))
+        entry_counted(user, ret, closure_retsize(cif), args, NULL, NULL);
+}
+
+/* libffi closure entry of listeners. */
+static void entry_closure_listener(ffi_cif *cif, void *ret, void **args, void *user)
+{
+    entry_counted(user, ret, 0, args, NULL, NULL);
+}
+
+/* -- Listener: delivery (owner, GIL) ---------------------------------------- */
 
 /* Reports the pending exception of a listener callback to its handler (asyncio) or sys.unraisablehook. */
 static void report_listener(nf_cb *cb, PyObject *self)
@@ -532,9 +551,8 @@ static int setup_record(nf_cb *cb, nf_ctype *ft, PyObject *exc_ret)
     Py_ssize_t n = PyTuple_GET_SIZE(ft->params);
     cb->nargs = n;
     cb->argt = PyMem_RawCalloc(n ? n : 1, sizeof(nf_ctype *));
-    cb->atypes = PyMem_RawCalloc(n ? n : 1, sizeof(ffi_type *));
     cb->off = PyMem_RawCalloc(n ? n : 1, sizeof(size_t));
-    if (!cb->argt || !cb->atypes || !cb->off) {
+    if (!cb->argt || !cb->off) {
         PyErr_NoMemory();
         return -1;
     }
@@ -547,11 +565,13 @@ static int setup_record(nf_cb *cb, nf_ctype *ft, PyObject *exc_ret)
             return -1;
         }
         size_t al = t->align > 1 ? (size_t)t->align : 1;
-        off = (off + al - 1) / al * al;
+        if (__builtin_add_overflow(off, al - 1, &off) || __builtin_add_overflow(off / al * al, (size_t)t->size, &off) ||
+            off > PY_SSIZE_T_MAX) {
+            PyErr_Format(PyExc_OverflowError, "the arguments of %U do not fit in memory", ft->name);
+            return -1;
+        }
         cb->argt[i] = t;
-        cb->atypes[i] = t->ffi;
-        cb->off[i] = off;
-        off += t->size;
+        cb->off[i] = off - (size_t)t->size;
     }
     cb->msgsize = off;
     nf_ctype *rt = ft->ret;
@@ -574,31 +594,13 @@ static int setup_record(nf_cb *cb, nf_ctype *ft, PyObject *exc_ret)
             PyErr_Fetch(&type, &value, &tb);
             PyErr_NormalizeException(&type, &value, &tb);
             PyErr_Format(PyExc_TypeError, "exceptional_return %R does not fit the return type %U: %S", exc_ret,
-                         rt->name, value);
+                         rt->name, value);  /* TODO(errors): chain with the shared helper */
             Py_XDECREF(type);
             Py_XDECREF(value);
             Py_XDECREF(tb);
             return -1;
         }
     }
-    int listener = cb->mode == NF_CB_LISTENER;
-    if (nf_thunk_plan_init(&cb->plan, ft, listener ? entry_listener_regs : entry_sync_regs, cb) == 0 &&
-        (cb->code = nf_thunk_acquire(&cb->plan)))
-        goto queue;  /* a prebuilt thunk: no libffi closure needed */
-    if (ffi_prep_cif(&cb->cif, FFI_DEFAULT_ABI, (unsigned)n, rt->ffi, cb->atypes) != FFI_OK) {
-        PyErr_Format(PyExc_TypeError, "libffi cannot describe a callback of type %U", ft->name);
-        return -1;
-    }
-    cb->closure = ffi_closure_alloc(sizeof(ffi_closure), &cb->code);
-    if (!cb->closure) {
-        PyErr_SetString(PyExc_MemoryError, "ffi_closure_alloc failed: cannot allocate a callback trampoline");
-        return -1;
-    }
-    if (ffi_prep_closure_loc(cb->closure, &cb->cif, listener ? entry_listener : entry_sync, cb, cb->code) != FFI_OK) {
-        PyErr_SetString(PyExc_RuntimeError, "ffi_prep_closure_loc failed");
-        return -1;
-    }
-queue:
     if (cb->mode == NF_CB_LISTENER) {
         if (nf_lqueue_init(&cb->q, cb->msgsize) < 0) {
             PyErr_SetFromErrno(PyExc_OSError);
@@ -606,6 +608,14 @@ queue:
         }
         cb->has_queue = 1;
     }
+    /* Last, so that a record that fails above was never reachable from native code. */
+    nf_tramp *t = NULL;
+    if (nf_thunk_plan_init(&cb->plan, ft, cb->mode == NF_CB_LISTENER) == 0 && (t = nf_life_attach_thunk(&cb->life, cb->plan.table)))
+        cb->thunk = 1;  /* a prebuilt thunk: no libffi closure needed */
+    else if (!(t = nf_life_attach_closure(&cb->life, ft, cb->mode == NF_CB_LISTENER ? entry_closure_listener
+                                                                                     : entry_closure_sync)))
+        return -1;
+    cb->code = t->code;
     return 0;
 }
 
@@ -651,10 +661,11 @@ static PyObject *callback_new(PyTypeObject *cls, PyObject *args, PyObject *kw)
         Py_DECREF(self);
         return cname ? PyErr_NoMemory() : NULL;
     }
-    cb->plan.slot = -1;
     cb->mode = mode;
-    cb->owner = pthread_self();
     cb->owner_ts = PyThreadState_Get();
+    cb->owner_id = cb->owner_ts->id;
+    cb->life.release = record_release;
+    cb->life.destroy = record_destroy;
     cb->self = (PyObject *)self;
     cb->fn = Py_NewRef(fn);
     cb->ftype = (nf_ctype *)Py_NewRef(ft);
@@ -662,12 +673,12 @@ static PyObject *callback_new(PyTypeObject *cls, PyObject *args, PyObject *kw)
     if (!cb->name || setup_record(cb, ft, exc_ret) < 0) {
         if (!PyErr_Occurred())
             PyErr_NoMemory();
-        record_free(cb);
+        record_destroy(&cb->life);
         Py_DECREF(self);
         return NULL;
     }
-    atomic_store(&cb->open, 1);
     self->cb = cb;
+    nf_life_reclaim();  /* records closed while in use may be idle by now */
     return (PyObject *)self;
 }
 
@@ -677,12 +688,11 @@ static int callback_close_impl(nf_callback *self)
     nf_cb *cb = self->cb;
     if (!cb)
         return 0;
-    atomic_store(&cb->open, 0);
     self->cb = NULL;
-    Py_CLEAR(cb->fn);          /* the record lives on in quarantine without Python references */
+    Py_CLEAR(cb->fn);          /* the record lives on (lifetime.c) without Python references */
     Py_CLEAR(cb->on_error);
     cb->self = NULL;
-    quarantine_add(cb);
+    nf_life_close(&cb->life);
     return 1;
 }
 
@@ -690,6 +700,12 @@ static void callback_dealloc(nf_callback *self)
 {
     if (self->weakreflist)
         PyObject_ClearWeakRefs((PyObject *)self);
+    if (self->watched) {       /* no loop can watch the fd any more: a reader's callback would keep us alive */
+        self->watched->life.watched = 0;
+        self->watched = NULL;
+        if (!self->cb)
+            nf_life_reclaim();
+    }
     callback_close_impl(self);
     Py_XDECREF(self->ftype);
     Py_XDECREF(self->name);
@@ -713,7 +729,7 @@ static PyObject *callback_drain(nf_callback *self, PyObject *unused)
     if (!cb || !cb->has_queue)
         return PyLong_FromLong(0);
     Py_INCREF(self);
-    cb->busy++;  /* a callback that closes its listener (and many others) must not free the queue under us */
+    cb->life.busy++;  /* a callback that closes its listener (and many others) must not free the queue under us */
     nf_lqueue_begin_drain(&cb->q);
     long n = 0;
     while (self->cb == cb) {
@@ -730,9 +746,33 @@ static PyObject *callback_drain(nf_callback *self, PyObject *unused)
     }
     if (self->cb == cb)
         nf_lqueue_grow(&cb->q);  /* if the pool ran dry during this burst */
-    cb->busy--;
+    done_busy(cb);
     Py_DECREF(self);
     return PyLong_FromLong(n);
+}
+
+/* The Python layer tells when an event loop starts and stops watching the wakeup fd: the fd is closed only
+   when no loop watches it any more, so that its number is never reused under a loop's selector. */
+static PyObject *callback_watch(nf_callback *self, PyObject *unused)
+{
+    if (!self->cb || !self->cb->has_queue) {
+        PyErr_SetString(PyExc_RuntimeError, "only an open listener's wakeup fd can be watched");
+        return NULL;
+    }
+    self->cb->life.watched++;
+    self->watched = self->cb;
+    Py_RETURN_NONE;
+}
+
+static PyObject *callback_unwatch(nf_callback *self, PyObject *unused)
+{
+    nf_cb *cb = self->watched;
+    if (cb) {
+        if (cb->life.watched <= 1)
+            self->watched = NULL;  /* after the last one the record may be released: forget it first */
+        nf_life_unwatch(&cb->life);
+    }
+    Py_RETURN_NONE;
 }
 
 static PyObject *callback_fileno(nf_callback *self, PyObject *unused)
@@ -769,7 +809,7 @@ static PyObject *callback_get_trampoline(nf_callback *self, void *c)
 {
     if (!self->cb)
         return closed_error(self);
-    return PyUnicode_FromString(self->cb->plan.slot >= 0 ? "thunk" : "libffi");
+    return PyUnicode_FromString(self->cb->thunk ? "thunk" : "libffi");
 }
 
 static PyObject *callback_get_on_error(nf_callback *self, void *c)
@@ -801,6 +841,10 @@ static PyMethodDef callback_methods[] = {
     {"drain", (PyCFunction)callback_drain, METH_NOARGS,
      "drain() -> int: listener owner side: delivers the queued calls; returns how many."},
     {"fileno", (PyCFunction)callback_fileno, METH_NOARGS, "fileno() -> int: the listener's wakeup fd."},
+    {"_watch", (PyCFunction)callback_watch, METH_NOARGS,
+     "_watch(): an event loop starts watching the wakeup fd (it stays open, even after close(), until _unwatch)."},
+    {"_unwatch", (PyCFunction)callback_unwatch, METH_NOARGS,
+     "_unwatch(): an event loop no longer watches the wakeup fd (its reader is removed)."},
     {"_queue_stats", (PyCFunction)callback_queue_stats, METH_NOARGS,
      "_queue_stats() -> dict: listener: nodes in the message pool, fallback (malloc) nodes delivered so far."},
     {NULL},
@@ -849,6 +893,7 @@ static int any_inflight(void)
 static PyObject *m_shutdown(PyObject *m, PyObject *unused)
 {
     atomic_store(&shutting_down, 1);
+    nf_life_freeze();  /* native threads may be inside any record from now on: nothing is freed */
     Py_BEGIN_ALLOW_THREADS
     struct timespec pause = {0, 200000};
     for (long long waited = 0; any_inflight() && waited < NF_SHUTDOWN_WAIT_NS; waited += pause.tv_nsec)
@@ -874,17 +919,22 @@ static PyObject *m_after_fork_child(PyObject *m, PyObject *unused)
 
 static PyObject *m_shutting_down(PyObject *m, PyObject *unused) { return PyBool_FromLong(atomic_load(&shutting_down)); }
 
+static PyObject *m_closing(PyObject *m, PyObject *unused) { return PyLong_FromSsize_t(nf_life_closing_count()); }
+
 PyMethodDef nf_callback_methods[] = {
     {"_callbacks_shutdown", m_shutdown, METH_NOARGS,
      "Exit hook: from now on native calls into Python are dropped; waits for calls already in flight."},
     {"_callbacks_after_fork_child", m_after_fork_child, METH_NOARGS, "Resets thread bookkeeping in a forked child."},
     {"_callbacks_shutting_down", m_shutting_down, METH_NOARGS, "Whether the exit hook has run."},
+    {"_callbacks_closing", m_closing, METH_NOARGS,
+     "Closed callables whose resources wait for them to be idle (a native caller inside, or a loop watching)."},
     {NULL},
 };
 
 int nf_callback_init(PyObject *module)
 {
     interp = PyInterpreterState_Get();
+    nf_thunk_set_entry(entry_thunk);
     if (pthread_key_create(&thread_key, thread_exit) != 0) {
         PyErr_SetString(PyExc_RuntimeError, "pthread_key_create failed");
         return -1;

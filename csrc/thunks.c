@@ -7,28 +7,22 @@
  * function with a fixed slot number: no memory is made executable at run time (W^X-safe), and a call skips
  * libffi's per-call decoding of the signature. Signatures that do not fit (structs by value, more than the
  * registers hold) use a libffi closure instead; signatures without floating arguments use thunks that take
- * only the integer registers (fewer stores per call). A thunk hands callback.c the register images
- * themselves, no argument vector. The tables are never freed: a thunk whose slot is free returns zero, and
- * callback.c quarantines closed callables before their slot is reused.
+ * only the integer registers (fewer stores per call). A thunk hands callback.c its trampoline and the register
+ * images themselves, no argument vector. Each slot's trampoline (lifetime.h) lives as long as the process;
+ * lifetime.c decides which record it serves and when a slot may be reused.
  */
 #include "thunks.h"
 #include <stdatomic.h>
 #include <string.h>
 
-#if (defined(__x86_64__) || defined(__aarch64__)) && !defined(_WIN32)
-#define NF_HAVE_THUNKS 1
+#if NF_THUNK_TABLES > 0
 #if defined(__x86_64__)
 #define NF_INT_REGS 6
 #else
 #define NF_INT_REGS 8
 #endif
-#define NF_THUNK_SLOTS 256  /* thunks per table; more open callables than this use libffi closures */
-#define NF_TABLES 6         /* return class (integer, double, float) x (some floating argument, none) */
-
-/* Slot -> plan of the callable using it (NULL: free). Written with the GIL, read by any thread. */
-static _Atomic(nf_thunk_plan *) slots[NF_TABLES][NF_THUNK_SLOTS];
-static int free_list[NF_TABLES][NF_THUNK_SLOTS];   /* free slot numbers, a stack (GIL) */
-static int free_count[NF_TABLES] = {-1, -1, -1, -1, -1, -1};  /* -1: not filled yet */
+static nf_tramp tramps[NF_THUNK_TABLES][NF_THUNK_SLOTS];  /* one per thunk, never freed */
+static nf_thunk_entry thunk_entry;                         /* callback.c's entry */
 
 /* The return image callback.c writes: ffi_arg-widened integers, a double, or a float in the first bytes. */
 typedef union {
@@ -38,16 +32,11 @@ typedef union {
     unsigned char bytes[16];
 } nf_retimg;
 
-/* Finds the plan of slot `slot` of `table` and hands the call to callback.c; d is NULL for the tables whose
-   signatures have no floating argument. Inlined: each thunk is its own short path to callback.c. */
+/* Hands the call to callback.c with the slot's trampoline; d is NULL for the tables whose signatures have no
+   floating argument. Inlined: each thunk is its own short path to callback.c. */
 static inline __attribute__((always_inline)) void run(int table, int slot, const uint64_t *r, const double *d, nf_retimg *out)
 {
-    nf_thunk_plan *p = atomic_load_explicit(&slots[table][slot], memory_order_acquire);
-    if (!p) {
-        memset(out, 0, sizeof *out);
-        return;  /* a freed slot: nothing to call, zero returned */
-    }
-    p->entry(p, out, r, d);
+    thunk_entry(&tramps[table][slot], out, r, d);
 }
 
 #if NF_INT_REGS == 6
@@ -85,6 +74,8 @@ static inline __attribute__((always_inline)) void run(int table, int slot, const
 #define NF_THUNK_3(t, k) NF_THUNK_INT_BODY(3, k, uint64_t, u)
 #define NF_THUNK_4(t, k) NF_THUNK_INT_BODY(4, k, double, d)
 #define NF_THUNK_5(t, k) NF_THUNK_INT_BODY(5, k, float, f)
+#define NF_THUNK_6(t, k) NF_THUNK_BODY(6, k, uint64_t, u)
+#define NF_THUNK_7(t, k) NF_THUNK_INT_BODY(7, k, uint64_t, u)
 #define NF_ADDR(t, k) (void *)thunk_##t##_##k,
 
 /* NF_T256(m, t) expands m(t, 0x00) ... m(t, 0xff); no parameter may be named like a hex digit. */
@@ -100,17 +91,20 @@ NF_T256(NF_THUNK_2, 2)
 NF_T256(NF_THUNK_3, 3)
 NF_T256(NF_THUNK_4, 4)
 NF_T256(NF_THUNK_5, 5)
+NF_T256(NF_THUNK_6, 6)
+NF_T256(NF_THUNK_7, 7)
 
-static void *const thunks[NF_TABLES][NF_THUNK_SLOTS] = {
+static void *const thunks[NF_THUNK_TABLES][NF_THUNK_SLOTS] = {
     {NF_T256(NF_ADDR, 0)}, {NF_T256(NF_ADDR, 1)}, {NF_T256(NF_ADDR, 2)},
     {NF_T256(NF_ADDR, 3)}, {NF_T256(NF_ADDR, 4)}, {NF_T256(NF_ADDR, 5)},
+    {NF_T256(NF_ADDR, 6)}, {NF_T256(NF_ADDR, 7)},
 };
 
 /* -- Plans and slots ------------------------------------------------------------ */
 
 static int in_int_register(nf_kind k) { return NF_IS_INTEGER(k) || k == NF_BOOL || k == NF_POINTER; }
 
-int nf_thunk_plan_init(nf_thunk_plan *plan, nf_ctype *ft, nf_thunk_entry entry, void *user)
+int nf_thunk_plan_init(nf_thunk_plan *plan, nf_ctype *ft, int listener)
 {
     Py_ssize_t n = PyTuple_GET_SIZE(ft->params);
     int ints = 0, floats = 0;
@@ -134,43 +128,24 @@ int nf_thunk_plan_init(nf_thunk_plan *plan, nf_ctype *ft, nf_thunk_entry entry, 
         plan->retclass = 2;
     else
         return -1;
-    plan->table = plan->retclass + (floats == 0 ? 3 : 0);
-    plan->entry = entry;
-    plan->user = user;
+    plan->table = listener ? 6 + (floats == 0) : plan->retclass + (floats == 0 ? 3 : 0);
     plan->nargs = (int)n;
-    plan->slot = -1;
     return 0;
 }
 
-void *nf_thunk_acquire(nf_thunk_plan *plan)
+nf_tramp *nf_thunk_tramp(int table, int slot)
 {
-    int t = plan->table;
-    if (free_count[t] < 0) {
-        for (int i = 0; i < NF_THUNK_SLOTS; i++)
-            free_list[t][i] = NF_THUNK_SLOTS - 1 - i;  /* hand out slot 0 first */
-        free_count[t] = NF_THUNK_SLOTS;
-    }
-    if (free_count[t] == 0)
-        return NULL;
-    plan->slot = free_list[t][--free_count[t]];
-    atomic_store_explicit(&slots[t][plan->slot], plan, memory_order_release);
-    return thunks[t][plan->slot];
+    nf_tramp *t = &tramps[table][slot];
+    t->code = thunks[table][slot];
+    return t;
 }
 
-void nf_thunk_release(nf_thunk_plan *plan)
-{
-    if (plan->slot < 0)
-        return;
-    atomic_store_explicit(&slots[plan->table][plan->slot], NULL, memory_order_release);
-    free_list[plan->table][free_count[plan->table]++] = plan->slot;
-    plan->slot = -1;
-}
+void nf_thunk_set_entry(nf_thunk_entry entry) { thunk_entry = entry; }
 
 #else /* no thunks on this platform: every callback uses a libffi closure */
 
-int nf_thunk_plan_init(nf_thunk_plan *plan, nf_ctype *ft, nf_thunk_entry entry, void *user) { return -1; }
-
-void *nf_thunk_acquire(nf_thunk_plan *plan) { return NULL; }
-void nf_thunk_release(nf_thunk_plan *plan) {}
+int nf_thunk_plan_init(nf_thunk_plan *plan, nf_ctype *ft, int listener) { return -1; }
+nf_tramp *nf_thunk_tramp(int table, int slot) { return NULL; }
+void nf_thunk_set_entry(nf_thunk_entry entry) {}
 
 #endif

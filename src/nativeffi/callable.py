@@ -166,6 +166,14 @@ def run(main: Awaitable[T], *, debug: Optional[bool] = None) -> T:
     return asyncio.run(runner(), debug=debug)
 
 
+def _stop_watching(loop: asyncio.AbstractEventLoop, fd: int, cb: _core.Callback) -> None:
+    """In `loop`'s thread: removes the fd's reader, then lets the C core close the fd once nothing else needs it."""
+    try:
+        loop.remove_reader(fd)
+    finally:
+        cb._unwatch()
+
+
 # -- The class ---------------------------------------------------------------------
 
 
@@ -312,22 +320,25 @@ class NativeCallable(Generic[F]):
 
             self._cb.on_error = on_error
         self._loop = loop
+        self._cb._watch()  # the fd stays open, even after close(), until this loop no longer watches it
         if _in_loop_thread(target):
             target.add_reader(self._fd, self._cb.drain)
         else:
             target.call_soon_threadsafe(target.add_reader, self._fd, self._cb.drain)
 
     def _detach(self) -> None:
+        """Stops `_loop` (None: the dispatcher) watching the fd; only then may the C core close it."""
         target = self._loop if self._loop is not None else (_dispatcher.loop if _dispatcher else None)
         if target is None or target.is_closed():
+            self._cb._unwatch()  # its selector is gone with it
             return
         if _in_loop_thread(target):
-            target.remove_reader(self._fd)
+            _stop_watching(target, self._fd, self._cb)
         else:
             try:
-                target.call_soon_threadsafe(target.remove_reader, self._fd)
+                target.call_soon_threadsafe(_stop_watching, target, self._fd, self._cb)
             except RuntimeError:
-                pass  # the loop closed meanwhile: its selector is gone with it
+                self._cb._unwatch()  # the loop closed meanwhile: its selector is gone with it
 
     def _rehome(self, loop: Optional[asyncio.AbstractEventLoop]) -> None:
         """Moves delivery to another owner (None: the dispatcher); the keep-alive hold moves too."""

@@ -1,0 +1,73 @@
+/* Callback trampolines and the lifetime of the records behind them: in-flight counts, pooled trampolines, reclaim. */
+#ifndef NF_LIFETIME_H
+#define NF_LIFETIME_H
+
+#include "types.h"
+#include <stdatomic.h>
+
+typedef struct nf_life nf_life;
+struct nf_pool;
+
+/* A trampoline: the code native code calls (a prebuilt thunk or a libffi closure) and what it serves. Never
+   freed, never unmapped: a stale function pointer always lands here. */
+typedef struct nf_tramp {
+    atomic_uint inflight;          /* native calls inside it that hold no GIL; taken before `rec` is read */
+    _Atomic(nf_life *) rec;        /* the record it serves (open, or closed and kept for late calls); NULL: none */
+    void *code;                    /* the function pointer native code calls */
+    struct nf_pool *pool;          /* where it goes back to once its record is retired */
+    struct nf_tramp *next;         /* next retired trampoline of that pool, oldest first */
+} nf_tramp;
+
+/* Lifetime states of a record. */
+enum { NF_LIFE_OPEN, NF_LIFE_CLOSING, NF_LIFE_RETIRED };
+
+/* The lifetime part of a callback record (callback.c's nf_cb begins with it). All fields but `open` are
+   touched with the GIL held only. */
+struct nf_life {
+    atomic_int open;               /* 1 until close(); native entries read it only after taking an in-flight count */
+    int busy;                      /* GIL-holding users now: upcalls entered on the caller's own GIL, and drains */
+    int watched;                   /* event loops still watching the listener's wakeup fd (reader not removed yet) */
+    int state;                     /* NF_LIFE_OPEN, _CLOSING (waiting to be idle), _RETIRED (idle, kept for late calls) */
+    nf_tramp *tramp;               /* its trampoline */
+    void (*release)(nf_life *);    /* frees what only an open record needs (listener queue and fd); may be NULL */
+    void (*destroy)(nf_life *);    /* frees the record itself */
+    nf_life *next_closing;         /* next record waiting to be idle */
+};
+
+/* Native entry, before reading anything of the record: counts this call in (any thread, no GIL) and returns the
+   record the trampoline serves now, or NULL. Pair with nf_tramp_leave. */
+static inline nf_life *nf_tramp_enter(nf_tramp *t)
+{
+    atomic_fetch_add_explicit(&t->inflight, 1, memory_order_seq_cst);
+    return atomic_load_explicit(&t->rec, memory_order_seq_cst);
+}
+
+static inline void nf_tramp_leave(nf_tramp *t) { atomic_fetch_sub_explicit(&t->inflight, 1, memory_order_release); }
+
+/* A prebuilt thunk of table `table` (see thunks.h) for `rec`, or NULL if every slot of the table is open.
+   The least recently retired slot is reused, and only after every slot was used once. GIL held. */
+nf_tramp *nf_life_attach_thunk(nf_life *rec, int table);
+
+/* A libffi closure for `rec`, calling `fun` with the trampoline as user data, for signature `ft`: closures are
+   pooled per (ft, fun), prepared once, and a retired one is reused only when NF_CLOSURE_DISTANCE newer ones of
+   its pool are retired too. NULL with an exception set on failure. GIL held. */
+nf_tramp *nf_life_attach_closure(nf_life *rec, nf_ctype *ft, void (*fun)(ffi_cif *, void *, void **, void *));
+
+/* close(): native entries from now on see the record closed; its resources are released once it is idle. */
+void nf_life_close(nf_life *rec);
+
+/* The event loop stopped watching the listener's fd: one fewer watcher; release it if it was the last. */
+void nf_life_unwatch(nf_life *rec);
+
+/* Releases every closed record that is idle now (no native caller inside, not busy, fd not watched) and gives
+   its trampoline back to the pool. Called by close, unwatch, creation and after drains; a no-op once the
+   interpreter is shutting down. GIL held. */
+void nf_life_reclaim(void);
+
+/* Statistics for tests: records waiting to be idle, and trampolines ever made by kind. */
+Py_ssize_t nf_life_closing_count(void);
+
+/* Stops all reclaiming for good (interpreter exit: native threads may still be inside any record). */
+void nf_life_freeze(void);
+
+#endif
