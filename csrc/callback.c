@@ -244,16 +244,41 @@ static inline __attribute__((always_inline)) int store_return(nf_ctype *t, void 
 /* -- Reporting ----------------------------------------------------------- */
 
 /* Reports the pending exception of a synchronous callback: sys.unraisablehook, naming the callable. */
-static void report_sync(nf_cb *cb, PyObject *obj, const char *what)
+_Thread_local nf_upcall_state nf_upcall;
+
+/* Reports the pending exception of a synchronous callback. KeyboardInterrupt and SystemExit raised while this
+   thread is inside a non-leaf nativeffi call are kept (the first one) and re-raised by that call when it
+   returns (nf_nonleaf_leave); everything else goes to sys.unraisablehook, naming the callable. */
+static void report_sync(nf_cb *cb, PyObject *obj)
 {
     PyObject *type, *value, *tb;
+    if (nf_upcall.depth > 0 && !nf_upcall.pending &&
+        (PyErr_ExceptionMatches(PyExc_KeyboardInterrupt) || PyErr_ExceptionMatches(PyExc_SystemExit))) {
+        PyErr_Fetch(&type, &value, &tb);
+        PyErr_NormalizeException(&type, &value, &tb);
+        if (tb && value)
+            PyException_SetTraceback(value, tb);
+        Py_XDECREF(type);
+        Py_XDECREF(tb);
+        nf_upcall.pending = value;
+        return;
+    }
     PyErr_Fetch(&type, &value, &tb);
     PyErr_NormalizeException(&type, &value, &tb);
     if (tb && value)
         PyException_SetTraceback(value, tb);
     PyErr_Restore(type, value, tb);
-    (void)what;
     PyErr_WriteUnraisable(obj);
+}
+
+PyObject *nf_upcall_raise_pending(PyObject *result)
+{
+    PyObject *exc = nf_upcall.pending;
+    nf_upcall.pending = NULL;
+    Py_XDECREF(result);
+    PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+    Py_DECREF(exc);
+    return NULL;
 }
 
 /* A synchronous call through a closed callable: reported once, with the GIL held. */
@@ -336,7 +361,7 @@ static inline __attribute__((always_inline)) void call_locked(nf_cb *cb, void *r
     return;
 fail:
     exceptional(cb, ret);
-    report_sync(cb, self, "callback");
+    report_sync(cb, self);
     done_busy(cb);
     Py_DECREF(fn);
     Py_DECREF(self);

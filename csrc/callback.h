@@ -13,6 +13,28 @@ typedef enum {
 
 extern PyTypeObject nf_Callback_Type;
 
+/* Per thread: non-leaf nativeffi calls in progress, and a KeyboardInterrupt or SystemExit that a synchronous
+   callback raised inside one of them (owned; re-raised when the call returns). */
+typedef struct {
+    int depth;
+    PyObject *pending;
+} nf_upcall_state;
+extern _Thread_local nf_upcall_state nf_upcall;
+
+/* Drops `result` (may be NULL) and raises the pending exception; NULL. */
+PyObject *nf_upcall_raise_pending(PyObject *result);
+
+/* Around a non-leaf call (GIL released): leave gives back `result`, or NULL with the callback's KeyboardInterrupt
+   or SystemExit raised. */
+static inline void nf_nonleaf_enter(void) { nf_upcall.depth++; }
+static inline PyObject *nf_nonleaf_leave(PyObject *result)
+{
+    nf_upcall.depth--;
+    if (__builtin_expect(nf_upcall.pending != NULL, 0))
+        return nf_upcall_raise_pending(result);
+    return result;
+}
+
 /* Whether interpreter shutdown has begun (after it, native calls into Python are dropped). */
 int nf_callback_shutting_down(void);
 

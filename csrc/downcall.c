@@ -32,6 +32,7 @@
  *      back to their C type.
  */
 #include "downcall.h"
+#include "callback.h"
 #include "cdata.h"
 #include "compound.h"
 #include "convert.h"
@@ -541,6 +542,7 @@ static inline __attribute__((always_inline)) PyObject *stub_call(nf_function *f,
         if (f->capture_errno)
             saved_errno = errno;
     } else {
+        nf_nonleaf_enter();
         PyThreadState *ts = PyEval_SaveThread();
         f->stub.call(f->fn, regs, rimg);
         if (f->capture_errno)
@@ -554,7 +556,7 @@ static inline __attribute__((always_inline)) PyObject *stub_call(nf_function *f,
     PyObject *res = load_stub_return(f, rdst);
     if (rdst != rimg && rdst != retmem)
         scratch_release(rdst);
-    return res;
+    return f->is_leaf ? res : nf_nonleaf_leave(res);
 
 release:
     for (i = 0; i < n; i++)
@@ -656,6 +658,7 @@ static __attribute__((noinline)) PyObject *ffi_path(nf_function *f, PyObject *co
         if (f->capture_errno)
             saved_errno = errno;
     } else {
+        nf_nonleaf_enter();
         PyThreadState *ts = PyEval_SaveThread();
         ffi_call(&f->cif, FFI_FN(f->fn), rbuf, avalues);
         if (f->capture_errno)
@@ -669,7 +672,7 @@ static __attribute__((noinline)) PyObject *ffi_path(nf_function *f, PyObject *co
     PyObject *res = load_return(f, rbuf);
     if (rbuf != stackret)
         scratch_release(rbuf);
-    return res;
+    return f->is_leaf ? res : nf_nonleaf_leave(res);
 
 fail:
     if (f->has_ptr_args)
@@ -856,12 +859,13 @@ static inline double bits_double(uint64_t u)
         RT r;                                                                                            \
         if (LEAF) {                                                                                      \
             r = ((RT(*) PARAMS)f->fn) ARGS;                                                              \
-        } else {                                                                                         \
-            PyThreadState *ts = PyEval_SaveThread();                                                     \
-            r = ((RT(*) PARAMS)f->fn) ARGS;                                                              \
-            PyEval_RestoreThread(ts);                                                                    \
+            return RET_##RC(f, r);                                                                       \
         }                                                                                                \
-        return RET_##RC(f, r);                                                                           \
+        nf_nonleaf_enter();                                                                              \
+        PyThreadState *ts = PyEval_SaveThread();                                                         \
+        r = ((RT(*) PARAMS)f->fn) ARGS;                                                                  \
+        PyEval_RestoreThread(ts);                                                                        \
+        return nf_nonleaf_leave(RET_##RC(f, r));                                                         \
     }
 #define DIRECT_LEAF(RC, RT, SHAPE, N, PARAMS, ARGS) DIRECT_ENTRY(direct_##RC##_##SHAPE, RC, RT, N, PARAMS, ARGS, 1)
 #define DIRECT_NOGIL(RC, RT, SHAPE, N, PARAMS, ARGS)                                                     \

@@ -337,6 +337,48 @@ def test_qsort_with_isolate_local_comparator() -> None:
     malloc.free(arr)
 
 
+@pytest.mark.parametrize("exc", [KeyboardInterrupt(), SystemExit(3)])
+def test_keyboard_interrupt_in_comparator_is_raised_when_qsort_returns(unraisable: list,
+                                                                       exc: BaseException) -> None:
+    """A KeyboardInterrupt or SystemExit raised by a callback during a non-leaf call is not swallowed: qsort gets
+    the exceptional return for that comparison and goes on, and when qsort returns the first such exception is
+    raised in the calling Python thread (later ones, and other exceptions, go to sys.unraisablehook)."""
+    n = 200
+    arr = malloc(Int32, n)
+    for i in range(n):
+        arr[i] = n - i
+    calls = 0
+
+    def compare(a: Pointer[Any], b: Pointer[Any]) -> int:
+        nonlocal calls
+        calls += 1
+        if calls in (3, 5):
+            raise exc
+        x, y = a.cast(Int32).value, b.cast(Int32).value
+        return (x > y) - (x < y)
+
+    with NativeCallable.isolate_local(NativeFunction[[Pointer[Void], Pointer[Void]], Int], compare,
+                                      exceptional_return=0) as cmp:
+        with pytest.raises(type(exc)) as info:
+            qsort(arr, n, 4, cmp)
+    assert info.value is exc
+    assert calls > 100                  # qsort went on calling after the exception
+    assert [u.exc_type for u in unraisable] == [type(exc)]   # the second one
+    qsort_ok = sorted(arr[i] for i in range(n)) == list(range(1, n + 1))
+    assert qsort_ok                     # a permutation of what was there: nothing lost
+    malloc.free(arr)
+
+
+def test_keyboard_interrupt_in_leaf_free_context_goes_to_unraisablehook(c: Any, unraisable: list) -> None:
+    """Outside any non-leaf nativeffi call (a leaf call keeps the GIL) a callback's KeyboardInterrupt cannot be
+    re-raised by the caller: C gets the exceptional return and the exception goes to sys.unraisablehook."""
+    def boom(x: int) -> int:
+        raise KeyboardInterrupt
+    with NativeCallable.isolate_local(I64_FN, boom, exceptional_return=-3) as cb:
+        assert c.call_i64_leaf(cb, 1) == -3
+    assert [u.exc_type for u in unraisable] == [KeyboardInterrupt]
+
+
 def test_pthread_create_with_group_bound_start_routine() -> None:
     """pthread_create runs a Python start routine on the new thread; pthread_join gets its return value."""
     ran_on: list[int] = []
