@@ -800,6 +800,22 @@ static PyObject *callback_unwatch(nf_callback *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+/* In a forked child: the listener gets a fresh queue and wakeup fd of its own (no loop watches it yet). */
+static PyObject *callback_after_fork(nf_callback *self, PyObject *unused)
+{
+    nf_cb *cb = self->cb;
+    if (!cb || !cb->has_queue)
+        Py_RETURN_NONE;
+    nf_lqueue_forget(&cb->q);
+    cb->has_queue = 0;
+    cb->life.watched = 0;
+    self->watched = NULL;
+    if (nf_lqueue_init(&cb->q, cb->msgsize) < 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    cb->has_queue = 1;
+    Py_RETURN_NONE;
+}
+
 static PyObject *callback_fileno(nf_callback *self, PyObject *unused)
 {
     if (!self->cb)
@@ -866,6 +882,8 @@ static PyMethodDef callback_methods[] = {
     {"drain", (PyCFunction)callback_drain, METH_NOARGS,
      "drain() -> int: listener owner side: delivers the queued calls; returns how many."},
     {"fileno", (PyCFunction)callback_fileno, METH_NOARGS, "fileno() -> int: the listener's wakeup fd."},
+    {"_after_fork", (PyCFunction)callback_after_fork, METH_NOARGS,
+     "_after_fork(): in a forked child, a listener gets a queue and wakeup fd of its own."},
     {"_watch", (PyCFunction)callback_watch, METH_NOARGS,
      "_watch(): an event loop starts watching the wakeup fd (it stays open, even after close(), until _unwatch)."},
     {"_unwatch", (PyCFunction)callback_unwatch, METH_NOARGS,

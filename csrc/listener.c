@@ -194,6 +194,11 @@ void nf_lqueue_destroy(nf_lqueue *q)
     while ((m = nf_lqueue_pop(q)))
         if (m->index == NF_MSG_HEAP)
             free(m);
+    nf_lqueue_forget(q);
+}
+
+void nf_lqueue_forget(nf_lqueue *q)
+{
     for (int c = 0; c < NF_POOL_CHUNKS; c++) {
         free(atomic_load(&q->chunks[c]));
         atomic_store(&q->chunks[c], NULL);

@@ -46,6 +46,10 @@ int nf_lqueue_init(nf_lqueue *q, size_t argbytes);
 /* Frees every message still queued, the pool and closes the fds. No producer may be running. */
 void nf_lqueue_destroy(nf_lqueue *q);
 
+/* In a forked child: drops the parent's queue without reading it (a producer that no longer exists may have
+   been halfway through a push): frees the pool and closes the fds; fallback nodes still queued are lost. */
+void nf_lqueue_forget(nf_lqueue *q);
+
 /* Any thread, no GIL, no lock: a free node of the pool, or when the pool is empty a node from malloc (never
    lost, just slower). NULL only if malloc fails. */
 nf_msg *nf_lqueue_msg_alloc(nf_lqueue *q);

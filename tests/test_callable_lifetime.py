@@ -223,7 +223,7 @@ def test_closed_listener_frees_its_message_pool() -> None:
     before = rss_bytes()
     for _ in range(30):
         NativeCallable.listener(mib_fn, lambda m: None).close()
-    wait_until_idle()
+        wait_until_idle()
     assert rss_bytes() - before < 40 << 20
 
 

@@ -137,3 +137,105 @@ def test_callables_after_fork(lib: str) -> None:
     ''', lib)
     out, err = p.communicate(timeout=TIMEOUT)
     assert (p.returncode, out) == (0, "child ok\nparent ok 0\nexiting\n"), err
+
+
+# -- What ends the process, and what holds it ---------------------------------------------------------
+
+UNCAUGHT = '''
+gb = NativeCallable.isolate_group_bound(I64_FN, lambda x: x, exceptional_return=-1)   # never closed
+ls = NativeCallable.listener(EVENT_FN, lambda a, b: None)                               # never closed
+say("main done")
+raise RuntimeError("boom")
+'''
+
+
+def test_uncaught_exception_ends_the_process_whatever_is_open(lib: str) -> None:
+    """An uncaught exception ends the process (traceback, exit status 1) even with keep-alive callables open,
+    as an uncaught error ends a Dart isolate whatever ports are open; it hung before."""
+    p = spawn(UNCAUGHT, lib)
+    out, err = p.communicate(timeout=TIMEOUT)
+    assert (p.returncode, out) == (1, "main done\nexiting\n")
+    assert err.rstrip().endswith("RuntimeError: boom") and "nativeffi" not in err
+
+
+FORGOTTEN = '''
+import nativeffi.callable
+nativeffi.callable._EXIT_GRACE = 0.2
+gb = NativeCallable.isolate_group_bound(I64_FN, lambda x: x, exceptional_return=-1)   # never closed
+loc = NativeCallable.isolate_local(I64_FN, lambda x: x, exceptional_return=-1)         # never closed: holds nothing
+say("main done")
+'''
+
+
+def test_forgotten_close_says_what_holds_the_exit_and_ctrl_c_ends_the_wait(lib: str) -> None:
+    """At a normal end with a keep-alive callable never closed, the process waits and, after a short grace, says
+    on stderr which callable it waits for, where it was made and how to stop waiting; Ctrl-C ends the wait and
+    the process. The never-closed isolate_local callable is not named: it holds nothing."""
+    p = spawn(FORGOTTEN, lib)
+    assert p.stdout is not None and p.stderr is not None
+    assert p.stdout.readline() == "main done\n"
+    line = p.stderr.readline()
+    assert line.startswith("nativeffi: waiting at exit for 1 open NativeCallable(s) with keep_isolate_alive=True: "
+                           "<NativeCallable.isolate_group_bound <lambda>: NativeFunction[[Int64], Int64]> made at "
+                           "<string>:"), line
+    assert "close() them, set keep_isolate_alive = False, or press Ctrl-C to stop waiting." in line
+    assert p.poll() is None                   # still waiting
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=TIMEOUT)
+    assert p.returncode == 0 and "stopped waiting" in err
+    assert out == "exiting\n"
+
+
+LOCAL_ONLY = '''
+loc = NativeCallable.isolate_local(I64_FN, lambda x: x, exceptional_return=-1)   # keep_isolate_alive, never closed
+assert loc.keep_isolate_alive
+say("main done")
+'''
+
+
+def test_isolate_local_does_not_hold_a_finished_main_thread(lib: str) -> None:
+    """An open isolate_local callable does not keep the process alive once the main script ends: only its own
+    thread may call it, and that thread has finished."""
+    p = spawn(LOCAL_ONLY, lib)
+    out, err = p.communicate(timeout=TIMEOUT)
+    assert (p.returncode, out, err) == (0, "main done\nexiting\n", "")
+
+
+FORK_LISTENER = '''
+import time
+joined = cfunc("events_in_thread_joined", [Pointer[EVENT_FN], Int64, Int32, Int32], Void)
+got, done = [], threading.Event()
+def on(a, b):
+    got.append((os.getpid(), a, b))
+    if len(got) == 2:
+        done.set()
+ls = NativeCallable.listener(EVENT_FN, on)      # delivered by the dispatcher thread
+ls.keep_isolate_alive = False
+joined(ls, 1, 0, 1)                             # before the fork: delivered in the parent only
+while not got:
+    time.sleep(0.001)
+pid = os.fork()
+if pid == 0:
+    try:
+        got.clear()
+        joined(ls, 2, 0, 2)                     # the child's own native thread calls the inherited pointer
+        assert done.wait(30), got
+        say(f"child {[(p == os.getpid(), a, b) for p, a, b in got]}")
+    finally:
+        sys.stdout.flush()
+        os._exit(0)
+_, status = os.waitpid(pid, 0)
+joined(ls, 3, 0, 1)
+assert done.wait(30), got
+say(f"parent {[(p == os.getpid(), a, b) for p, a, b in got]} {os.waitstatus_to_exitcode(status)}")
+'''
+
+
+def test_listener_inherited_by_a_forked_child_delivers_in_each_process(lib: str) -> None:
+    """A listener open across os.fork() works in both processes: messages the child's native threads send
+    through the inherited pointer are delivered in the child (by its own dispatcher), and the parent's in the
+    parent; none is lost and none crosses over (the child's were silently dropped before)."""
+    p = spawn(FORK_LISTENER, lib)
+    out, err = p.communicate(timeout=TIMEOUT)
+    assert (p.returncode, out) == (0, "child [(True, 2, 0), (True, 2, 1)]\n"
+                                      "parent [(True, 1, 0), (True, 3, 0)] 0\nexiting\n"), err

@@ -24,7 +24,9 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
+import sys
 import threading
+import time
 from typing import Any, Awaitable, Callable, Generic, Optional, TypeVar
 
 from . import _core
@@ -43,9 +45,18 @@ _lock = threading.RLock()
 _open: dict[int, NativeCallable[Any]] = {}  # every open callable: the registry keeps it (and its function) alive
 _held: dict[Optional[asyncio.AbstractEventLoop], int] = {}  # owner loop (None: no loop) -> open keep-alive callables
 _waiters: dict[asyncio.AbstractEventLoop, asyncio.Future[None]] = {}  # nativeffi.run waiting for its loop to be free
-_keeper: Optional[threading.Thread] = None  # non-daemon thread alive while anything holds the process
-_keeper_cond = threading.Condition(_lock)
+_keeper_cond = threading.Condition(_lock)  # notified whenever a hold changes (the exit wait listens)
+_EXIT_GRACE = 2.0  # seconds the exit wait is silent before it says what it waits for
 _dispatcher: Optional[_Dispatcher] = None
+
+
+def _caller_site() -> str:
+    """'file:line' of the first frame outside this package (where a callable is made)."""
+    here = os.path.dirname(__file__)
+    f: Any = sys._getframe(1)
+    while f is not None and os.path.dirname(f.f_code.co_filename) == here:
+        f = f.f_back
+    return f"{f.f_code.co_filename}:{f.f_lineno}" if f is not None else "?"
 
 
 def _function_ctype(type: Any) -> CType:
@@ -90,15 +101,8 @@ def _dispatcher_loop() -> asyncio.AbstractEventLoop:
 # -- Keep-alive ------------------------------------------------------------------
 
 
-def _keeper_main() -> None:
-    with _keeper_cond:
-        while sum(_held.values()) > 0:
-            _keeper_cond.wait()
-
-
 def _hold(loop: Optional[asyncio.AbstractEventLoop], delta: int) -> None:
-    """Counts a keep-alive hold on `loop`'s owner (under _lock); starts or releases the keeper thread."""
-    global _keeper
+    """Counts a keep-alive hold on `loop`'s owner (under _lock) and wakes whoever waits for holds to end."""
     n = _held.get(loop, 0) + delta
     if n:
         _held[loop] = n
@@ -107,12 +111,47 @@ def _hold(loop: Optional[asyncio.AbstractEventLoop], delta: int) -> None:
         waiter = _waiters.pop(loop, None) if loop is not None else None
         if waiter is not None and loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(_resolve, waiter)
-    if sum(_held.values()) > 0:
-        if _keeper is None or not _keeper.is_alive():
-            _keeper = threading.Thread(target=_keeper_main, name="nativeffi-keep-alive", daemon=False)
-            _keeper.start()
-    else:
-        _keeper_cond.notify_all()
+    _keeper_cond.notify_all()
+
+
+def _exit_holders() -> list[NativeCallable[Any]]:
+    """The open callables that hold the process at exit (under _lock): keep_isolate_alive, and not isolate_local
+    (once its thread has finished, nothing may call an isolate_local callable any more)."""
+    return [c for c in _open.values() if c._keep and c._mode != _LOCAL]
+
+
+def _ended_by_exception() -> bool:
+    """Whether the main script ended with an uncaught exception (Python set sys.last_value when printing it)."""
+    if hasattr(sys, "ps1"):
+        return False  # interactive: last_value is any earlier error
+    return getattr(sys, "last_exc", None) is not None or getattr(sys, "last_value", None) is not None
+
+
+def _wait_at_exit() -> None:
+    """Interpreter exit (threading's exit hook, before non-daemon threads are joined): waits while open
+    callables keep the process alive, saying after _EXIT_GRACE seconds on stderr which ones and where they were
+    made. Not after an uncaught exception (it ends the process, as in Dart); Ctrl-C stops the wait."""
+    if _ended_by_exception():
+        return
+    start, told = time.monotonic(), False
+    try:
+        with _keeper_cond:
+            while True:
+                holders = _exit_holders()
+                if not holders:
+                    return
+                waited = time.monotonic() - start
+                if not told and waited >= _EXIT_GRACE:
+                    told = True
+                    names = "; ".join(f"{c!r} made at {c._where}" for c in holders)
+                    sys.stderr.write(
+                        f"nativeffi: waiting at exit for {len(holders)} open NativeCallable(s) with "
+                        f"keep_isolate_alive=True: {names}. The process exits when they are closed; close() them, "
+                        "set keep_isolate_alive = False, or press Ctrl-C to stop waiting.\n")
+                    sys.stderr.flush()
+                _keeper_cond.wait(None if told else _EXIT_GRACE - waited)
+    except KeyboardInterrupt:
+        sys.stderr.write("nativeffi: stopped waiting for open NativeCallables (Ctrl-C)\n")
 
 
 def _resolve(fut: asyncio.Future[None]) -> None:
@@ -183,13 +222,14 @@ class NativeCallable(Generic[F]):
     native code will no longer call it; it is also a context manager that closes on exit.
     """
 
-    __slots__ = ("_cb", "_mode", "_loop", "_keep", "_fd", "_pointer", "__weakref__")
+    __slots__ = ("_cb", "_mode", "_loop", "_keep", "_fd", "_pointer", "_where", "__weakref__")
     _cb: _core.Callback                          # the C object: record, trampoline, queue
     _mode: int                                   # _LOCAL, _LISTENER or _GROUP
     _loop: Optional[asyncio.AbstractEventLoop]   # owner loop (None: no loop; listeners then use the dispatcher)
     _keep: bool                                  # holds its owner alive (keep_isolate_alive while open)
     _fd: int                                     # listener: the wakeup fd; else -1
     _pointer: Pointer[Any]                       # native_function
+    _where: str                                  # "file:line" of the code that made it (exit messages)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError("use NativeCallable.isolate_local(...), .listener(...) or .isolate_group_bound(...)")
@@ -223,6 +263,7 @@ class NativeCallable(Generic[F]):
         self._keep = False
         self._fd = self._cb.fileno() if mode == _LISTENER else -1
         self._pointer = pointer_class(ft).from_address(self._cb.address)
+        self._where = _caller_site()
         with _lock:
             _open[id(self)] = self
         if mode == _LISTENER:
@@ -437,29 +478,28 @@ def _rehome_orphans() -> None:
 
 
 def _after_fork_child() -> None:
-    global _lock, _keeper_cond, _keeper, _dispatcher
+    """In a forked child: the child owns working copies of the parent's open callables. Listeners get a queue
+    and wakeup fd of their own, delivered by the child's dispatcher thread (the parent's event loop is not the
+    child's); keep-alive holds are counted anew."""
+    global _lock, _keeper_cond, _dispatcher
     _core._callbacks_after_fork_child()
     _lock = threading.RLock()
     _keeper_cond = threading.Condition(_lock)
-    _keeper = None
     _dispatcher = None
     _waiters.clear()
-    inherited = list(_open.values())
     _held.clear()
-    for c in inherited:
+    for c in list(_open.values()):
         if c._mode == _LISTENER:
-            # Its fd and any event loop selector are shared with the parent: it cannot be delivered here.
-            c._cb.close()
-            _open.pop(id(c), None)
-            c._keep = False
-        elif c._keep:
-            c._keep = False
-            c.keep_isolate_alive = True
+            c._cb._after_fork()
+            c._fd = c._cb.fileno()
+            c._attach(None)
+        if c._keep:
+            _hold(c._loop, +1)
 
 
-_register_threading_atexit = getattr(threading, "_register_atexit", None)
-if _register_threading_atexit is not None:
-    _register_threading_atexit(_rehome_orphans)
+# threading runs these in reverse order at exit, before it joins non-daemon threads: orphans first, then the wait.
+threading._register_atexit(_wait_at_exit)  # type: ignore[attr-defined]
+threading._register_atexit(_rehome_orphans)  # type: ignore[attr-defined]
 atexit.register(_core._callbacks_shutdown)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_child)
