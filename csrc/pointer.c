@@ -29,18 +29,26 @@ PyObject *nf_pointer_new(nf_ctype *ptype, void *addr, PyObject *keep)
     return new_of_class((PyTypeObject *)cls, ptype, addr, keep);
 }
 
-/* The POINTER CType of a Pointer class (its __native__). Borrowed. */
+/* The POINTER CType of a Pointer class (its __native__, which may be computed on each access). New reference. */
 static nf_ctype *class_ptype(PyTypeObject *cls)
 {
     PyObject *t = PyObject_GetAttrString((PyObject *)cls, "__native__");
-    if (!t)
-        return NULL;
-    Py_DECREF(t);  /* the class holds it */
-    if (!nf_ctype_check(t) || ((nf_ctype *)t)->kind != NF_POINTER) {
+    if (t && (!nf_ctype_check(t) || ((nf_ctype *)t)->kind != NF_POINTER)) {
         PyErr_Format(PyExc_TypeError, "%s.__native__ is not a pointer type", cls->tp_name);
-        return NULL;
+        Py_CLEAR(t);
     }
     return (nf_ctype *)t;
+}
+
+/* A new pointer of class `cls` at `addr`, typed by the class's __native__. */
+static PyObject *new_of_class_type(PyTypeObject *cls, void *addr, PyObject *keep)
+{
+    nf_ctype *t = class_ptype(cls);
+    if (!t)
+        return NULL;
+    PyObject *p = new_of_class(cls, t, addr, keep);
+    Py_DECREF(t);
+    return p;
 }
 
 nf_ctype *nf_pointer_target(nf_ctype *ptype)
@@ -100,8 +108,7 @@ static PyObject *pointer_from_address(PyTypeObject *cls, PyObject *args, PyObjec
         PyErr_Format(PyExc_OverflowError, "from_address() expected a non-negative address, got %R", addr);
         return NULL;
     }
-    nf_ctype *t = class_ptype(cls);
-    return t ? new_of_class(cls, t, a, keep == Py_None ? NULL : keep) : NULL;
+    return new_of_class_type(cls, a, keep == Py_None ? NULL : keep);
 }
 
 /* -- Buffers: Pointer.from_buffer and as_memoryview --------------------- */
@@ -128,9 +135,6 @@ static PyTypeObject nf_BufKeeper_Type = {
 
 static PyObject *pointer_from_buffer(PyTypeObject *cls, PyObject *obj)
 {
-    nf_ctype *t = class_ptype(cls);
-    if (!t)
-        return NULL;
     nf_bufkeeper *k = PyObject_New(nf_bufkeeper, &nf_BufKeeper_Type);
     if (!k)
         return NULL;
@@ -142,7 +146,7 @@ static PyObject *pointer_from_buffer(PyTypeObject *cls, PyObject *obj)
                      "array, numpy array), got %.200s", Py_TYPE(obj)->tp_name);
         return NULL;
     }
-    PyObject *p = new_of_class(cls, t, k->view.buf, (PyObject *)k);
+    PyObject *p = new_of_class_type(cls, k->view.buf, (PyObject *)k);
     Py_DECREF(k);
     return p;
 }
@@ -414,8 +418,7 @@ static PyObject *pointer_retype(nf_pointer *p, PyObject *cls)
         PyErr_SetString(PyExc_TypeError, "_retype() expects a Pointer class");
         return NULL;
     }
-    nf_ctype *t = class_ptype((PyTypeObject *)cls);
-    return t ? new_of_class((PyTypeObject *)cls, t, p->addr, p->keep) : NULL;
+    return new_of_class_type((PyTypeObject *)cls, p->addr, p->keep);
 }
 
 static PyMethodDef pointer_methods[] = {
