@@ -1,6 +1,7 @@
 /* Native type descriptors (CType): the scalar table from native_types.def, pointers, function signatures, opaque types. */
 #include "types.h"
 #include "compound.h"
+#include "sizes.h"
 #include <stddef.h>
 #include <wchar.h>
 
@@ -369,11 +370,20 @@ PyMethodDef nf_types_methods[] = {
     {NULL},
 };
 
+static int add_size_constant(PyObject *module, const char *name, Py_ssize_t value)
+{
+    PyObject *v = PyLong_FromSsize_t(value);
+    int r = v ? PyModule_AddObjectRef(module, name, v) : -1;
+    Py_XDECREF(v);
+    return r;
+}
+
 int nf_types_init(PyObject *module)
 {
     if (PyType_Ready(&nf_CType_Type) < 0 || make_scalars() < 0 || !(function_types = PyDict_New()))
         return -1;
-    if (PyModule_AddObjectRef(module, "CType", (PyObject *)&nf_CType_Type) < 0)
+    if (PyModule_AddObjectRef(module, "CType", (PyObject *)&nf_CType_Type) < 0 ||
+        add_size_constant(module, "SIZE_MAX", NF_SIZE_MAX) < 0)
         return -1;
     return PyModule_AddObjectRef(module, "void_type", (PyObject *)nf_void_type);
 }

@@ -173,7 +173,7 @@ def test_type_factories_propagate_allocation_failures() -> None:
     sigs = [tuple([elem] * k) for k in range(1, 81)]
     unresolved = [_core.pointer_type(None, "Pointer['X']") for _ in range(80)]
     for start in range(80):
-        makers = (lambda: None,
+        makers = (lambda: _core.array_type(elem, 3 + start),
                   lambda: _core.function_type(sigs[start], elem, len(sigs[start])),
                   lambda: _core.set_pointer_target(unresolved[start], elem))
         results = [under_nomemory(start, make) for make in makers]

@@ -80,7 +80,8 @@ else:
         """A typed native address: ``Pointer[Int32]``, ``Pointer[Coord]``, ``Pointer[NativeFunction[[Int], Int]]``.
 
         ``p.value`` and ``p[i]`` read and write the pointee (``p.ref`` for structs), ``p + n`` steps by the
-        pointee's size, ``p.cast(T)`` reinterprets, equality and hashing go by address. Reading or writing
+        pointee's size (``OverflowError`` rather than wrap around the address space), ``p - q`` is the exact
+        element count, ``p.cast(T)`` reinterprets, equality and hashing go by address. Reading or writing
         through ``nullptr`` raises ``NullPointerError``.
         """
 

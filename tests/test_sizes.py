@@ -1,0 +1,197 @@
+"""Checked sizes: type layouts, arrays, pointer arithmetic, memory views and allocations never overflow silently."""
+from __future__ import annotations
+
+import gc
+import subprocess
+import sys
+import textwrap
+import time
+import tracemalloc
+
+import pytest
+
+import nativeffi
+from nativeffi import (Array, Bits, Int8, Int32, Int64, NativeCallable, NativeFunction, Pointer, Size, Struct,
+                       Uint8, Uint64, Union, calloc, malloc, native_type, sizeof)
+from nativeffi import _core
+from helpers import cfunc
+
+SIZE_MAX = _core.SIZE_MAX          # the largest size of a type, allocation or view (what the platform can address)
+TOO_LARGE = "larger than the platform can address"
+
+
+# -- Type sizes -----------------------------------------------------------------------------------------------
+
+def test_size_limit_is_what_a_64_bit_platform_addresses() -> None:
+    """The size bound is 2**56 bytes on 64-bit platforms (x86-64 and AArch64 address less) and within Py_ssize_t."""
+    assert SIZE_MAX == (1 << 56 if sys.maxsize > 2 ** 32 else sys.maxsize // 8)
+
+
+def test_struct_with_an_array_past_the_address_space_is_refused() -> None:
+    """A struct holding Array[Int8, 2**61] (2**64 bits) is refused with the OverflowError of its field type (this
+    file's annotations are strings: the struct reports it as the cause) instead of getting size 0."""
+    with pytest.raises(OverflowError, match=TOO_LARGE):
+        Array[Int8, 2 ** 61]
+    with pytest.raises(TypeError, match="S: cannot evaluate the annotation") as e:
+        class S(Struct):
+            a: Array[Int8, 2 ** 61]
+    assert isinstance(e.value.__cause__, OverflowError)
+
+
+def test_array_lengths_are_bounded_by_the_address_space() -> None:
+    """An array type larger than the platform can address is refused by name, whatever the size of its length."""
+    with pytest.raises(OverflowError, match=r"Array\[Int8, 72057594037927937\] is " + TOO_LARGE):
+        Array[Int8, SIZE_MAX + 1]
+    with pytest.raises(OverflowError, match=r"Array\[Int64, 1180591620717411303424\] is " + TOO_LARGE):
+        Array[Int64, 2 ** 70]
+    assert sizeof(Array[Int8, SIZE_MAX]) == SIZE_MAX
+    assert sizeof(Array[Int64, SIZE_MAX // 8]) == SIZE_MAX
+
+
+def test_multidimensional_array_sizes_are_checked() -> None:
+    """The product of an array's dimensions and element size is checked at every level."""
+    with pytest.raises(OverflowError, match=r"Array\[Int8, 1073741824, 1073741824\] is " + TOO_LARGE):
+        Array[Int8, 2 ** 30, 2 ** 30]
+    with pytest.raises(OverflowError, match=TOO_LARGE):
+        Array[Int64, 2 ** 32, 2 ** 32, 2 ** 32]
+    assert sizeof(Array[Int8, 2 ** 28, 2 ** 28]) == 2 ** 56
+
+
+def test_struct_sizes_are_checked_in_bits() -> None:
+    """Fields that fit one by one but not together (in bytes, or past Py_ssize_t in bits) raise OverflowError."""
+    half = Array[Int8, SIZE_MAX // 2]
+    with pytest.raises(OverflowError, match="S2 is " + TOO_LARGE):
+        class S2(Struct):
+            a: half
+            b: half
+            c: Int8
+    whole = Array[Int8, SIZE_MAX]
+    with pytest.raises(OverflowError, match="S17 is " + TOO_LARGE):
+        S17 = type(Struct)("S17", (Struct,), {"__annotations__": {f"f{i}": whole for i in range(17)}})  # 2**63 bits
+    with pytest.raises(OverflowError, match="Pad is " + TOO_LARGE):
+        class Pad(Struct):
+            a: Array[Int8, SIZE_MAX - 1]
+            b: Int64                    # the padding before it crosses the limit
+    with pytest.raises(OverflowError, match="Bitty is " + TOO_LARGE):
+        class Bitty(Struct):
+            a: whole
+            b: Bits[Int64, 3]
+
+
+def test_largest_struct_and_union_keep_exact_layouts() -> None:
+    """Structs and unions up to the limit keep exact sizes and offsets (nothing wraps near the bound)."""
+    class Edge(Struct):
+        a: Array[Int8, SIZE_MAX - 16]
+        b: Int64
+        c: Bits[Uint8, 3]
+
+    assert sizeof(Edge) == SIZE_MAX
+    assert nativeffi.offsetof(Edge, "b") == SIZE_MAX - 16
+    assert nativeffi.fields(Edge)[2].bit_offset == 8 * (SIZE_MAX - 8)
+
+    class U(Union):
+        a: Array[Int64, SIZE_MAX // 8]
+        b: Int8
+
+    assert sizeof(U) == SIZE_MAX
+
+
+def test_bit_field_width_beyond_int_is_a_clear_error() -> None:
+    """A bit width too large for any type names the limit instead of failing to parse."""
+    with pytest.raises(ValueError, match="holds at most 32 bits, got 1099511627776"):
+        class B(Struct):
+            a: Bits[Int32, 2 ** 40]
+
+
+def test_array_view_indexing_stays_inside() -> None:
+    """ArrayView indexes and slices huge or negative stay inside the array or raise IndexError."""
+    a = Array[Int32, 4]([1, 2, 3, 4])
+    for i in (4, -5, 2 ** 62, -2 ** 62, 2 ** 100):
+        with pytest.raises(IndexError):
+            a[i]
+        with pytest.raises(IndexError):
+            a[i] = 0
+    assert a[2 ** 62:] == [] and a[-2 ** 62:2 ** 100:2 ** 61] == [1]
+    assert a[::-2 ** 62] == [4]
+
+
+# -- Pointer arithmetic and indexing ----------------------------------------------------------------------------
+
+def test_pointer_offsets_that_overflow_raise() -> None:
+    """p + n, p - n and p[i] whose byte offset overflows raise OverflowError instead of wrapping to another address."""
+    p = malloc(Int32, 4)
+    try:
+        p[0] = 7
+        for n in (2 ** 62, 2 ** 61 + 1, 2 ** 70, -2 ** 62):
+            with pytest.raises(OverflowError, match="address space"):
+                p + n
+            with pytest.raises(OverflowError, match="address space"):
+                p - n
+            with pytest.raises(OverflowError, match="address space"):
+                p[n]
+            with pytest.raises(OverflowError, match="address space"):
+                p[n] = 1
+        assert p[0] == 7 and (p + 3) - p == 3 and (p + 1 - 1).address == p.address
+    finally:
+        malloc.free(p)
+
+
+def test_pointer_arithmetic_never_wraps_around_the_address_space() -> None:
+    """Stepping below address 0 or above the top address raises OverflowError; up to the ends is allowed."""
+    top = 2 ** (8 * sizeof(Pointer[Int8])) - 1
+    with pytest.raises(OverflowError, match="address space"):
+        Pointer[Int8].from_address(0) - 1
+    with pytest.raises(OverflowError, match="address space"):
+        Pointer[Int32].from_address(top - 3) + 1
+    with pytest.raises(OverflowError, match="address space"):
+        Pointer[Int64].from_address(8)[-2]
+    assert (Pointer[Int8].from_address(top - 1) + 1).address == top
+    assert (Pointer[Int8].from_address(1) - 1).address == 0
+
+
+def test_pointer_difference_is_exact() -> None:
+    """p - q is the exact element count, also for addresses further apart than a signed word holds."""
+    top = 2 ** (8 * sizeof(Pointer[Int8])) - 8
+    hi, lo = Pointer[Int8].from_address(top), Pointer[Int8].from_address(0)
+    assert hi - lo == top and lo - hi == -top
+    assert Pointer[Int64].from_address(top) - Pointer[Int64].from_address(8) == (top - 8) // 8
+
+
+def test_as_memoryview_is_bounded() -> None:
+    """as_memoryview(n) refuses counts past the address space or regions that wrap, with OverflowError."""
+    p = malloc(Int8, 16)
+    try:
+        for n in (2 ** 62, SIZE_MAX + 1, 2 ** 100):
+            with pytest.raises(OverflowError, match=TOO_LARGE):
+                p.as_memoryview(n)
+        with pytest.raises(ValueError, match=">= 0"):
+            p.as_memoryview(-1)
+        assert len(p.as_memoryview(16)) == 16
+    finally:
+        malloc.free(p)
+    top = 2 ** (8 * sizeof(Pointer[Int8])) - 4
+    with pytest.raises(OverflowError, match="address space"):
+        Pointer[Int8].from_address(top).as_memoryview(8)
+    with pytest.raises(OverflowError, match="address space"):
+        Pointer[Int8].from_address(top).to_str(8)
+
+
+# -- Allocation -------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("allocator", [malloc, calloc], ids=["malloc", "calloc"])
+def test_allocation_sizes_are_checked(allocator) -> None:
+    """malloc(T, n) and calloc(T, n) refuse n * sizeof(T) past the address space, naming count and size."""
+    with pytest.raises(OverflowError, match=r"4611686018427387904 items of 8 bytes is " + TOO_LARGE):
+        allocator(Int64, 2 ** 62)
+    with pytest.raises(OverflowError, match=r"items of 8 bytes is " + TOO_LARGE):
+        allocator(Int64, 2 ** 200)
+    with pytest.raises(OverflowError, match=TOO_LARGE):
+        allocator(Int8, SIZE_MAX + 1)
+    with pytest.raises(ValueError, match="count must be >= 0"):
+        allocator(Int64, -1)
+    with pytest.raises(OverflowError, match=TOO_LARGE):
+        allocator.allocate_bytes(2 ** 64)
+    p = allocator(Int64, 3)
+    p[2] = 5
+    assert p[2] == 5
+    allocator.free(p)
