@@ -303,6 +303,30 @@ static PyObject *function_name(PyObject *params, Py_ssize_t nfixed, nf_ctype *re
     return name;
 }
 
+/* Refuses a signature whose by-value compounds pass NF_BYVALUE_MAX (see types.h). 0, or -1 with a TypeError. */
+static int check_byvalue_sizes(PyObject *name, PyObject *params, nf_ctype *ret)
+{
+    Py_ssize_t total = 0;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(params); i++) {
+        nf_ctype *p = (nf_ctype *)PyTuple_GET_ITEM(params, i);
+        if (NF_IS_COMPOUND(p->kind) && nf_size_add(total, p->size, &total) < 0)
+            total = PY_SSIZE_T_MAX;
+    }
+    if (total > NF_BYVALUE_MAX) {
+        PyErr_Format(PyExc_TypeError, "the by-value arguments of %U take %zd bytes; the limit is %zd bytes (a by-value "
+                     "struct is copied on the native stack): pass large structs by Pointer", name, total,
+                     NF_BYVALUE_MAX);
+        return -1;
+    }
+    if (NF_IS_COMPOUND(ret->kind) && ret->size > NF_BYVALUE_MAX) {
+        PyErr_Format(PyExc_TypeError, "%U returns %U by value (%zd bytes); the limit is %zd bytes (a by-value struct "
+                     "is copied on the native stack): return large structs through a Pointer parameter", name,
+                     ret->name, ret->size, NF_BYVALUE_MAX);
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *m_function_type(PyObject *m, PyObject *args)
 {
     PyObject *params;
@@ -330,7 +354,7 @@ static PyObject *m_function_type(PyObject *m, PyObject *args)
     }
     nf_ctype *t = NULL;
     PyObject *name = function_name(params, nfixed, ret);
-    if (!name || !(t = nf_ctype_alloc(NF_FUNCTION, "NativeFunction")))
+    if (!name || check_byvalue_sizes(name, params, ret) < 0 || !(t = nf_ctype_alloc(NF_FUNCTION, "NativeFunction")))
         goto done;
     Py_SETREF(t->name, Py_NewRef(name));
     t->params = Py_NewRef(params);
@@ -383,7 +407,8 @@ int nf_types_init(PyObject *module)
     if (PyType_Ready(&nf_CType_Type) < 0 || make_scalars() < 0 || !(function_types = PyDict_New()))
         return -1;
     if (PyModule_AddObjectRef(module, "CType", (PyObject *)&nf_CType_Type) < 0 ||
-        add_size_constant(module, "SIZE_MAX", NF_SIZE_MAX) < 0)
+        add_size_constant(module, "SIZE_MAX", NF_SIZE_MAX) < 0 ||
+        add_size_constant(module, "BYVALUE_MAX", NF_BYVALUE_MAX) < 0)
         return -1;
     return PyModule_AddObjectRef(module, "void_type", (PyObject *)nf_void_type);
 }

@@ -1,12 +1,10 @@
-"""Checked sizes: type layouts, arrays, pointer arithmetic, memory views and allocations never overflow silently."""
+"""Checked sizes: type layouts, arrays, pointer arithmetic, memory views and allocations never overflow silently;
+by-value compounds have a documented limit."""
 from __future__ import annotations
 
-import gc
 import subprocess
 import sys
 import textwrap
-import time
-import tracemalloc
 
 import pytest
 
@@ -17,6 +15,7 @@ from nativeffi import _core
 from helpers import cfunc
 
 SIZE_MAX = _core.SIZE_MAX          # the largest size of a type, allocation or view (what the platform can address)
+BYVALUE_MAX = _core.BYVALUE_MAX    # the largest total of by-value compound arguments, and of a by-value return
 TOO_LARGE = "larger than the platform can address"
 
 
@@ -195,3 +194,90 @@ def test_allocation_sizes_are_checked(allocator) -> None:
     p[2] = 5
     assert p[2] == 5
     allocator.free(p)
+
+
+# -- The by-value limit ------------------------------------------------------------------------------------------
+
+class Big1M(Struct):
+    v: Array[Uint64, BYVALUE_MAX // 8]
+
+
+class Big1MPlus(Struct):
+    v: Array[Uint64, BYVALUE_MAX // 8 + 1]
+
+
+class Half(Struct):
+    v: Array[Uint8, BYVALUE_MAX // 2 + 1]
+
+
+@pytest.fixture(scope="module")
+def big_lib(native_lib) -> str:
+    return native_lib("bigstruct")
+
+
+def test_byvalue_limit_is_one_mebibyte(big_lib: str) -> None:
+    """The by-value limit is 1 MiB, and the C helper's struct is exactly that large."""
+    assert BYVALUE_MAX == 1 << 20
+    assert cfunc(big_lib, "big_size", [], Size)() == sizeof(Big1M) == BYVALUE_MAX
+
+
+def expected_checksum(seed: int) -> int:
+    s = 0
+    for i in range(BYVALUE_MAX // 8):
+        s = (s * 31 + seed + i) & (2 ** 64 - 1)
+    return s
+
+
+def test_struct_at_the_limit_passes_down_and_up(big_lib: str) -> None:
+    """A 1 MiB struct passes by value to C and back, and into callbacks both ways, as C built it."""
+    oracle = cfunc(big_lib, "big_checksum_of_seed", [Uint64], Uint64)(5)
+    make = cfunc(big_lib, "big_make", [Uint64], Big1M)
+    checksum = cfunc(big_lib, "big_checksum", [Big1M], Uint64)
+    b = make(5)
+    assert b.v[0] == 5 and b.v[BYVALUE_MAX // 8 - 1] == 5 + BYVALUE_MAX // 8 - 1
+    assert checksum(b) == oracle
+
+    def on_arg(s: Big1M) -> int:
+        assert s.v[0] == 9 and s.v[BYVALUE_MAX // 8 - 1] == 9 + BYVALUE_MAX // 8 - 1
+        return checksum(s)
+
+    with NativeCallable.isolate_local(NativeFunction[[Big1M], Uint64], on_arg, exceptional_return=0) as cb:
+        got = cfunc(big_lib, "big_call_arg", [Pointer[NativeFunction[[Big1M], Uint64]], Uint64], Uint64,
+                    is_leaf=False)(cb, 9)
+    assert got == cfunc(big_lib, "big_checksum_of_seed", [Uint64], Uint64)(9)
+
+    with NativeCallable.isolate_local(NativeFunction[[Uint64], Big1M], make, exceptional_return=Big1M()) as cb:
+        got = cfunc(big_lib, "big_call_ret", [Pointer[NativeFunction[[Uint64], Big1M]], Uint64], Uint64,
+                    is_leaf=False)(cb, 5)
+    assert got == oracle
+
+
+def test_by_value_compounds_past_the_limit_are_refused_when_the_type_is_made() -> None:
+    """A signature whose by-value compound arguments total more than 1 MiB, or whose return is larger, raises
+    TypeError naming the size and the limit (a 4 MiB struct used to overflow the native stack)."""
+    msg = r"by-value arguments of {} take {} bytes; the limit is 1048576 bytes"
+    with pytest.raises(TypeError, match=msg.format(r"NativeFunction\[\[Big1MPlus\], Int64\]", 1048584)):
+        NativeFunction[[Big1MPlus], Int64]
+    with pytest.raises(TypeError, match=msg.format(r"NativeFunction\[\[Half, Int32, Half\], Void\]", 1048578)):
+        NativeFunction[[Half, Int32, Half], None]
+    with pytest.raises(TypeError, match=r"returns Big1MPlus by value \(1048584 bytes\); the limit is 1048576"):
+        NativeFunction[[], Big1MPlus]
+    with pytest.raises(TypeError, match="the limit is 1048576 bytes"):
+        @nativeffi.native
+        def too_big(b: Big1MPlus) -> Int64: ...
+    assert native_type(NativeFunction[[Half, Int32], Big1M]).kind == "function"
+
+
+def test_huge_struct_by_value_fails_cleanly_in_a_subprocess(tmp_path) -> None:
+    """The 4 MiB case that used to segfault now exits with a TypeError (run in a child so a crash shows as one)."""
+    code = textwrap.dedent("""
+        from nativeffi import Array, Int64, NativeFunction, Struct, Uint64
+        class Big(Struct):
+            v: Array[Uint64, (4 << 20) // 8]
+        try:
+            NativeFunction[[Big], Int64]
+        except TypeError as e:
+            print("refused:", e)
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "refused: the by-value arguments" in r.stdout, r.stdout + r.stderr

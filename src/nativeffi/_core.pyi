@@ -3,6 +3,7 @@ from typing import Any, Callable, Iterator, Optional
 
 POINTER_SIZE: int
 SIZE_MAX: int  # the largest size of a type, allocation, memory view or pointer step
+BYVALUE_MAX: int  # the most bytes of by-value compound arguments of one signature, and of a by-value return
 
 class CType:
     """A native type: size, alignment and ABI class."""
