@@ -12,10 +12,11 @@
  *     does not raise the struct's alignment;
  *   - a union puts every field at offset 0; size is rounded up to the alignment.
  *
- * libffi description (t->ffi): a struct whose layout libffi would compute itself is described field by field
- * (arrays flattened to repeated elements). Unions, structs with bit fields, and packed structs are classified
- * here (classify.c) by the rules of the platform's calling convention and described as an equivalent struct
- * whose size and alignment are preset, so libffi never recomputes them.
+ * libffi description (t->ffi): a small struct (NF_FIELDS_MAX) whose layout libffi would compute itself is
+ * described field by field (arrays flattened to repeated elements). Unions, structs with bit fields, packed and
+ * larger structs are classified here (classify.c) by the rules of the platform's calling convention and
+ * described as an equivalent struct whose size and alignment are preset, so libffi never recomputes them: a
+ * struct of any size costs a description of at most 32 elements.
  *
  * Sizes: every offset and size is computed with sizes.h's checked arithmetic and bounded by NF_SIZE_MAX.
  */
@@ -226,8 +227,8 @@ static ffi_type *new_ffi_struct(Py_ssize_t n)
     return ft;
 }
 
-/* Number of libffi elements a field of type t becomes (arrays are flattened). Every element takes at least a byte,
-   so the count is at most the struct's size, which is at most NF_SIZE_MAX (no overflow). */
+/* Number of libffi elements a field of type t becomes (arrays are flattened). Called only for structs of at most
+   NF_FIELDS_MAX bytes: every element takes at least a byte, so the count is at most that size (no overflow). */
 static Py_ssize_t flat_count(nf_ctype *t)
 {
     return t->kind == NF_ARRAY ? t->length * flat_count(t->target) : 1;
@@ -322,10 +323,20 @@ static ffi_type *classified_ffi(nf_ctype *t)
 #endif
 }
 
+/* The largest struct described field by field. With a classifier: the largest value that may travel in registers
+   (x86-64: 16 bytes; AArch64: an HFA of four doubles, 32). Larger ones travel in memory whatever their fields, so
+   the classified description (one element, size and alignment preset) is exact and costs nothing per array item.
+   Without one: the by-value limit, above which no signature can use the struct anyway. */
+#ifdef NF_HAVE_CLASSIFIER
+#define NF_FIELDS_MAX 32
+#else
+#define NF_FIELDS_MAX NF_BYVALUE_MAX
+#endif
+
 static int describe_to_ffi(nf_ctype *t)
 {
     ffi_type *ft = NULL;
-    if (t->kind == NF_STRUCT && ((nf_layout *)t->layout)->natural)
+    if (t->kind == NF_STRUCT && ((nf_layout *)t->layout)->natural && t->size <= NF_FIELDS_MAX)
         ft = natural_ffi(t);
     if (!ft && !PyErr_Occurred())
         ft = classified_ffi(t);
