@@ -3,10 +3,10 @@ large arrays cost no memory at class creation; by-value compounds have a documen
 from __future__ import annotations
 
 import gc
+import pathlib
 import subprocess
 import sys
 import textwrap
-import time
 import tracemalloc
 
 import pytest
@@ -202,23 +202,19 @@ def test_allocation_sizes_are_checked(allocator) -> None:
 # -- libffi descriptions of large arrays -------------------------------------------------------------------------
 
 def test_big_array_struct_costs_no_memory_at_class_creation() -> None:
-    """A struct with Array[Uint8, 10**7] is made without a libffi element per item (under 1 MB traced, 0.1 s)."""
+    """A struct with Array[Uint8, 10**7] is made without a libffi element per item (under 1 MB traced; was 80 MB)."""
     gc.collect()
     tracemalloc.start()
     try:
-        t0 = time.perf_counter()
-
         class Big(Struct):
             a: Array[Uint8, 10 ** 7]
             x: Int32
 
-        elapsed = time.perf_counter() - t0
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert sizeof(Big) == 10 ** 7 + 4
     assert peak < 1_000_000, peak
-    assert elapsed < 0.1, elapsed
     assert _core._layout_info(Big.__native__)["by_value"]
 
 
@@ -245,13 +241,6 @@ def test_byvalue_limit_is_one_mebibyte(big_lib: str) -> None:
     """The by-value limit is 1 MiB, and the C helper's struct is exactly that large."""
     assert BYVALUE_MAX == 1 << 20
     assert cfunc(big_lib, "big_size", [], Size)() == sizeof(Big1M) == BYVALUE_MAX
-
-
-def expected_checksum(seed: int) -> int:
-    s = 0
-    for i in range(BYVALUE_MAX // 8):
-        s = (s * 31 + seed + i) & (2 ** 64 - 1)
-    return s
 
 
 def test_struct_at_the_limit_passes_down_and_up(big_lib: str) -> None:
@@ -294,16 +283,24 @@ def test_by_value_compounds_past_the_limit_are_refused_when_the_type_is_made() -
     assert native_type(NativeFunction[[Half, Int32], Big1M]).kind == "function"
 
 
-def test_huge_struct_by_value_fails_cleanly_in_a_subprocess(tmp_path) -> None:
-    """The 4 MiB case that used to segfault now exits with a TypeError (run in a child so a crash shows as one)."""
+def test_huge_struct_by_value_fails_cleanly_in_a_subprocess(big_lib: str) -> None:
+    """Calling C with a 4 MiB struct by value, which segfaulted inside libffi, exits with a TypeError (run in a
+    child so that a crash shows as one)."""
     code = textwrap.dedent("""
-        from nativeffi import Array, Int64, NativeFunction, Struct, Uint64
-        class Big(Struct):
+        import sys
+        sys.path.insert(0, sys.argv[2])
+        from helpers import cfunc
+        from nativeffi import Array, Struct, Uint64
+        class Big4(Struct):
             v: Array[Uint64, (4 << 20) // 8]
+        b = Big4()
+        b.v[(4 << 20) // 8 - 1] = 7
         try:
-            NativeFunction[[Big], Int64]
+            print("called:", cfunc(sys.argv[1], "big4_last", [Big4], Uint64)(b))
         except TypeError as e:
             print("refused:", e)
     """)
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0 and "refused: the by-value arguments" in r.stdout, r.stdout + r.stderr
+    tests = str(pathlib.Path(__file__).resolve().parent)
+    r = subprocess.run([sys.executable, "-c", code, big_lib, tests], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "refused: the by-value arguments of NativeFunction[[Big4], Uint64] take 4194304 " \
+        "bytes; the limit is 1048576 bytes" in r.stdout, (r.returncode, r.stdout + r.stderr)

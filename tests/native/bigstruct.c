@@ -63,3 +63,8 @@ uint64_t big_call_ret(big_ret_fn f, uint64_t seed)
     free(b);
     return s;
 }
+
+/* A 4 MiB struct by value: the size that overflowed an 8 MiB stack inside libffi before the limit. */
+typedef struct { uint64_t v[(4 << 20) / 8]; } big4_t;
+
+uint64_t big4_last(big4_t b) { return b.v[(4 << 20) / 8 - 1]; }
