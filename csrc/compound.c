@@ -12,14 +12,18 @@
  *     does not raise the struct's alignment;
  *   - a union puts every field at offset 0; size is rounded up to the alignment.
  *
- * libffi description (t->ffi): a struct whose layout libffi would compute itself is described field by field
- * (arrays flattened to repeated elements). Unions, structs with bit fields, and packed structs are classified
- * here (classify.c) by the rules of the platform's calling convention and described as an equivalent struct
- * whose size and alignment are preset, so libffi never recomputes them.
+ * libffi description (t->ffi): a small struct (NF_FIELDS_MAX) whose layout libffi would compute itself is
+ * described field by field (arrays flattened to repeated elements). Unions, structs with bit fields, packed and
+ * larger structs are classified here (classify.c) by the rules of the platform's calling convention and
+ * described as an equivalent struct whose size and alignment are preset, so libffi never recomputes them: a
+ * struct of any size costs a description of at most 32 elements.
+ *
+ * Sizes: every offset and size is computed with sizes.h's checked arithmetic and bounded by NF_SIZE_MAX.
  */
 #include "compound.h"
 #include "cdata.h"
 #include "classify.h"
+#include "sizes.h"
 
 /* What compound.c keeps per struct or union CType (t->layout). */
 typedef struct {
@@ -53,8 +57,6 @@ static int check_member_type(nf_ctype *t, PyObject *what)
     return 0;
 }
 
-static Py_ssize_t round_up(Py_ssize_t x, Py_ssize_t a) { return (x + a - 1) / a * a; }
-
 /* Whether libffi can describe `t` as itself (scalars, pointers, natural structs, arrays of those). */
 static int is_natural(nf_ctype *t)
 {
@@ -72,54 +74,66 @@ static int is_natural(nf_ctype *t)
 typedef struct {
     PyObject *name;      /* borrowed */
     nf_ctype *type;      /* borrowed */
-    int width;           /* bit width, or -1 for an ordinary field */
+    Py_ssize_t width;    /* bit width, or -1 for an ordinary field */
     Py_ssize_t offset;   /* result: byte offset */
     Py_ssize_t bitpos;   /* result: bit position of a bit field, -1 otherwise */
 } field_spec;
 
-/* Lays out `n` fields; writes offsets into specs and the compound's size and alignment. */
-static void lay_out(nf_kind kind, field_spec *specs, Py_ssize_t n, Py_ssize_t pack, Py_ssize_t *size_out,
-                    Py_ssize_t *align_out)
+/* Lays out `n` fields of the compound t (kind and name only are read); writes offsets into specs and the size
+   and alignment. Positions are counted in bits, every step checked: returns 0, or -1 with OverflowError if the
+   compound would be larger than NF_SIZE_MAX bytes. */
+static int lay_out(nf_ctype *t, field_spec *specs, Py_ssize_t n, Py_ssize_t pack, Py_ssize_t *size_out,
+                   Py_ssize_t *align_out)
 {
     Py_ssize_t bit = 0, end = 0, align = 1;   /* bit: next free bit (structs); end: bits used (unions) */
     for (Py_ssize_t i = 0; i < n; i++) {
         field_spec *f = &specs[i];
-        nf_ctype *t = f->type;
-        Py_ssize_t a = pack && t->align > pack ? pack : t->align;
-        if (kind == NF_UNION) {
+        nf_ctype *ft = f->type;
+        Py_ssize_t a = pack && ft->align > pack ? pack : ft->align;
+        Py_ssize_t bits = f->width >= 0 ? f->width : 8 * ft->size;   /* member sizes are <= NF_SIZE_MAX: no overflow */
+        if (t->kind == NF_UNION) {
             f->offset = 0;
             f->bitpos = f->width >= 0 ? 0 : -1;
-            Py_ssize_t bits = f->width >= 0 ? f->width : 8 * t->size;
             end = bits > end ? bits : end;
             if (f->width != 0 && a > align)
                 align = a;
             continue;
         }
         if (f->width == 0) {
-            bit = round_up(bit, 8 * t->align);
+            if (nf_size_round_up(bit, 8 * ft->align, &bit) < 0)
+                goto too_large;
             f->offset = bit / 8;
             f->bitpos = bit;
             continue;
         }
         if (f->width > 0) {
-            Py_ssize_t unit = 8 * t->size;
-            if (!pack && bit / unit != (bit + f->width - 1) / unit)
-                bit = round_up(bit, unit);
+            Py_ssize_t unit = 8 * ft->size, last;
+            if (nf_size_add(bit, f->width - 1, &last) < 0)
+                goto too_large;
+            if (!pack && bit / unit != last / unit && nf_size_round_up(bit, unit, &bit) < 0)
+                goto too_large;
             f->bitpos = bit;
-            f->offset = bit / 8;
-            bit += f->width;
         } else {
-            bit = round_up(bit, 8 * a);
-            f->offset = bit / 8;
+            if (nf_size_round_up(bit, 8 * a, &bit) < 0)
+                goto too_large;
             f->bitpos = -1;
-            bit += 8 * t->size;
         }
+        f->offset = bit / 8;
+        if (nf_size_add(bit, bits, &bit) < 0)
+            goto too_large;
         if (a > align)
             align = a;
     }
-    Py_ssize_t bytes = kind == NF_UNION ? (end + 7) / 8 : (bit + 7) / 8;
-    *size_out = round_up(bytes, align);
+    Py_ssize_t bytes, size;
+    if (nf_size_round_up(t->kind == NF_UNION ? end : bit, 8, &bytes) < 0 ||
+        nf_size_round_up(bytes / 8, align, &size) < 0 || size > NF_SIZE_MAX)
+        goto too_large;
+    *size_out = size;
     *align_out = align;
+    return 0;
+too_large:
+    PyErr_Format(PyExc_OverflowError, "%U is " NF_TOO_LARGE, t->name);
+    return -1;
 }
 
 /* -- Scalar leaves, for the calling-convention classifiers -------------------- */
@@ -213,7 +227,8 @@ static ffi_type *new_ffi_struct(Py_ssize_t n)
     return ft;
 }
 
-/* Number of libffi elements a field of type t becomes (arrays are flattened). */
+/* Number of libffi elements a field of type t becomes (arrays are flattened). Called only for structs of at most
+   NF_FIELDS_MAX bytes: every element takes at least a byte, so the count is at most that size (no overflow). */
 static Py_ssize_t flat_count(nf_ctype *t)
 {
     return t->kind == NF_ARRAY ? t->length * flat_count(t->target) : 1;
@@ -308,10 +323,20 @@ static ffi_type *classified_ffi(nf_ctype *t)
 #endif
 }
 
+/* The largest struct described field by field. With a classifier: the largest value that may travel in registers
+   (x86-64: 16 bytes; AArch64: an HFA of four doubles, 32). Larger ones travel in memory whatever their fields, so
+   the classified description (one element, size and alignment preset) is exact and costs nothing per array item.
+   Without one: the by-value limit, above which no signature can use the struct anyway. */
+#ifdef NF_HAVE_CLASSIFIER
+#define NF_FIELDS_MAX 32
+#else
+#define NF_FIELDS_MAX NF_BYVALUE_MAX
+#endif
+
 static int describe_to_ffi(nf_ctype *t)
 {
     ffi_type *ft = NULL;
-    if (t->kind == NF_STRUCT && ((nf_layout *)t->layout)->natural)
+    if (t->kind == NF_STRUCT && ((nf_layout *)t->layout)->natural && t->size <= NF_FIELDS_MAX)
         ft = natural_ffi(t);
     if (!ft && !PyErr_Occurred())
         ft = classified_ffi(t);
@@ -413,8 +438,8 @@ static int parse_specs(nf_ctype *t, PyObject *seq, field_spec *specs, Py_ssize_t
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
         PyObject *name, *ft;
-        int width;
-        if (!PyTuple_Check(item) || !PyArg_ParseTuple(item, "UO!i", &name, &nf_CType_Type, &ft, &width)) {
+        Py_ssize_t width;
+        if (!PyTuple_Check(item) || !PyArg_ParseTuple(item, "UO!n", &name, &nf_CType_Type, &ft, &width)) {
             PyErr_Clear();
             PyErr_Format(PyExc_TypeError, "set_layout: field %zd must be (name, CType, width)", i);
             return -1;
@@ -429,7 +454,7 @@ static int parse_specs(nf_ctype *t, PyObject *seq, field_spec *specs, Py_ssize_t
                 PyErr_Format(PyExc_TypeError, "%U: Bits[...] needs an integer or Bool type, got %U", what, f->name);
                 bad = -1;
             } else if (width > 8 * f->size || (f->kind == NF_BOOL && width > 1)) {
-                PyErr_Format(PyExc_ValueError, "%U: a bit field of %U holds at most %d bits, got %d", what, f->name,
+                PyErr_Format(PyExc_ValueError, "%U: a bit field of %U holds at most %d bits, got %zd", what, f->name,
                              f->kind == NF_BOOL ? 1 : (int)(8 * f->size), width);
                 bad = -1;
             }
@@ -486,7 +511,8 @@ static PyObject *m_set_layout(PyObject *m, PyObject *args)
         goto done;
     }
     Py_ssize_t size, align;
-    lay_out(t->kind, specs, n, pack, &size, &align);
+    if (lay_out(t, specs, n, pack, &size, &align) < 0)
+        goto done;
     lay->pack = pack;
     lay->natural = t->kind == NF_STRUCT && !lay->has_bitfields;
     for (Py_ssize_t i = 0; i < n && lay->natural; i++)
@@ -500,8 +526,8 @@ static PyObject *m_set_layout(PyObject *m, PyObject *args)
         }
         memcpy(plain, specs, n * sizeof(field_spec));
         Py_ssize_t psize, palign;
-        lay_out(t->kind, plain, n, 0, &psize, &palign);
-        lay->natural = psize == size && palign == align;
+        lay->natural = lay_out(t, plain, n, 0, &psize, &palign) == 0 && psize == size && palign == align;
+        PyErr_Clear();   /* unpacked, it may be too large: then packing changed it */
         for (Py_ssize_t i = 0; i < n && lay->natural; i++)
             lay->natural = plain[i].offset == specs[i].offset;
         PyMem_Free(plain);
@@ -512,8 +538,8 @@ static PyObject *m_set_layout(PyObject *m, PyObject *args)
     for (Py_ssize_t i = 0, k = 0; i < n; i++) {
         if (specs[i].width == 0)
             continue;
-        nf_field *f = nf_field_new(specs[i].name, specs[i].type, t, specs[i].offset, specs[i].bitpos, specs[i].width,
-                                   k);
+        nf_field *f = nf_field_new(specs[i].name, specs[i].type, t, specs[i].offset, specs[i].bitpos,
+                                   (int)specs[i].width, k);   /* checked: at most 64 */
         if (!f) {
             Py_DECREF(tuple);
             goto done;
@@ -540,37 +566,36 @@ done:
 static PyObject *m_array_type(PyObject *m, PyObject *args)
 {
     nf_ctype *elem;
-    Py_ssize_t n;
-    PyObject *name = NULL;
-    if (!PyArg_ParseTuple(args, "O!n|U:array_type", &nf_CType_Type, &elem, &n, &name))
+    PyObject *length, *given = NULL;
+    if (!PyArg_ParseTuple(args, "O!O|U:array_type", &nf_CType_Type, &elem, &length, &given))
         return NULL;
-    PyObject *what = PyUnicode_FromFormat("the element of Array[%U, %zd]", elem->name, n);
-    if (!what)
+    PyObject *name = given ? Py_NewRef(given) : PyUnicode_FromFormat("Array[%U, %S]", elem->name, length);
+    if (!name)
         return NULL;
-    int bad = check_member_type(elem, what);
-    Py_DECREF(what);
-    if (bad)
-        return NULL;
+    nf_ctype *t = NULL;
+    Py_ssize_t n, size;
+    PyObject *what = PyUnicode_FromFormat("the element of %U", name);
+    if (!what || check_member_type(elem, what) < 0 || nf_count_from_object(length, "an Array length", &n) < 0)
+        goto done;
     if (n < 1) {
-        PyErr_Format(PyExc_ValueError, "Array[%U, %zd]: an inline array needs a length >= 1", elem->name, n);
-        return NULL;
+        PyErr_Format(PyExc_ValueError, "%U: an inline array needs a length >= 1", name);
+        goto done;
     }
-    if (n > PY_SSIZE_T_MAX / (elem->size ? elem->size : 1)) {
-        PyErr_Format(PyExc_OverflowError, "Array[%U, %zd] is too large", elem->name, n);
-        return NULL;
+    if (nf_size_mul(n, elem->size, &size) < 0 || size > NF_SIZE_MAX) {
+        PyErr_Format(PyExc_OverflowError, "%U is " NF_TOO_LARGE, name);
+        goto done;
     }
-    nf_ctype *t = nf_ctype_alloc(NF_ARRAY, "Array");
-    if (!t)
-        return NULL;
-    if (name)
-        Py_SETREF(t->name, Py_NewRef(name));
-    else
-        Py_SETREF(t->name, PyUnicode_FromFormat("Array[%U, %zd]", elem->name, n));
+    if (!(t = nf_ctype_alloc(NF_ARRAY, "Array")))
+        goto done;
+    Py_SETREF(t->name, Py_NewRef(name));
     t->target = (nf_ctype *)Py_NewRef(elem);
     t->length = n;
-    t->size = n * elem->size;
+    t->size = size;
     t->align = elem->align;
-    /* t->ffi stays NULL: C arrays are never passed by value; inside structs they are flattened */
+    /* t->ffi stays NULL: C arrays are never passed by value; small structs flatten them (natural_ffi) */
+done:
+    Py_XDECREF(what);
+    Py_DECREF(name);
     return (PyObject *)t;
 }
 

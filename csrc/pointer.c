@@ -2,6 +2,7 @@
 #include "pointer.h"
 #include "compound.h"
 #include "convert.h"
+#include "sizes.h"
 
 static PyObject *default_pointer_class;  /* nativeffi.Pointer, set by the Python layer */
 PyObject *nf_NullPointerError;
@@ -29,18 +30,26 @@ PyObject *nf_pointer_new(nf_ctype *ptype, void *addr, PyObject *keep)
     return new_of_class((PyTypeObject *)cls, ptype, addr, keep);
 }
 
-/* The POINTER CType of a Pointer class (its __native__). Borrowed. */
+/* The POINTER CType of a Pointer class (its __native__, which may be computed on each access). New reference. */
 static nf_ctype *class_ptype(PyTypeObject *cls)
 {
     PyObject *t = PyObject_GetAttrString((PyObject *)cls, "__native__");
-    if (!t)
-        return NULL;
-    Py_DECREF(t);  /* the class holds it */
-    if (!nf_ctype_check(t) || ((nf_ctype *)t)->kind != NF_POINTER) {
+    if (t && (!nf_ctype_check(t) || ((nf_ctype *)t)->kind != NF_POINTER)) {
         PyErr_Format(PyExc_TypeError, "%s.__native__ is not a pointer type", cls->tp_name);
-        return NULL;
+        Py_CLEAR(t);
     }
     return (nf_ctype *)t;
+}
+
+/* A new pointer of class `cls` at `addr`, typed by the class's __native__. */
+static PyObject *new_of_class_type(PyTypeObject *cls, void *addr, PyObject *keep)
+{
+    nf_ctype *t = class_ptype(cls);
+    if (!t)
+        return NULL;
+    PyObject *p = new_of_class(cls, t, addr, keep);
+    Py_DECREF(t);
+    return p;
 }
 
 nf_ctype *nf_pointer_target(nf_ctype *ptype)
@@ -100,8 +109,7 @@ static PyObject *pointer_from_address(PyTypeObject *cls, PyObject *args, PyObjec
         PyErr_Format(PyExc_OverflowError, "from_address() expected a non-negative address, got %R", addr);
         return NULL;
     }
-    nf_ctype *t = class_ptype(cls);
-    return t ? new_of_class(cls, t, a, keep == Py_None ? NULL : keep) : NULL;
+    return new_of_class_type(cls, a, keep == Py_None ? NULL : keep);
 }
 
 /* -- Buffers: Pointer.from_buffer and as_memoryview --------------------- */
@@ -128,9 +136,6 @@ static PyTypeObject nf_BufKeeper_Type = {
 
 static PyObject *pointer_from_buffer(PyTypeObject *cls, PyObject *obj)
 {
-    nf_ctype *t = class_ptype(cls);
-    if (!t)
-        return NULL;
     nf_bufkeeper *k = PyObject_New(nf_bufkeeper, &nf_BufKeeper_Type);
     if (!k)
         return NULL;
@@ -142,7 +147,7 @@ static PyObject *pointer_from_buffer(PyTypeObject *cls, PyObject *obj)
                      "array, numpy array), got %.200s", Py_TYPE(obj)->tp_name);
         return NULL;
     }
-    PyObject *p = new_of_class(cls, t, k->view.buf, (PyObject *)k);
+    PyObject *p = new_of_class_type(cls, k->view.buf, (PyObject *)k);
     Py_DECREF(k);
     return p;
 }
@@ -185,15 +190,28 @@ static int check_not_null(nf_pointer *p, const char *what)
     return -1;
 }
 
+/* Checks that `length` (a Python int) bytes from p are a region of the address space; its length in *n. */
+static int region_length(nf_pointer *p, PyObject *length, const char *what, Py_ssize_t *n)
+{
+    char *end;
+    if (nf_count_from_object(length, what, n) < 0)
+        return -1;
+    if (*n > NF_SIZE_MAX) {
+        PyErr_Format(PyExc_OverflowError, "%s %R is " NF_TOO_LARGE, what, length);
+        return -1;
+    }
+    if (nf_addr_add(p->addr, *n, &end) < 0) {
+        PyErr_Format(PyExc_OverflowError, "%s %R from %p leaves the address space", what, length, p->addr);
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *pointer_as_memoryview(nf_pointer *p, PyObject *arg)
 {
-    Py_ssize_t n = PyNumber_AsSsize_t(arg, PyExc_OverflowError);
-    if (n == -1 && PyErr_Occurred())
+    Py_ssize_t n;
+    if (region_length(p, arg, "as_memoryview() byte count", &n) < 0)
         return NULL;
-    if (n < 0) {
-        PyErr_Format(PyExc_ValueError, "as_memoryview() expected a byte count >= 0, got %zd", n);
-        return NULL;
-    }
     if (n > 0 && check_not_null(p, "make a memoryview") < 0)
         return NULL;
     nf_region *r = PyObject_New(nf_region, &nf_Region_Type);
@@ -223,48 +241,64 @@ static nf_ctype *element_type(nf_pointer *p, const char *what)
     return t;
 }
 
-static PyObject *load_at(nf_pointer *p, Py_ssize_t i)
+/* *out = the address `index` (a Python int of any size) elements of t from p, stepping forward (sign 1) or back
+   (-1); `op` names the operation in errors ("+", "-" or "[]"). Returns 0, or -1 with OverflowError if the byte
+   offset or the address would leave the address space (nothing wraps around). */
+static int element_address(nf_pointer *p, nf_ctype *t, PyObject *index, int sign, const char *op, char **out)
 {
-    nf_ctype *t = element_type(p, "read");
-    if (!t || check_not_null(p, "read") < 0)
+    Py_ssize_t i = PyNumber_AsSsize_t(index, NULL), off;   /* clamped: a huge int then fails below */
+    if (i == -1 && PyErr_Occurred())
+        return -1;
+    if (nf_size_mul(i, sign * t->size, &off) < 0 || nf_addr_add(p->addr, off, out) < 0) {
+        if (op[0] == '[')
+            PyErr_Format(PyExc_OverflowError, "%U[%R]: %R elements of %zd bytes from %p leave the address space",
+                         p->type->name, index, index, t->size, p->addr);
+        else
+            PyErr_Format(PyExc_OverflowError, "%U %s %R: %R elements of %zd bytes from %p leave the address space",
+                         p->type->name, op, index, index, t->size, p->addr);
+        return -1;
+    }
+    return 0;
+}
+
+/* The pointee type and the address of p[index] (index NULL: p[0]) to `what` ("read", "write"). NULL with an
+   exception if the pointee has no values, p is null, or the address leaves the address space. */
+static nf_ctype *element_at(nf_pointer *p, PyObject *index, const char *what, char **a)
+{
+    nf_ctype *t = element_type(p, what);
+    if (!t || check_not_null(p, what) < 0)
         return NULL;
-    char *a = p->addr + i * t->size;
+    *a = p->addr;
+    if (index && element_address(p, t, index, 1, "[]", a) < 0)
+        return NULL;
+    return t;
+}
+
+static PyObject *load_at(nf_pointer *p, PyObject *index)
+{
+    char *a;
+    nf_ctype *t = element_at(p, index, "read", &a);
+    if (!t)
+        return NULL;
     if (NF_IS_SCALAR(t->kind))
         return nf_cconv_load_scalar(t->kind, a);
     return nf_cconv_load(t, a, p->keep);
 }
 
-static int store_at(nf_pointer *p, Py_ssize_t i, PyObject *v)
+static int store_at(nf_pointer *p, PyObject *index, PyObject *v)
 {
     if (!v) {
         PyErr_SetString(PyExc_TypeError, "pointer elements cannot be deleted");
         return -1;
     }
-    nf_ctype *t = element_type(p, "write");
-    if (!t || check_not_null(p, "write") < 0)
-        return -1;
-    return nf_cconv_store(t, p->addr + i * t->size, v);
-}
-
-static PyObject *pointer_subscript(nf_pointer *p, PyObject *key)
-{
-    Py_ssize_t i = PyLong_CheckExact(key) ? PyLong_AsSsize_t(key) : PyNumber_AsSsize_t(key, PyExc_IndexError);
-    if (i == -1 && PyErr_Occurred())
-        return NULL;
-    return load_at(p, i);
-}
-
-static int pointer_ass_subscript(nf_pointer *p, PyObject *key, PyObject *v)
-{
-    Py_ssize_t i = PyLong_CheckExact(key) ? PyLong_AsSsize_t(key) : PyNumber_AsSsize_t(key, PyExc_IndexError);
-    if (i == -1 && PyErr_Occurred())
-        return -1;
-    return store_at(p, i, v);
+    char *a;
+    nf_ctype *t = element_at(p, index, "write", &a);
+    return t ? nf_cconv_store(t, a, v) : -1;
 }
 
 static PyMappingMethods pointer_as_mapping = {
-    .mp_subscript = (binaryfunc)pointer_subscript,
-    .mp_ass_subscript = (objobjargproc)pointer_ass_subscript,
+    .mp_subscript = (binaryfunc)load_at,
+    .mp_ass_subscript = (objobjargproc)store_at,
 };
 
 static PyObject *pointer_get_value(nf_pointer *p, void *c)
@@ -274,12 +308,12 @@ static PyObject *pointer_get_value(nf_pointer *p, void *c)
         PyErr_Format(PyExc_TypeError, "%U.value: use .ref to get a view of the struct or union", p->type->name);
         return NULL;
     }
-    return t ? load_at(p, 0) : NULL;
+    return t ? load_at(p, NULL) : NULL;
 }
 
 static int pointer_set_value(nf_pointer *p, PyObject *v, void *c)
 {
-    return store_at(p, 0, v);
+    return store_at(p, NULL, v);
 }
 
 static PyObject *pointer_get_ref(nf_pointer *p, void *c)
@@ -291,12 +325,12 @@ static PyObject *pointer_get_ref(nf_pointer *p, void *c)
         PyErr_Format(PyExc_TypeError, "%U.ref: .ref is for structs, unions and arrays; use .value", p->type->name);
         return NULL;
     }
-    return load_at(p, 0);
+    return load_at(p, NULL);
 }
 
 static int pointer_set_ref(nf_pointer *p, PyObject *v, void *c)
 {
-    return store_at(p, 0, v);
+    return store_at(p, NULL, v);
 }
 
 /* -- Arithmetic, comparison, representation ----------------------------- */
@@ -305,13 +339,11 @@ static PyObject *offset_by(nf_pointer *p, PyObject *n, int sign)
 {
     if (!PyLong_Check(n))
         Py_RETURN_NOTIMPLEMENTED;
-    Py_ssize_t k = PyLong_AsSsize_t(n);
-    if (k == -1 && PyErr_Occurred())
-        return NULL;
     nf_ctype *t = element_type(p, "do arithmetic");
-    if (!t)
+    char *a;
+    if (!t || element_address(p, t, n, sign, sign > 0 ? "+" : "-", &a) < 0)
         return NULL;
-    return new_of_class(Py_TYPE(p), p->type, p->addr + sign * k * t->size, p->keep);
+    return new_of_class(Py_TYPE(p), p->type, a, p->keep);
 }
 
 static PyObject *pointer_add(PyObject *a, PyObject *b)
@@ -334,7 +366,12 @@ static PyObject *pointer_sub(PyObject *a, PyObject *b)
             PyErr_Format(PyExc_TypeError, "cannot subtract %U from %U", q->type->name, p->type->name);
             return NULL;
         }
-        return PyLong_FromSsize_t((p->addr - q->addr) / t->size);
+        /* exact, in unsigned arithmetic: C's (p - q) for addresses of any distance, rounded toward zero */
+        uintptr_t a = (uintptr_t)p->addr, b = (uintptr_t)q->addr;
+        PyObject *d = PyLong_FromSize_t((a >= b ? a - b : b - a) / (uintptr_t)t->size);
+        if (d && a < b)
+            Py_SETREF(d, PyNumber_Negative(d));
+        return d;
     }
     return offset_by((nf_pointer *)a, b, -1);
 }
@@ -396,13 +433,8 @@ static PyObject *pointer_to_str(nf_pointer *p, PyObject *args, PyObject *kw)
     if (length == Py_None) {
         n = (Py_ssize_t)strlen(p->addr);
     } else {
-        n = PyNumber_AsSsize_t(length, PyExc_OverflowError);
-        if (n == -1 && PyErr_Occurred())
+        if (region_length(p, length, "to_str() length", &n) < 0)
             return NULL;
-        if (n < 0) {
-            PyErr_Format(PyExc_ValueError, "to_str() expected a length >= 0, got %zd", n);
-            return NULL;
-        }
     }
     return PyUnicode_DecodeUTF8(p->addr, n, "strict");
 }
@@ -414,8 +446,7 @@ static PyObject *pointer_retype(nf_pointer *p, PyObject *cls)
         PyErr_SetString(PyExc_TypeError, "_retype() expects a Pointer class");
         return NULL;
     }
-    nf_ctype *t = class_ptype((PyTypeObject *)cls);
-    return t ? new_of_class((PyTypeObject *)cls, t, p->addr, p->keep) : NULL;
+    return new_of_class_type((PyTypeObject *)cls, p->addr, p->keep);
 }
 
 static PyMethodDef pointer_methods[] = {

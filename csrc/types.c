@@ -1,6 +1,7 @@
 /* Native type descriptors (CType): the scalar table from native_types.def, pointers, function signatures, opaque types. */
 #include "types.h"
 #include "compound.h"
+#include "sizes.h"
 #include <stddef.h>
 #include <wchar.h>
 
@@ -269,9 +270,61 @@ static PyObject *m_set_pointer_target(PyObject *m, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "set_pointer_target: not an unresolved pointer type");
         return NULL;
     }
+    PyObject *name = PyUnicode_FromFormat("Pointer[%U]", target->name);
+    if (!name)
+        return NULL;
     p->target = (nf_ctype *)Py_NewRef(target);
-    Py_SETREF(p->name, PyUnicode_FromFormat("Pointer[%U]", target->name));
+    Py_SETREF(p->name, name);
     Py_RETURN_NONE;
+}
+
+/* Function types made so far, by (return type, nfixed, parameter types): equal type expressions give one CType, so
+   that everything keyed by a CType (pointer classes, bindings) is made once. Holds what it caches for good. */
+static PyObject *function_types;
+
+/* The name of a signature: "NativeFunction[[Int64, Double], Int64]". New reference, NULL with an exception. */
+static PyObject *function_name(PyObject *params, Py_ssize_t nfixed, nf_ctype *ret)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(params);
+    PyObject *names = PyList_New(n);
+    if (!names)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++)
+        PyList_SET_ITEM(names, i, Py_NewRef(((nf_ctype *)PyTuple_GET_ITEM(params, i))->name));
+    PyObject *sep = PyUnicode_FromString(", ");
+    PyObject *joined = sep ? PyUnicode_Join(sep, names) : NULL;
+    Py_XDECREF(sep);
+    Py_DECREF(names);
+    if (!joined)
+        return NULL;
+    PyObject *name = PyUnicode_FromFormat("NativeFunction[[%U%s], %U]", joined, nfixed < n ? " (variadic)" : "",
+                                          ret->name);
+    Py_DECREF(joined);
+    return name;
+}
+
+/* Refuses a signature whose by-value compounds pass NF_BYVALUE_MAX (see types.h). 0, or -1 with a TypeError. */
+static int check_byvalue_sizes(PyObject *name, PyObject *params, nf_ctype *ret)
+{
+    Py_ssize_t total = 0;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(params); i++) {
+        nf_ctype *p = (nf_ctype *)PyTuple_GET_ITEM(params, i);
+        if (NF_IS_COMPOUND(p->kind) && nf_size_add(total, p->size, &total) < 0)
+            total = PY_SSIZE_T_MAX;
+    }
+    if (total > NF_BYVALUE_MAX) {
+        PyErr_Format(PyExc_TypeError, "the by-value arguments of %U take %zd bytes; the limit is %zd bytes (a by-value "
+                     "struct is copied on the native stack): pass large structs by Pointer", name, total,
+                     NF_BYVALUE_MAX);
+        return -1;
+    }
+    if (NF_IS_COMPOUND(ret->kind) && ret->size > NF_BYVALUE_MAX) {
+        PyErr_Format(PyExc_TypeError, "%U returns %U by value (%zd bytes); the limit is %zd bytes (a by-value struct "
+                     "is copied on the native stack): return large structs through a Pointer parameter", name,
+                     ret->name, ret->size, NF_BYVALUE_MAX);
+        return -1;
+    }
+    return 0;
 }
 
 static PyObject *m_function_type(PyObject *m, PyObject *args)
@@ -286,37 +339,35 @@ static PyObject *m_function_type(PyObject *m, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "function_type: nfixed out of range");
         return NULL;
     }
-    PyObject *names = PyList_New(n);
-    if (!names)
-        return NULL;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *p = PyTuple_GET_ITEM(params, i);
-        if (!nf_ctype_check(p)) {
-            Py_DECREF(names);
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (!nf_ctype_check(PyTuple_GET_ITEM(params, i))) {
             PyErr_SetString(PyExc_TypeError, "function_type: parameters must be CTypes");
             return NULL;
         }
-        PyList_SET_ITEM(names, i, Py_NewRef(((nf_ctype *)p)->name));
-    }
-    PyObject *sep = PyUnicode_FromString(", ");
-    PyObject *joined = sep ? PyUnicode_Join(sep, names) : NULL;
-    Py_XDECREF(sep);
-    Py_DECREF(names);
-    if (!joined)
+    PyObject *key = Py_BuildValue("(OnO)", ret, nfixed, params);
+    if (!key)
         return NULL;
-    nf_ctype *t = nf_ctype_alloc(NF_FUNCTION, "NativeFunction");
-    if (!t) {
-        Py_DECREF(joined);
-        return NULL;
+    PyObject *cached = PyDict_GetItemWithError(function_types, key);
+    if (cached || PyErr_Occurred()) {
+        Py_DECREF(key);
+        return Py_XNewRef(cached);
     }
-    Py_SETREF(t->name, PyUnicode_FromFormat("NativeFunction[[%U%s], %U]", joined,
-                                            nfixed < n ? " (variadic)" : "", ret->name));
-    Py_DECREF(joined);
+    nf_ctype *t = NULL;
+    PyObject *name = function_name(params, nfixed, ret);
+    if (!name || check_byvalue_sizes(name, params, ret) < 0 || !(t = nf_ctype_alloc(NF_FUNCTION, "NativeFunction")))
+        goto done;
+    Py_SETREF(t->name, Py_NewRef(name));
     t->params = Py_NewRef(params);
     t->nfixed = nfixed;
     t->variadic = nfixed < n;
     t->ret = (nf_ctype *)Py_NewRef(ret);
     t->align = 1;
+    /* keep the first if a finalizer run by an allocation above made the same type meanwhile */
+    cached = PyDict_SetDefault(function_types, key, (PyObject *)t);
+    Py_SETREF(t, (nf_ctype *)Py_XNewRef(cached));
+done:
+    Py_XDECREF(name);
+    Py_DECREF(key);
     return (PyObject *)t;
 }
 
@@ -343,11 +394,21 @@ PyMethodDef nf_types_methods[] = {
     {NULL},
 };
 
+static int add_size_constant(PyObject *module, const char *name, Py_ssize_t value)
+{
+    PyObject *v = PyLong_FromSsize_t(value);
+    int r = v ? PyModule_AddObjectRef(module, name, v) : -1;
+    Py_XDECREF(v);
+    return r;
+}
+
 int nf_types_init(PyObject *module)
 {
-    if (PyType_Ready(&nf_CType_Type) < 0 || make_scalars() < 0)
+    if (PyType_Ready(&nf_CType_Type) < 0 || make_scalars() < 0 || !(function_types = PyDict_New()))
         return -1;
-    if (PyModule_AddObjectRef(module, "CType", (PyObject *)&nf_CType_Type) < 0)
+    if (PyModule_AddObjectRef(module, "CType", (PyObject *)&nf_CType_Type) < 0 ||
+        add_size_constant(module, "SIZE_MAX", NF_SIZE_MAX) < 0 ||
+        add_size_constant(module, "BYVALUE_MAX", NF_BYVALUE_MAX) < 0)
         return -1;
     return PyModule_AddObjectRef(module, "void_type", (PyObject *)nf_void_type);
 }

@@ -62,6 +62,12 @@ extern PyTypeObject nf_CType_Type;
 extern nf_ctype *nf_scalar_types[NF_T_COUNT];
 extern nf_ctype *nf_void_type;
 
+/* The most bytes of by-value compound (struct, union) arguments one signature may take in total, and the largest
+   by-value compound return. A by-value argument lives on the native stack: libffi copies it there twice for a
+   downcall, and the C caller of a callback builds it there; past a few MiB the 8 MiB stack of a thread overflows
+   (a 4 MiB struct did). Larger compounds pass by pointer. */
+#define NF_BYVALUE_MAX ((Py_ssize_t)1 << 20)
+
 /* Allocates a blank CType of `kind` named `name`; the caller fills in the rest. New reference. */
 nf_ctype *nf_ctype_alloc(nf_kind kind, const char *name);
 

@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import array
+import os
+import subprocess
+import sys
+import textwrap
 
 import pytest
 
@@ -212,3 +216,26 @@ def test_pointer_to_pointer(lib) -> None:
     assert pp.value.is_null
     malloc.free(pp)
     malloc.free(data)
+
+
+def test_pointer_class_with_a_computed_native_type_is_safe() -> None:
+    """from_address on a Pointer class whose __native__ is computed on each access keeps that type alive (run
+    under PYTHONMALLOC=debug, where a use after free reads poisoned memory)."""
+    code = textwrap.dedent("""
+        import gc
+        from nativeffi import Int32, Pointer, native_type
+        from nativeffi import _core
+        class Meta(type(Pointer)):
+            @property
+            def __native__(cls):
+                return _core.pointer_type(native_type(Int32), "Pointer[Computed]")
+        class Computed(Pointer, metaclass=Meta):
+            __slots__ = ()
+        ps = [Computed.from_address(8 * i) for i in range(100)]
+        junk = [object() for _ in range(10000)]
+        gc.collect()
+        print(sorted({p.native_type.name for p in ps}), ps[5].address)
+    """)
+    env = dict(os.environ, PYTHONMALLOC="debug")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0 and r.stdout.strip() == "['Pointer[Computed]'] 40", r.stdout + r.stderr

@@ -1,8 +1,10 @@
 """Native types: the table, sizes and alignments against the C compiler, annotations, and bad type expressions."""
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
+import tracemalloc
 import typing
 
 import pytest
@@ -10,6 +12,7 @@ import pytest
 import nativeffi
 from nativeffi import types as nt
 from nativeffi import Pointer, NativeFunction, Opaque, Utf8, Void, sizeof, alignof, native_type
+from nativeffi import Int8, Int32, Int64, NativeCallable, _core
 from helpers import cfunc
 
 SCALARS = list(nt.SCALAR_NAMES)
@@ -109,3 +112,73 @@ def test_sizeless_types_have_no_size() -> None:
             sizeof(t)
     with pytest.raises(TypeError, match="opaque"):
         Handle()
+
+
+# -- One cached type per type expression ----------------------------------------------------------------------
+
+def test_equal_function_types_are_one_object() -> None:
+    """Equal NativeFunction expressions give the same CType, and Pointer[...] of them the same class."""
+    a = native_type(NativeFunction[[Int64], Int64])
+    assert a is native_type(NativeFunction[[Int64], Int64])
+    assert Pointer[NativeFunction[[Int64], Int64]] is Pointer[NativeFunction[[Int64], Int64]]
+    assert native_type(NativeFunction[[Int64, Pointer[Int8]], None]) is native_type(
+        NativeFunction[[Int64, Pointer[Int8]], None])
+    assert native_type(NativeFunction[[Int64], Int64]) is not native_type(NativeFunction[[Int64], Int32])
+    assert native_type(NativeFunction[[Int64], Int64]) is not native_type(
+        NativeFunction[[nativeffi.VarArgs[Int64]], Int64])
+
+
+def test_function_type_evaluations_do_not_grow_memory() -> None:
+    """Evaluating a function-pointer type and a callable's type inline, many times, keeps traced memory flat."""
+    def f(x: int) -> int:
+        return x
+
+    def once() -> None:
+        Pointer[NativeFunction[[Int64, nativeffi.Double], Int64]]
+        NativeCallable.isolate_local(NativeFunction[[Int64], Int64], f, exceptional_return=0).close()
+
+    for _ in range(300):
+        once()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        for _ in range(3000):
+            once()
+        gc.collect()
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert after - before < 200_000, after - before   # a Pointer class per evaluation was ~2 KB: 6 MB here
+
+
+# -- Errors inside the type factories ---------------------------------------------------------------------------
+
+def test_type_factories_propagate_allocation_failures() -> None:
+    """When an allocation inside array_type, function_type or set_pointer_target fails, MemoryError propagates and
+    no half-made type (a NULL name, a target without its name) escapes."""
+    import _testcapi
+
+    def under_nomemory(start: int, make):
+        """make(), with the start-th allocation from now on failing; None if that raised MemoryError."""
+        _testcapi.set_nomemory(start, start + 1)
+        try:
+            return make()
+        except MemoryError:
+            return None
+        finally:
+            _testcapi.remove_mem_hooks()
+
+    elem = native_type(Int32)
+    sigs = [tuple([elem] * k) for k in range(1, 81)]
+    unresolved = [_core.pointer_type(None, "Pointer['X']") for _ in range(80)]
+    for start in range(80):
+        makers = (lambda: _core.array_type(elem, 3 + start),
+                  lambda: _core.function_type(sigs[start], elem, len(sigs[start])),
+                  lambda: _core.set_pointer_target(unresolved[start], elem))
+        results = [under_nomemory(start, make) for make in makers]
+        array, function, _ = results
+        assert array is None or array.name == f"Array[Int32, {3 + start}]"
+        assert function is None or function.name.startswith("NativeFunction[[Int32")
+        p = unresolved[start]
+        assert (p.target is None and p.name == "Pointer['X']") or (p.target is elem and p.name == "Pointer[Int32]")

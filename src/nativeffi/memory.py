@@ -19,16 +19,14 @@ from .types import Utf8, native_type
 __all__ = ["Allocator", "malloc", "calloc", "Arena", "to_native_utf8"]
 
 
-def _nbytes(t: Any, count: int) -> tuple[Any, int]:
-    """The CType of `t` and the byte size of `count` of them, with clear errors for bad requests."""
+def _item_type(t: Any, count: int) -> Any:
+    """The CType of `t`, with clear errors for types without a size and counts that are not ints."""
     ct = native_type(t, what="allocation type")
     if ct.kind in ("void", "opaque", "function"):
         raise TypeError(f"cannot allocate {ct.name}: it has no size; allocate a sized type and cast the pointer")
     if not isinstance(count, int) or isinstance(count, bool):
         raise TypeError(f"count must be an int, got {type(count).__name__}")
-    if count < 0:
-        raise ValueError(f"count must be >= 0, got {count}")
-    return ct, ct.size * count
+    return ct
 
 
 class Allocator:
@@ -43,14 +41,16 @@ class Allocator:
 
         Raises:
             TypeError: `t` has no size (Void, Opaque) or count is not an int.
+            ValueError: count is negative.
+            OverflowError: count * sizeof(t) is more than the platform can address (``_core.SIZE_MAX``).
             MemoryError: the system is out of memory.
         """
-        ct, n = _nbytes(t, count)
-        return cast("Pointer[Any]", pointer_class(ct).from_address(self._alloc(n)))
+        ct = _item_type(t, count)
+        return cast("Pointer[Any]", pointer_class(ct).from_address(self._alloc(count, ct.size)))
 
     def allocate_bytes(self, nbytes: int) -> int:
         """Allocates `nbytes` and returns the address."""
-        return int(self._alloc(nbytes))
+        return int(self._alloc(nbytes, 1))
 
     def free(self, p: Pointer[Any]) -> None:
         """Frees memory this allocator (or C's malloc family) allocated. Freeing nullptr does nothing."""

@@ -22,8 +22,9 @@ __all__ = ["Pointer", "nullptr", "NullPointerError", "pointer_class"]
 
 T = TypeVar("T")
 
-_classes: dict[int, Any] = {}    # id(target CType) -> Pointer class; CTypes are immortal while referenced here
-_targets: list[CType] = []        # keeps the CTypes of _classes alive so that their ids stay unique
+# target CType -> its Pointer class (CTypes hash by identity). Holds both for good: a type expression evaluated
+# again gets the same class, and function types are cached by the core, so this grows only with distinct types.
+_classes: dict[CType, Any] = {}
 _lock = threading.Lock()
 
 
@@ -32,14 +33,13 @@ def pointer_class(target: CType | None) -> Any:
     if target is None or target is _core.void_type:
         return Pointer
     with _lock:
-        cls = _classes.get(id(target))
+        cls = _classes.get(target)
         if cls is None:
             ptype = _core.pointer_type(target)
             cls = type(str(ptype.name), (Pointer,), {"__slots__": (), "__native__": ptype,
                                                      "__module__": "nativeffi"})
             ptype.pyclass = cls
-            _classes[id(target)] = cls
-            _targets.append(target)
+            _classes[target] = cls
         return cls
 
 
@@ -80,7 +80,8 @@ else:
         """A typed native address: ``Pointer[Int32]``, ``Pointer[Coord]``, ``Pointer[NativeFunction[[Int], Int]]``.
 
         ``p.value`` and ``p[i]`` read and write the pointee (``p.ref`` for structs), ``p + n`` steps by the
-        pointee's size, ``p.cast(T)`` reinterprets, equality and hashing go by address. Reading or writing
+        pointee's size (``OverflowError`` rather than wrap around the address space), ``p - q`` is the exact
+        element count, ``p.cast(T)`` reinterprets, equality and hashing go by address. Reading or writing
         through ``nullptr`` raises ``NullPointerError``.
         """
 
