@@ -35,6 +35,7 @@
 #include "cdata.h"
 #include "compound.h"
 #include "convert.h"
+#include "errors.h"
 #include "pointer.h"
 #include "stubs.h"
 #include <errno.h>
@@ -298,16 +299,10 @@ static void scratch_release(char *p)
 /* Re-raises the pending conversion error, prefixed with the function and parameter it concerns. */
 static void arg_error(nf_function *f, Py_ssize_t i)
 {
-    PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
-    PyErr_NormalizeException(&type, &value, &tb);
     if (i < PyTuple_GET_SIZE(f->param_names))
-        PyErr_Format(type, "%U() argument %zd (%R): %S", f->name, i + 1, PyTuple_GET_ITEM(f->param_names, i), value);
+        nf_errors_prefix("%U() argument %zd (%R)", f->name, i + 1, PyTuple_GET_ITEM(f->param_names, i));
     else
-        PyErr_Format(type, "%U() argument %zd: %S", f->name, i + 1, value);
-    Py_XDECREF(type);
-    Py_XDECREF(value);
-    Py_XDECREF(tb);
+        nf_errors_prefix("%U() argument %zd", f->name, i + 1);
 }
 
 /* -- Arguments: Python -> 64-bit images ---------------------------------------- */

@@ -1,0 +1,123 @@
+"""Argument checks: function-pointer signatures, buffers against the pointee, prefixed errors that keep their
+cause, and the per-thread scratch area of large returns."""
+from __future__ import annotations
+
+import array
+import ctypes
+import threading
+import tracemalloc
+from typing import Any
+
+import pytest
+
+from helpers import cfunc
+from nativeffi import (
+    Array, Char, Double, Float, Int, Int32, Int64, NativeCallable, NativeFunction, Pointer, Size, Struct, Uint8,
+    Utf8, Void, address_of, native, native_type,
+)
+
+I64_FN = NativeFunction[[Int64], Int64]
+
+
+@pytest.fixture(scope="module")
+def lib(native_lib: Any) -> str:
+    return native_lib("checks")  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def c(lib: str) -> Any:
+    """The helper library's functions, bound by name."""
+    class C:
+        apply_i64 = cfunc(lib, "apply_i64", [Pointer[I64_FN], Int64], Int64, is_leaf=False)
+        poke_u8 = cfunc(lib, "poke_u8", [Pointer[Uint8], Size], Void)
+        sum_i64 = cfunc(lib, "sum_i64", [Pointer[Int64], Size], Int64)
+        sum_i64_ffi = cfunc(lib, "sum_i64", [Pointer[Int64], Size, Int64, Int64, Int64, Int64, Int64, Int64, Int64,
+                                             Int64, Int64, Int64], Int64)  # past the stubs' registers: libffi
+        sum_f64 = cfunc(lib, "sum_f64", [Pointer[Double], Size], Double)
+        byte_len = cfunc(lib, "byte_len", [Pointer[Char], ], Size)
+        address = cfunc(lib, "address_of_ptr", [Pointer[Void]], Int64)
+    return C
+
+
+class Two(Struct):
+    a: Int64
+    b: Int64
+
+
+# -- Prefixed errors keep their type and their cause -------------------------------------------
+
+class BadIndex:
+    """An int-like object whose __index__ fails with an exception that cannot be made from one message."""
+
+    def __index__(self) -> int:
+        "\ud800".encode()
+        return 0
+
+
+class MyError(Exception):
+    pass
+
+
+class RaisesMine:
+    def __index__(self) -> int:
+        raise MyError("no index today")
+
+
+def test_unencodable_str_argument_keeps_a_unicode_error(c: Any) -> None:
+    """A str with a lone surrogate for Pointer[Char] raises a UnicodeError naming the argument, caused by the UnicodeEncodeError."""
+    with pytest.raises(UnicodeError, match=r"\(\) argument 1.*surrogates not allowed") as e:
+        c.byte_len("a\ud800")
+    assert isinstance(e.value.__cause__, UnicodeEncodeError)
+    assert e.value.__cause__.__traceback__ is None or e.value.__cause__.reason == "surrogates not allowed"
+
+
+def test_struct_field_error_keeps_its_cause() -> None:
+    """A field write whose __index__ raises UnicodeEncodeError names the field and chains the original."""
+    s = Two()
+    with pytest.raises(UnicodeError, match=r"Two\.a: 'utf-8' codec") as e:
+        s.a = BadIndex()
+    assert isinstance(e.value.__cause__, UnicodeEncodeError)
+
+
+def test_array_item_errors_keep_their_type_and_cause() -> None:
+    """Array writes (whole array and one item) name the item and keep a user exception's type, chained to it."""
+    class Holder(Struct):
+        xs: Array[Int64, 3]
+
+    h = Holder()
+    with pytest.raises(MyError, match=r"item 1: no index today") as e:
+        h.xs = [1, RaisesMine(), 3]
+    assert isinstance(e.value.__cause__, MyError) and e.value.__cause__ is not e.value
+    with pytest.raises(UnicodeError, match=r"Array\[Int64, 3\]\[2\]: 'utf-8' codec") as e2:
+        h.xs[2] = BadIndex()
+    assert isinstance(e2.value.__cause__, UnicodeEncodeError)
+    assert list(h.xs) == [0, 0, 0]
+
+
+def test_argument_error_types_are_unchanged(c: Any) -> None:
+    """Ordinary conversion errors keep their type and gain the argument prefix (OverflowError stays OverflowError)."""
+    with pytest.raises(OverflowError, match=r"\(\) argument 2.*expected an int") as e:
+        c.apply_i64(None, 2**70)
+    assert isinstance(e.value.__cause__, OverflowError)
+    with pytest.raises(MyError, match=r"\(\) argument 2.*no index today"):
+        c.apply_i64(None, RaisesMine())
+
+
+def test_exception_with_its_own_constructor_is_not_called() -> None:
+    """A user exception whose __init__ needs other arguments is not called again: its nearest plain base is raised."""
+    calls = []
+
+    class Picky(ValueError):
+        def __init__(self, code: int, detail: str) -> None:
+            calls.append(code)
+            super().__init__(f"{code}: {detail}")
+
+    class RaisesPicky:
+        def __index__(self) -> int:
+            raise Picky(7, "picky")
+
+    s = Two()
+    with pytest.raises(ValueError, match=r"Two\.b: 7: picky") as e:
+        s.b = RaisesPicky()
+    assert type(e.value) is ValueError and isinstance(e.value.__cause__, Picky)
+    assert calls == [7]
