@@ -269,8 +269,11 @@ static PyObject *m_set_pointer_target(PyObject *m, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "set_pointer_target: not an unresolved pointer type");
         return NULL;
     }
+    PyObject *name = PyUnicode_FromFormat("Pointer[%U]", target->name);
+    if (!name)
+        return NULL;
     p->target = (nf_ctype *)Py_NewRef(target);
-    Py_SETREF(p->name, PyUnicode_FromFormat("Pointer[%U]", target->name));
+    Py_SETREF(p->name, name);
     Py_RETURN_NONE;
 }
 
@@ -304,14 +307,15 @@ static PyObject *m_function_type(PyObject *m, PyObject *args)
     Py_DECREF(names);
     if (!joined)
         return NULL;
-    nf_ctype *t = nf_ctype_alloc(NF_FUNCTION, "NativeFunction");
+    PyObject *name = PyUnicode_FromFormat("NativeFunction[[%U%s], %U]", joined, nfixed < n ? " (variadic)" : "",
+                                          ret->name);
+    Py_DECREF(joined);
+    nf_ctype *t = name ? nf_ctype_alloc(NF_FUNCTION, "NativeFunction") : NULL;
     if (!t) {
-        Py_DECREF(joined);
+        Py_XDECREF(name);
         return NULL;
     }
-    Py_SETREF(t->name, PyUnicode_FromFormat("NativeFunction[[%U%s], %U]", joined,
-                                            nfixed < n ? " (variadic)" : "", ret->name));
-    Py_DECREF(joined);
+    Py_SETREF(t->name, name);
     t->params = Py_NewRef(params);
     t->nfixed = nfixed;
     t->variadic = nfixed < n;

@@ -121,3 +121,28 @@ def test_exception_with_its_own_constructor_is_not_called() -> None:
         s.b = RaisesPicky()
     assert type(e.value) is ValueError and isinstance(e.value.__cause__, Picky)
     assert calls == [7]
+
+
+# -- Type names made under memory pressure -----------------------------------------------------
+
+def test_type_factories_fail_cleanly_without_memory() -> None:
+    """Each allocation of function_type and set_pointer_target failing in turn gives MemoryError, never a nameless type."""
+    _testcapi = pytest.importorskip("_testcapi", reason="CPython's _testcapi (allocation failure injection)")
+    from nativeffi import _core
+    i64 = native_type(Int64)
+    made = 0
+    for start in range(40):
+        fwd = _core.pointer_type(None, "Pointer['X']")
+        _testcapi.set_nomemory(start, start + 1)
+        try:
+            t = _core.function_type((i64, i64), i64, 1)
+            _core.set_pointer_target(fwd, i64)
+        except MemoryError:
+            t = None
+        finally:
+            _testcapi.remove_mem_hooks()
+        if t is not None:
+            made += 1
+            assert t.name == "NativeFunction[[Int64, Int64 (variadic)], Int64]" or "variadic" in t.name
+            assert fwd.name == "Pointer[Int64]"
+    assert made > 0
