@@ -25,7 +25,8 @@
  *   6. The stub loads the register image into the argument registers and calls the function; or ffi_call
  *      runs it with the cif prepared at bind time. No allocation per call: struct returns too large for
  *      registers go to memory in this call's C stack frame (up to 256 bytes), else to a per-thread
- *      scratch area (a nested call on the same thread, from a callback, gets a block of its own).
+ *      scratch area, freed when the thread exits (a nested call on the same thread, from a callback, gets
+ *      a block of its own).
  *   7. errno is saved into thread-local storage when the binding asked for it, before anything else runs.
  *   8. The GIL is taken back, call temporaries (buffers) are released, and the return value is converted:
  *      integer returns that arrive widened (ffi_arg, or a register with undefined upper bits) are narrowed
@@ -39,6 +40,7 @@
 #include "pointer.h"
 #include "stubs.h"
 #include <errno.h>
+#include <pthread.h>
 #include <math.h>
 
 static _Thread_local int saved_errno;
@@ -260,10 +262,15 @@ static int resolve(nf_function *f)
 }
 
 /* Memory for by-value returns too large for the C stack frame: one growing area per thread, never freed
-   per call. A call made while the area is in use (a callback that calls out again) gets its own block. */
+   per call. A call made while the area is in use (a callback that calls out again) gets its own block. The
+   area is also the value of scratch_key, whose destructor frees it when the thread exits. */
 static _Thread_local char *scratch;
 static _Thread_local Py_ssize_t scratch_size;
 static _Thread_local int scratch_busy;
+static pthread_key_t scratch_key;  /* per thread: its scratch area, freed at thread exit */
+static int scratch_key_made;       /* scratch_key exists (made once per process, by the first module init) */
+
+static void scratch_free(void *p) { PyMem_RawFree(p); }
 
 static char *scratch_acquire(Py_ssize_t size)
 {
@@ -276,6 +283,13 @@ static char *scratch_acquire(Py_ssize_t size)
     if (size > scratch_size) {
         char *p = PyMem_RawRealloc(scratch, size);
         if (!p) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+        if (pthread_setspecific(scratch_key, p) != 0) {  /* without it the area would outlive the thread */
+            PyMem_RawFree(p);
+            scratch = NULL;
+            scratch_size = 0;
             PyErr_NoMemory();
             return NULL;
         }
@@ -1165,6 +1179,13 @@ int nf_downcall_init(PyObject *module)
 {
     if (PyType_Ready(&nf_Function_Type) < 0)
         return -1;
+    if (!scratch_key_made) {
+        if (pthread_key_create(&scratch_key, scratch_free) != 0) {
+            PyErr_SetString(PyExc_RuntimeError, "nativeffi: pthread_key_create failed (scratch area of large returns)");
+            return -1;
+        }
+        scratch_key_made = 1;
+    }
     if (PyModule_AddObjectRef(module, "Function", (PyObject *)&nf_Function_Type) < 0)
         return -1;
     /* Which call stubs this build has: the ABI's name (None: every call goes through libffi) and its

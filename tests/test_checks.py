@@ -143,6 +143,42 @@ def test_type_factories_fail_cleanly_without_memory() -> None:
             _testcapi.remove_mem_hooks()
         if t is not None:
             made += 1
-            assert t.name == "NativeFunction[[Int64, Int64 (variadic)], Int64]" or "variadic" in t.name
+            assert t.name == "NativeFunction[[Int64, Int64 (variadic)], Int64]"
             assert fwd.name == "Pointer[Int64]"
     assert made > 0
+
+
+# -- The scratch area of large returns is freed at thread exit ---------------------------------
+
+class Big(Struct):
+    v: Array[Int64, 512]
+
+
+def test_large_return_scratch_is_freed_at_thread_exit(lib: str) -> None:
+    """2000 threads each returning a 4 KiB struct by value leave traced memory flat (each thread's area is freed)."""
+    for leaf in (True, False):
+        make = cfunc(lib, "big_make", [Int64], Big, is_leaf=leaf)
+        r = make(10)
+        assert r.v[0] == 10 and r.v[511] == 521
+    make_ffi = cfunc(lib, "big_make", [Int64], Big)
+    results: list[int] = []
+
+    def work(i: int) -> None:
+        results.append(make_ffi(i).v[511] - i)
+
+    tracemalloc.start()
+    try:
+        for i in range(20):  # warm-up: thread machinery, first allocations
+            t = threading.Thread(target=work, args=(i,))
+            t.start()
+            t.join()
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(2000):
+            t = threading.Thread(target=work, args=(i,))
+            t.start()
+            t.join()
+        results.clear()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 200 * 1024, f"traced memory grew by {grown} bytes over 2000 threads (4 KiB each if leaked)"
