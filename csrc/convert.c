@@ -158,6 +158,7 @@ static int store_bool(nf_ctype *t, void *dst, PyObject *obj)
 
 /* -- Python -> C: pointers --------------------------------------------- */
 
+/* Strings of bytes: Int8, Uint8, Char (and the other 1-byte integers) and Utf8. */
 static int is_text_target(nf_ctype *target)
 {
     if (!target)
@@ -167,32 +168,86 @@ static int is_text_target(nf_ctype *target)
     return target->kind == NF_I8 || target->kind == NF_U8;
 }
 
-/* Whether a pointer to `have` may be passed where a pointer to `want` is expected. */
+/* The pointee of pointer type t, resolving a forward reference. Borrowed; NULL with an exception. */
+static nf_ctype *target_of(nf_ctype *t)
+{
+    return t->target ? t->target : nf_pointer_target(t);
+}
+
+static int same_type(nf_ctype *a, nf_ctype *b);
+
+/* Whether function types a and b are one C function type: the same return type, fixed parameters and
+   presence of `...` (the VarArgs types describe calls, not the function: a pointer to printf is one type). */
+static int same_signature(nf_ctype *a, nf_ctype *b)
+{
+    if (a->variadic != b->variadic || a->nfixed != b->nfixed)
+        return 0;
+    int r = same_type(a->ret, b->ret);
+    for (Py_ssize_t i = 0; r == 1 && i < a->nfixed; i++)
+        r = same_type((nf_ctype *)PyTuple_GET_ITEM(a->params, i), (nf_ctype *)PyTuple_GET_ITEM(b->params, i));
+    return r;
+}
+
+/* Whether a and b are the same type in memory and in calls: identical; scalars of one storage (Int and Int32,
+   Long and Int64); the byte types (Char, Uint8, Utf8); pointers to the same type; arrays of the same length
+   of the same type; the same signature. Compared by structure, since equal type expressions may give distinct
+   CType objects. 1, 0, or -1 with an exception (a forward reference that cannot be resolved). */
+static int same_type(nf_ctype *a, nf_ctype *b)
+{
+    if (a == b)
+        return 1;
+    if (is_text_target(a) && is_text_target(b))
+        return 1;
+    if (a->kind != b->kind)
+        return 0;
+    switch (a->kind) {
+    case NF_VOID:
+        return 1;
+    case NF_POINTER: {
+        nf_ctype *x = target_of(a), *y = x ? target_of(b) : NULL;
+        return y ? same_type(x, y) : -1;
+    }
+    case NF_ARRAY:
+        return a->length == b->length ? same_type(a->target, b->target) : 0;
+    case NF_FUNCTION:
+        return same_signature(a, b);
+    case NF_STRUCT: case NF_UNION: case NF_OPAQUE:
+        return 0;  /* one CType per declared class */
+    default:
+        return 1;  /* scalars of the same storage kind */
+    }
+}
+
+/* Whether a pointer to `have` may be passed where a pointer to `want` is expected: as in C, either may be
+   Void; the byte types and pointers to pointers are compared leniently (Void inside); everything else must be
+   the same type. 1, 0, or -1 with an exception. */
 static int pointee_compatible(nf_ctype *want, nf_ctype *have)
 {
-    if (want == have || !want || !have || want->kind == NF_VOID || have->kind == NF_VOID)
+    if (want == have || want->kind == NF_VOID || have->kind == NF_VOID)
         return 1;
-    if (NF_IS_SCALAR(want->kind) && want->kind == have->kind)
-        return 1;  /* Int and Int32, Long and Int64: the same in memory */
-    if (is_text_target(want) && is_text_target(have))
-        return 1;  /* Utf8, Char, Uint8: all strings of bytes */
-    if (want->kind == NF_POINTER && have->kind == NF_POINTER)
-        return pointee_compatible(want->target, have->target);
-    if (want->kind == NF_FUNCTION && have->kind == NF_FUNCTION)
-        return 1;
+    if (want->kind == NF_POINTER && have->kind == NF_POINTER) {
+        nf_ctype *x = target_of(want), *y = x ? target_of(have) : NULL;
+        return y ? pointee_compatible(x, y) : -1;
+    }
     if (want->kind == NF_ARRAY && have->kind == NF_ARRAY)
-        return want->length == have->length && pointee_compatible(want->target, have->target);
-    return 0;
+        return want->length == have->length ? pointee_compatible(want->target, have->target) : 0;
+    return same_type(want, have);
 }
 
 static int store_pointer(nf_ctype *t, void *dst, PyObject *obj)
 {
     if (nf_pointer_check(obj)) {
         nf_pointer *p = (nf_pointer *)obj;
-        if (p->type != t && !pointee_compatible(t->target, p->type->target)) {
-            PyErr_Format(PyExc_TypeError, "expected %U, got %U (use .cast() to reinterpret a pointer)", t->name,
-                         p->type->name);
-            return -1;
+        if (p->type != t) {
+            nf_ctype *want = target_of(t), *have = want ? target_of(p->type) : NULL;
+            int ok = have ? pointee_compatible(want, have) : -1;
+            if (ok < 0)
+                return -1;
+            if (!ok) {
+                PyErr_Format(PyExc_TypeError, "expected %U, got %U (use .cast() to reinterpret a pointer)", t->name,
+                             p->type->name);
+                return -1;
+            }
         }
         *(void **)dst = p->addr;
         return 0;

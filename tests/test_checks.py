@@ -39,6 +39,95 @@ def c(lib: str) -> Any:
     return C
 
 
+# -- Function pointers: the signature is checked like any pointee ------------------------------
+
+def test_callable_of_another_signature_is_refused(c: Any) -> None:
+    """A NativeCallable of [Int64 x4] -> Int64 passed for Pointer[NativeFunction[[Int64], Int64]] is a TypeError naming both."""
+    with NativeCallable.isolate_local(NativeFunction[[Int64, Int64, Int64, Int64], Int64], lambda a, b, c, d: a,
+                                      exceptional_return=0) as cb:
+        with pytest.raises(TypeError, match=r"\(\) argument 1.*NativeFunction\[\[Int64\], Int64\].*"
+                                            r"NativeFunction\[\[Int64, Int64, Int64, Int64\], Int64\]"):
+            c.apply_i64(cb, 5)
+        with pytest.raises(TypeError, match="NativeFunction"):
+            c.apply_i64(cb.native_function, 5)
+
+
+def test_callable_of_the_same_signature_is_called(c: Any) -> None:
+    """A callable whose signature is written out again (an equal, separately made type) passes and C calls it."""
+    with NativeCallable.isolate_local(NativeFunction[[Int64], Int64], lambda x: x * 10, exceptional_return=0) as cb:
+        assert c.apply_i64(cb, 4) == 40
+
+
+def test_int_aliases_of_the_same_size_are_the_same_signature(c: Any) -> None:
+    """Long and Int64 are the same C type on this platform: a callable of [Long] -> Long passes for [Int64] -> Int64."""
+    from nativeffi import Long
+    with NativeCallable.isolate_local(NativeFunction[[Long], Long], lambda x: x - 1, exceptional_return=0) as cb:
+        assert c.apply_i64(cb, 4) == 3
+
+
+@pytest.mark.parametrize("sig", [
+    NativeFunction[[Int32], Int64],           # a parameter of another type
+    NativeFunction[[Int64], Int32],           # another return type
+    NativeFunction[[Int64], Void],            # no return
+    NativeFunction[[Double], Int64],          # a float parameter
+    NativeFunction[[Pointer[Int64]], Int64],  # a pointer parameter
+], ids=["param", "ret", "void-ret", "float-param", "pointer-param"])
+def test_each_difference_of_signature_is_refused(c: Any, sig: Any) -> None:
+    """A signature differing in one parameter or in the return type is refused, naming both types."""
+    void = native_type(sig).ret.kind == "void"
+    with NativeCallable.isolate_local(sig, lambda *a: None if void else 0,
+                                      **({} if void else {"exceptional_return": 0})) as cb:
+        with pytest.raises(TypeError, match=r"expected Pointer\[NativeFunction\[\[Int64\], Int64\]\], got Pointer"):
+            c.apply_i64(cb, 1)
+
+
+def test_cast_is_the_explicit_escape(c: Any) -> None:
+    """.cast() to the declared function type passes a pointer whose signature differs (the caller's responsibility)."""
+    with NativeCallable.isolate_local(NativeFunction[[Int64, Int64], Int64], lambda a, b: a + 1,
+                                      exceptional_return=0) as cb:
+        assert c.apply_i64(cb.native_function.cast(I64_FN), 6) == 7
+
+
+def test_address_of_a_binding_is_checked(lib: str, c: Any) -> None:
+    """address_of() a binding of another signature is refused; one of the declared signature is called by C."""
+    @native(asset=lib, symbol="half")
+    def half(x: Double) -> Double: ...
+
+    @native(asset=lib, symbol="twice_plus_one")
+    def twice_plus_one(x: Int64) -> Int64: ...
+
+    with pytest.raises(TypeError, match=r"NativeFunction\[\[Double\], Double\]"):
+        c.apply_i64(address_of(half), 3)
+    assert c.apply_i64(address_of(twice_plus_one), 20) == 41
+
+
+def test_struct_field_of_function_pointer_type_is_checked(lib: str) -> None:
+    """A function-pointer field refuses a callable of another signature; one of its own signature is what C calls."""
+    class Ops(Struct):
+        op: Pointer[I64_FN]
+        arg: Int64
+
+    run = cfunc(lib, "ops_run", [Pointer[Ops]], Int64, is_leaf=False)
+    o = Ops(arg=5)
+    with NativeCallable.isolate_local(NativeFunction[[Double], Double], lambda x: x, exceptional_return=0.0) as bad:
+        with pytest.raises(TypeError, match=r"Ops\.op.*NativeFunction\[\[Double\], Double\]"):
+            o.op = bad
+    with NativeCallable.isolate_local(I64_FN, lambda x: x * x, exceptional_return=0) as good:
+        o.op = good
+        assert run(o) == 25
+
+
+def test_variadic_and_fixed_signatures_differ(c: Any, lib: str) -> None:
+    """A pointer to a variadic function type is not a pointer to the fixed one with the same first parameters."""
+    from nativeffi import VarArgs
+    @native(asset=lib, symbol="twice_plus_one")
+    def twice_plus_one(x: Int64) -> Int64: ...
+
+    p = address_of(twice_plus_one).cast(NativeFunction[[Int64, VarArgs[Int64]], Int64])
+    with pytest.raises(TypeError, match="variadic"):
+        c.apply_i64(p, 1)
+
+
 class Two(Struct):
     a: Int64
     b: Int64
