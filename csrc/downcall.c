@@ -16,7 +16,7 @@
  *   3. On the first call the address is still NULL: the Python-level resolver runs once (asset ->
  *      resolver -> process) and the address is cached.
  *   4. Each argument is converted: an exact int, float, bool, Pointer of the parameter's class, None or
- *      bytes inline, without allocating; anything else through convert.c (subclasses, __index__, buffers,
+ *      bytes (for a pointer to a byte type or Void) inline, without allocating; anything else through convert.c (subclasses, __index__, buffers,
  *      str, structs), whose temporaries are kept until the call returns. Stub calls write each value,
  *      widened to 64 bits (narrow integers sign- or zero-extended, a float's bits in the low half), into
  *      its register slot; libffi calls write it into its slot of the argument buffer. A failure is
@@ -57,6 +57,7 @@ enum { CV_OTHER, CV_SINT, CV_UINT, CV_F64, CV_F32, CV_BOOL, CV_PTR, CV_COMPOUND 
 typedef struct {
     nf_ctype *t;               /* its CType (borrowed from the function's CType) */
     unsigned char conv;        /* CV_*: the exact-type fast path to try first */
+    unsigned char bytes_ok;    /* CV_PTR: bytes may pass inline (the pointee is a byte type or Void) */
     int64_t lo;                /* CV_SINT: smallest accepted value */
     uint64_t hi;               /* CV_SINT/CV_UINT: largest accepted value */
     unsigned char slot;        /* stub calls, scalars: its register-image slot (copied from sargs) */
@@ -132,7 +133,7 @@ static void choose_converter(nf_argplan *a, nf_ctype *t)
     case NF_F32: a->conv = CV_F32; break;
     case NF_F64: a->conv = CV_F64; break;
     case NF_BOOL: a->conv = CV_BOOL; break;
-    case NF_POINTER: a->conv = CV_PTR; break;
+    case NF_POINTER: a->conv = CV_PTR; a->bytes_ok = (unsigned char)nf_cconv_takes_bytes(t); break;
     case NF_STRUCT: case NF_UNION: case NF_ARRAY: a->conv = CV_COMPOUND; break;
     default: a->conv = CV_OTHER; break;
     }
@@ -365,7 +366,7 @@ static int convert_compound(nf_function *f, Py_ssize_t i, PyObject *o, uint64_t 
 
 /* The exact-type fast path of a scalar or pointer argument (plan a): 1 with its 64-bit image in *v, or 0
    when `o` needs the general conversion of convert.c, which then gives the value or the error. An exact int,
-   float, bool, Pointer of the parameter's class, None or bytes; nothing allocated, never raises. */
+   float, bool, Pointer of the parameter's class, None or bytes (bytes_ok); nothing allocated, never raises. */
 static inline __attribute__((always_inline)) int fast_arg(const nf_argplan *a, PyObject *o, uint64_t *v)
 {
     int64_t x;
@@ -416,7 +417,7 @@ static inline __attribute__((always_inline)) int fast_arg(const nf_argplan *a, P
             *v = 0;
             return 1;
         }
-        if (PyBytes_CheckExact(o)) {  /* immutable, kept alive by the caller for the whole call */
+        if (a->bytes_ok && PyBytes_CheckExact(o)) {  /* kept alive by the caller for the whole call */
             *v = (uint64_t)(uintptr_t)PyBytes_AS_STRING(o);
             return 1;
         }

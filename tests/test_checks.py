@@ -128,9 +128,116 @@ def test_variadic_and_fixed_signatures_differ(c: Any, lib: str) -> None:
         c.apply_i64(p, 1)
 
 
+# -- Buffers and compound values against the pointee -----------------------------------------
+
 class Two(Struct):
     a: Int64
     b: Int64
+
+
+class Other(Struct):
+    a: Int64
+    b: Int64
+
+
+def test_struct_for_a_scalar_pointer_is_refused(c: Any) -> None:
+    """A 16-byte struct passed where Pointer[Int64] is declared is a TypeError naming both (stub and libffi paths)."""
+    with pytest.raises(TypeError, match=r"\(\) argument 1.*Pointer\[Int64\].*Two"):
+        c.sum_i64(Two(a=1, b=2), 2)
+    with pytest.raises(TypeError, match=r"Pointer\[Int64\].*Two"):
+        c.sum_i64_ffi(Two(a=1, b=2), 2, *range(10))
+
+
+def test_struct_passes_only_for_its_own_pointer_or_void(lib: str, c: Any) -> None:
+    """A struct passes for Pointer[ItsClass] and Pointer[Void] (its address), not for a pointer to another class."""
+    take = cfunc(lib, "sum_i64", [Pointer[Two], Size], Int64)
+    s = Two(a=3, b=4)
+    assert take(s, 2) == 7
+    assert c.address(s) == s.address.address
+    with pytest.raises(TypeError, match=r"Pointer\[Two\].*Other"):
+        take(Other(a=1, b=1), 2)
+    with pytest.raises(TypeError, match=r"Pointer\[Uint8\].*Two"):
+        c.poke_u8(s, 16)
+
+
+def test_array_view_decays_to_a_pointer_to_its_element(c: Any) -> None:
+    """An ArrayView of Array[Int64, 3] passes for Pointer[Int64] (C's array decay); one of Int32 is refused."""
+    class Holder(Struct):
+        xs: Array[Int64, 3]
+        ys: Array[Int32, 4]
+
+    h = Holder(xs=[5, 6, 7], ys=[1, 2, 3, 4])
+    assert c.sum_i64(h.xs, 3) == 18
+    with pytest.raises(TypeError, match=r"Pointer\[Int64\].*Array\[Int32, 4\]"):
+        c.sum_i64(h.ys, 2)
+
+
+def test_numpy_arrays_are_checked_against_the_pointee(c: Any) -> None:
+    """A float32 or int64 numpy array for Pointer[Double] is a TypeError naming the format; float64 is summed by C."""
+    np = pytest.importorskip("numpy", reason="numpy is not installed (bench extra)")
+    good = np.arange(6, dtype=np.float64)
+    assert c.sum_f64(good, 6) == float(good.sum())
+    with pytest.raises(TypeError, match=r"\(\) argument 1.*Pointer\[Double\].*format 'f'"):
+        c.sum_f64(np.arange(6, dtype=np.float32), 6)
+    with pytest.raises(TypeError, match=r"Pointer\[Double\].*format 'l'"):
+        c.sum_f64(np.arange(6, dtype=np.int64), 6)
+    with pytest.raises(TypeError, match=r"Pointer\[Double\].*format '>d'"):
+        c.sum_f64(np.arange(6, dtype=">f8"), 6)
+    assert c.sum_i64(np.arange(4, dtype=np.int64), 4) == 6
+    with pytest.raises(TypeError, match=r"Pointer\[Int64\].*format 'L'"):
+        c.sum_i64(np.arange(4, dtype=np.uint64), 4)
+
+
+def test_from_buffer_checks_the_format() -> None:
+    """Pointer[Double].from_buffer refuses a float32 array; Pointer[Void].from_buffer takes any writable buffer."""
+    with pytest.raises(TypeError, match=r"Pointer\[Double\].*format 'f'"):
+        Pointer[Double].from_buffer(array.array("f", [1.0]))
+    with pytest.raises(TypeError, match=r"Pointer\[Int32\].*format 'B'"):
+        Pointer[Int32].from_buffer(bytearray(8))
+    assert Pointer[Double].from_buffer(array.array("d", [2.5]))[0] == 2.5
+    p = Pointer.from_buffer(array.array("f", [1.0]))
+    assert p.cast(Float)[0] == 1.0
+    assert Pointer[Uint8].from_buffer(bytearray(b"ab")).cast(Int32) is not None
+
+
+def test_typed_buffers_of_every_producer(c: Any) -> None:
+    """array.array, memoryview.cast and ctypes arrays of the pointee's type pass (native byte order, any prefix)."""
+    assert c.sum_i64(array.array("q", [1, 2, 3]), 3) == 6
+    assert c.sum_i64(memoryview(bytearray(16)).cast("q"), 2) == 0
+    assert c.sum_f64((ctypes.c_double * 3)(1.0, 2.0, 4.5), 3) == 7.5  # ctypes says '<d'
+    assert c.sum_i64((ctypes.c_long * 2)(5, 6), 2) == 11              # ctypes says '<l' with itemsize 8
+    with pytest.raises(TypeError, match=r"Pointer\[Int64\].*format 'i'"):
+        c.sum_i64(array.array("i", [1, 2]), 2)
+    with pytest.raises(TypeError, match=r"Pointer\[Int64\].*format 'd'"):
+        c.sum_i64(array.array("d", [1.0]), 1)
+
+
+def test_byte_buffers_are_for_byte_pointers(c: Any) -> None:
+    """bytearray and int8/uint8/char buffers pass for Pointer[Uint8]; a bytearray for Pointer[Int64] is refused."""
+    ba = bytearray(4)
+    c.poke_u8(ba, 4)
+    assert ba == b"XXXX"
+    c.poke_u8(array.array("b", [0, 0]), 2)
+    with pytest.raises(TypeError, match=r"Pointer\[Int64\].*format 'B'"):
+        c.sum_i64(bytearray(16), 2)
+    assert c.address(array.array("d", [1.0])) != 0  # Pointer[Void] takes any buffer
+
+
+def test_bytes_only_for_byte_and_void_pointers(c: Any) -> None:
+    """bytes passes for Pointer[Char] (strlen) and Pointer[Void], not for Pointer[Int64] (fast path and libffi)."""
+    assert c.byte_len(b"hello") == 5
+    data = b"immutable"
+    assert c.address(data) != 0
+    with pytest.raises(TypeError, match=r"\(\) argument 1.*Pointer\[Int64\].*bytes"):
+        c.sum_i64(b"\x01" * 16, 2)
+    with pytest.raises(TypeError, match=r"Pointer\[Int64\].*bytes"):
+        c.sum_i64_ffi(b"\x01" * 16, 2, *range(10))
+
+
+def test_text_pointers_take_str_and_bytes(lib: str) -> None:
+    """A Pointer[Utf8] parameter takes str (as UTF-8) and bytes, as before."""
+    f = cfunc(lib, "byte_len", [Pointer[Utf8]], Size)
+    assert f("h\u00e9llo") == 6 and f(b"abc") == 3
 
 
 # -- Prefixed errors keep their type and their cause -------------------------------------------
