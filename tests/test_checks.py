@@ -12,7 +12,7 @@ import pytest
 
 from helpers import cfunc
 from nativeffi import (
-    Array, Char, Double, Float, Int, Int32, Int64, NativeCallable, NativeFunction, Pointer, Size, Struct, Uint8,
+    Array, Char, Double, Float, Int32, Int64, NativeCallable, NativeFunction, Pointer, Size, Struct, Uint8,
     Utf8, Void, address_of, native, native_type,
 )
 
@@ -264,15 +264,16 @@ def test_unencodable_str_argument_keeps_a_unicode_error(c: Any) -> None:
     with pytest.raises(UnicodeError, match=r"\(\) argument 1.*surrogates not allowed") as e:
         c.byte_len("a\ud800")
     assert isinstance(e.value.__cause__, UnicodeEncodeError)
-    assert e.value.__cause__.__traceback__ is None or e.value.__cause__.reason == "surrogates not allowed"
+    assert e.value.__cause__.reason == "surrogates not allowed"
 
 
 def test_struct_field_error_keeps_its_cause() -> None:
-    """A field write whose __index__ raises UnicodeEncodeError names the field and chains the original."""
+    """A field write whose __index__ raises UnicodeEncodeError names the field and chains the original, traceback kept."""
     s = Two()
     with pytest.raises(UnicodeError, match=r"Two\.a: 'utf-8' codec") as e:
         s.a = BadIndex()
     assert isinstance(e.value.__cause__, UnicodeEncodeError)
+    assert e.value.__cause__.__traceback__.tb_frame.f_code.co_name == "__index__"  # where it was raised
 
 
 def test_array_item_errors_keep_their_type_and_cause() -> None:
