@@ -2,6 +2,7 @@
 #include "cdata.h"
 #include "compound.h"
 #include "convert.h"
+#include "errors.h"
 #include "pointer.h"
 
 #define NF_VALUE_ALIGN 16   /* owned storage is aligned to this; every compound's alignment is at most 16 */
@@ -114,15 +115,8 @@ static int store_array(nf_ctype *t, char *dst, PyObject *obj)
     int r = 0;
     for (Py_ssize_t i = 0; i < n && r == 0; i++) {
         r = nf_cconv_store(e, tmp + i * e->size, PySequence_Fast_GET_ITEM(seq, i));
-        if (r < 0) {
-            PyObject *type, *value, *tb;
-            PyErr_Fetch(&type, &value, &tb);
-            PyErr_NormalizeException(&type, &value, &tb);
-            PyErr_Format(type, "item %zd: %S", i, value);
-            Py_XDECREF(type);
-            Py_XDECREF(value);
-            Py_XDECREF(tb);
-        }
+        if (r < 0)
+            nf_errors_prefix("item %zd", i);
     }
     if (r == 0)
         memcpy(dst, tmp, t->size);
@@ -334,16 +328,7 @@ static int field_set(nf_field *f, PyObject *obj, PyObject *v)
         return -1;
     }
     int r = f->width >= 0 ? bits_store(f, c->addr, v) : nf_cconv_store(f->type, c->addr + f->offset, v);
-    if (r < 0) {
-        PyObject *type, *value, *tb;
-        PyErr_Fetch(&type, &value, &tb);
-        PyErr_NormalizeException(&type, &value, &tb);
-        PyErr_Format(type, "%U.%U: %S", f->owner->name, f->name, value);
-        Py_XDECREF(type);
-        Py_XDECREF(value);
-        Py_XDECREF(tb);
-    }
-    return r;
+    return r < 0 ? nf_errors_prefix("%U.%U", f->owner->name, f->name) : 0;
 }
 
 static PyObject *field_repr(nf_field *f)
@@ -597,16 +582,8 @@ static int array_ass_item(nf_cdata *c, Py_ssize_t i, PyObject *v)
         return -1;
     }
     nf_ctype *e = c->type->target;
-    if (nf_cconv_store(e, c->addr + i * e->size, v) < 0) {
-        PyObject *type, *value, *tb;
-        PyErr_Fetch(&type, &value, &tb);
-        PyErr_NormalizeException(&type, &value, &tb);
-        PyErr_Format(type, "%U[%zd]: %S", c->type->name, i, value);
-        Py_XDECREF(type);
-        Py_XDECREF(value);
-        Py_XDECREF(tb);
-        return -1;
-    }
+    if (nf_cconv_store(e, c->addr + i * e->size, v) < 0)
+        return nf_errors_prefix("%U[%zd]", c->type->name, i);
     return 0;
 }
 

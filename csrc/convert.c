@@ -1,5 +1,6 @@
 /* Conversion of values between Python objects and native memory, with range and type checks. */
 #include "convert.h"
+#include "cdata.h"
 #include "compound.h"
 #include "pointer.h"
 #include <float.h>
@@ -158,6 +159,7 @@ static int store_bool(nf_ctype *t, void *dst, PyObject *obj)
 
 /* -- Python -> C: pointers --------------------------------------------- */
 
+/* Strings of bytes: Int8, Uint8, Char (and the other 1-byte integers) and Utf8. */
 static int is_text_target(nf_ctype *target)
 {
     if (!target)
@@ -167,21 +169,170 @@ static int is_text_target(nf_ctype *target)
     return target->kind == NF_I8 || target->kind == NF_U8;
 }
 
-/* Whether a pointer to `have` may be passed where a pointer to `want` is expected. */
+/* The pointee of pointer type t, resolving a forward reference. Borrowed; NULL with an exception. */
+static nf_ctype *target_of(nf_ctype *t)
+{
+    return t->target ? t->target : nf_pointer_target(t);
+}
+
+static int same_type(nf_ctype *a, nf_ctype *b);
+
+/* Whether function types a and b are one C function type: the same return type, fixed parameters and
+   presence of `...` (the VarArgs types describe calls, not the function: a pointer to printf is one type). */
+static int same_signature(nf_ctype *a, nf_ctype *b)
+{
+    if (a->variadic != b->variadic || a->nfixed != b->nfixed)
+        return 0;
+    int r = same_type(a->ret, b->ret);
+    for (Py_ssize_t i = 0; r == 1 && i < a->nfixed; i++)
+        r = same_type((nf_ctype *)PyTuple_GET_ITEM(a->params, i), (nf_ctype *)PyTuple_GET_ITEM(b->params, i));
+    return r;
+}
+
+/* Whether a and b are the same type in memory and in calls: identical; scalars of one storage (Int and Int32,
+   Long and Int64); the byte types (Char, Uint8, Utf8); pointers to the same type; arrays of the same length
+   of the same type; the same signature. Compared by structure, since equal type expressions may give distinct
+   CType objects. 1, 0, or -1 with an exception (a forward reference that cannot be resolved). */
+static int same_type(nf_ctype *a, nf_ctype *b)
+{
+    if (a == b)
+        return 1;
+    if (is_text_target(a) && is_text_target(b))
+        return 1;
+    if (a->kind != b->kind)
+        return 0;
+    switch (a->kind) {
+    case NF_VOID:
+        return 1;
+    case NF_POINTER: {
+        nf_ctype *x = target_of(a), *y = x ? target_of(b) : NULL;
+        return y ? same_type(x, y) : -1;
+    }
+    case NF_ARRAY:
+        return a->length == b->length ? same_type(a->target, b->target) : 0;
+    case NF_FUNCTION:
+        return same_signature(a, b);
+    case NF_STRUCT: case NF_UNION: case NF_OPAQUE:
+        return 0;  /* one CType per declared class */
+    default:
+        return 1;  /* scalars of the same storage kind */
+    }
+}
+
+/* Whether a pointer to `have` may be passed where a pointer to `want` is expected: as in C, either may be
+   Void; the byte types and pointers to pointers are compared leniently (Void inside); everything else must be
+   the same type. 1, 0, or -1 with an exception. */
 static int pointee_compatible(nf_ctype *want, nf_ctype *have)
 {
-    if (want == have || !want || !have || want->kind == NF_VOID || have->kind == NF_VOID)
+    if (want == have || want->kind == NF_VOID || have->kind == NF_VOID)
         return 1;
-    if (NF_IS_SCALAR(want->kind) && want->kind == have->kind)
-        return 1;  /* Int and Int32, Long and Int64: the same in memory */
-    if (is_text_target(want) && is_text_target(have))
-        return 1;  /* Utf8, Char, Uint8: all strings of bytes */
-    if (want->kind == NF_POINTER && have->kind == NF_POINTER)
-        return pointee_compatible(want->target, have->target);
-    if (want->kind == NF_FUNCTION && have->kind == NF_FUNCTION)
-        return 1;
+    if (want->kind == NF_POINTER && have->kind == NF_POINTER) {
+        nf_ctype *x = target_of(want), *y = x ? target_of(have) : NULL;
+        return y ? pointee_compatible(x, y) : -1;
+    }
     if (want->kind == NF_ARRAY && have->kind == NF_ARRAY)
-        return want->length == have->length && pointee_compatible(want->target, have->target);
+        return want->length == have->length ? pointee_compatible(want->target, have->target) : 0;
+    return same_type(want, have);
+}
+
+/* The class of a buffer's elements, from the struct-module code of its PEP 3118 format. */
+typedef enum { EL_SIGNED, EL_UNSIGNED, EL_FLOAT, EL_BOOL, EL_CHAR, EL_WCHAR, EL_POINTER, EL_OTHER } el_class;
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define NF_FOREIGN_ORDER ">!"
+#else
+#define NF_FOREIGN_ORDER "<"
+#endif
+
+/* The class of the elements of a buffer of format `fmt` ("d", "<q", "=I"; NULL means "B"): EL_OTHER for
+   structs ("T{...}"), multi-item codes and a byte order other than this machine's. The element size is the
+   buffer's itemsize, not the format's (ctypes says "<l" for an 8-byte long). */
+static el_class format_class(const char *fmt, Py_ssize_t itemsize)
+{
+    if (!fmt)
+        return EL_UNSIGNED;
+    if (*fmt && strchr("@=<>!", *fmt)) {
+        if (strchr(NF_FOREIGN_ORDER, *fmt) && itemsize > 1)
+            return EL_OTHER;
+        fmt++;
+    }
+    if (!fmt[0] || fmt[1])
+        return EL_OTHER;
+    switch (fmt[0]) {
+    case 'b': case 'h': case 'i': case 'l': case 'q': case 'n': return EL_SIGNED;
+    case 'B': case 'H': case 'I': case 'L': case 'Q': case 'N': return EL_UNSIGNED;
+    case 'e': case 'f': case 'd': return EL_FLOAT;
+    case '?': return EL_BOOL;
+    case 'c': return EL_CHAR;
+    case 'u': case 'w': return EL_WCHAR;
+    case 'P': return EL_POINTER;
+    default: return EL_OTHER;
+    }
+}
+
+/* Whether a buffer of elements `fmt`/`itemsize` may stand for memory of `want`: any buffer for Void; a buffer
+   of 1-byte integers or chars for the byte types; else elements of want's kind and size (for an array, of
+   its innermost element). */
+static int buffer_fits(nf_ctype *want, const char *fmt, Py_ssize_t itemsize)
+{
+    if (want->kind == NF_VOID)
+        return 1;
+    while (want->kind == NF_ARRAY)
+        want = want->target;
+    el_class c = format_class(fmt, itemsize);
+    if (is_text_target(want))
+        return itemsize == 1 && (c == EL_SIGNED || c == EL_UNSIGNED || c == EL_CHAR);
+    if (itemsize != want->size)
+        return 0;
+    if (c == EL_WCHAR)
+        return want->scalar == NF_T_WChar;
+    switch (want->kind) {
+    case NF_I8: case NF_I16: case NF_I32: case NF_I64: return c == EL_SIGNED;
+    case NF_U8: case NF_U16: case NF_U32: case NF_U64: return c == EL_UNSIGNED;
+    case NF_F32: case NF_F64: return c == EL_FLOAT;
+    case NF_BOOL: return c == EL_BOOL;
+    case NF_POINTER: return c == EL_POINTER;
+    default: return 0;  /* structs, unions, opaque and function types: no format says them */
+    }
+}
+
+int nf_cconv_check_buffer(nf_ctype *t, const char *format, Py_ssize_t itemsize, PyObject *obj)
+{
+    nf_ctype *want = target_of(t);
+    if (!want)
+        return -1;
+    if (buffer_fits(want, format, itemsize))
+        return 0;
+    PyErr_Format(PyExc_TypeError, "expected %U, got a buffer of format '%s' (itemsize %zd) from %.200s: its "
+                 "elements are not %U (use memoryview(obj).cast() or Pointer.from_buffer(obj).cast() to "
+                 "reinterpret)", t->name, format ? format : "B", itemsize, Py_TYPE(obj)->tp_name, want->name);
+    return -1;
+}
+
+int nf_cconv_takes_bytes(nf_ctype *t)
+{
+    return t->kind == NF_POINTER && t->target && buffer_fits(t->target, "B", 1);
+}
+
+/* A struct, union or array value passed for pointer type t: its address, for a pointer to its own type or to
+   Void, and an array's for a pointer to its element too (C's array-to-pointer decay). */
+static int store_value_address(nf_ctype *t, void *dst, nf_cdata *c)
+{
+    nf_ctype *want = target_of(t);
+    if (!want)
+        return -1;
+    int ok = want->kind == NF_VOID ? 1 : same_type(want, c->type);
+    if (ok == 0 && c->type->kind == NF_ARRAY)
+        ok = same_type(want, c->type->target);
+    if (ok < 0)
+        return -1;
+    if (!ok) {
+        PyErr_Format(PyExc_TypeError, "expected %U, got a %U value (a struct, union or array passes for a "
+                     "pointer to its own type or Pointer[Void]; use .address.cast() to reinterpret)", t->name,
+                     c->type->name);
+        return -1;
+    }
+    *(void **)dst = c->addr;
     return 0;
 }
 
@@ -189,10 +340,16 @@ static int store_pointer(nf_ctype *t, void *dst, PyObject *obj)
 {
     if (nf_pointer_check(obj)) {
         nf_pointer *p = (nf_pointer *)obj;
-        if (p->type != t && !pointee_compatible(t->target, p->type->target)) {
-            PyErr_Format(PyExc_TypeError, "expected %U, got %U (use .cast() to reinterpret a pointer)", t->name,
-                         p->type->name);
-            return -1;
+        if (p->type != t) {
+            nf_ctype *want = target_of(t), *have = want ? target_of(p->type) : NULL;
+            int ok = have ? pointee_compatible(want, have) : -1;
+            if (ok < 0)
+                return -1;
+            if (!ok) {
+                PyErr_Format(PyExc_TypeError, "expected %U, got %U (use .cast() to reinterpret a pointer)", t->name,
+                             p->type->name);
+                return -1;
+            }
         }
         *(void **)dst = p->addr;
         return 0;
@@ -201,16 +358,9 @@ static int store_pointer(nf_ctype *t, void *dst, PyObject *obj)
         *(void **)dst = NULL;
         return 0;
     }
-    if (t->target && NF_IS_COMPOUND(t->target->kind)) {
-        void *a = nf_compound_address(t->target, obj);
-        if (a) {
-            *(void **)dst = a;
-            return 0;
-        }
-        if (PyErr_Occurred())
-            return -1;
-    }
-    /* Objects that stand for a pointer (NativeCallable, struct values) expose __native_pointer__. */
+    if (nf_cdata_check(obj))
+        return store_value_address(t, dst, (nf_cdata *)obj);
+    /* Objects that stand for a pointer (NativeCallable) expose __native_pointer__. */
     PyObject *np;
     if (nf_getattr_opt(obj, "__native_pointer__", &np) < 0)
         return -1;
@@ -244,15 +394,20 @@ int nf_cconv_store(nf_ctype *t, void *dst, PyObject *obj)
 
 int nf_cconv_store_arg(nf_ctype *t, void *dst, PyObject *obj, nf_argtmp *tmp)
 {
-    if (t->kind != NF_POINTER || nf_pointer_check(obj) || obj == Py_None)
+    if (t->kind != NF_POINTER || nf_pointer_check(obj) || obj == Py_None || nf_cdata_check(obj))
         return nf_cconv_store(t, dst, obj);
     if (PyBytes_Check(obj)) {
-        /* Immutable and kept alive by the caller for the whole call: no copy needed. */
+        /* Kept alive by the caller for the whole call: no copy needed. Read-only: C must not write to it. */
+        if (nf_cconv_check_buffer(t, "B", 1, obj) < 0)
+            return -1;
         *(void **)dst = PyBytes_AS_STRING(obj);
         return 0;
     }
     if (PyUnicode_Check(obj)) {
-        if (!is_text_target(t->target)) {
+        nf_ctype *want = target_of(t);
+        if (!want)
+            return -1;
+        if (!is_text_target(want)) {
             PyErr_Format(PyExc_TypeError, "expected a Pointer (or None for nullptr) for %U, got str "
                          "(str is accepted only for Pointer[Utf8] and Pointer[Char])", t->name);
             return -1;
@@ -270,10 +425,14 @@ int nf_cconv_store_arg(nf_ctype *t, void *dst, PyObject *obj, nf_argtmp *tmp)
         return 0;
     }
     if (PyObject_CheckBuffer(obj)) {
-        if (PyObject_GetBuffer(obj, &tmp->view, PyBUF_ANY_CONTIGUOUS) < 0) {
+        if (PyObject_GetBuffer(obj, &tmp->view, PyBUF_ANY_CONTIGUOUS | PyBUF_FORMAT) < 0) {
             PyErr_Clear();
             PyErr_Format(PyExc_TypeError, "expected a Pointer or a contiguous buffer for %U, got a "
                          "non-contiguous %.200s", t->name, Py_TYPE(obj)->tp_name);
+            return -1;
+        }
+        if (nf_cconv_check_buffer(t, tmp->view.format, tmp->view.itemsize, obj) < 0) {
+            PyBuffer_Release(&tmp->view);
             return -1;
         }
         tmp->has_view = 1;

@@ -17,10 +17,20 @@ typedef struct {
     int has_view;
 } nf_argtmp;
 
-/* Python -> C for an argument: as nf_cconv_store, and pointer parameters also accept None, bytes, writable
-   buffers, and str (for Pointer[Utf8]/Pointer[Char]); those live in *tmp until nf_argtmp_release. */
+/* Python -> C for an argument: as nf_cconv_store, and pointer parameters also accept buffers whose elements
+   are the pointee (nf_cconv_check_buffer; bytes for the byte types and Void) and str (for Pointer[Utf8] and
+   Pointer[Char]); those live in *tmp until nf_argtmp_release. */
 int nf_cconv_store_arg(nf_ctype *t, void *dst, PyObject *obj, nf_argtmp *tmp);
 void nf_argtmp_release(nf_argtmp *tmp);
+
+/* Whether a buffer of PEP 3118 `format` (NULL: bytes) and `itemsize`, exported by obj, may be passed for the
+   pointer type t: any buffer for Pointer[Void]; one of 1-byte integers or chars ('b', 'B', 'c') for the byte
+   types (Int8, Uint8, Char, Utf8); else elements of the pointee's kind and size in this machine's byte order
+   (an array pointee: its innermost element). 0, or -1 with a TypeError naming both. */
+int nf_cconv_check_buffer(nf_ctype *t, const char *format, Py_ssize_t itemsize, PyObject *obj);
+
+/* Whether a pointer parameter of type t takes bytes (its pointee is known to be a byte type or Void). */
+int nf_cconv_takes_bytes(nf_ctype *t);
 
 /* Reads/writes one scalar of kind `k` (NF_I8..NF_BOOL) as an int64/uint64/double widened value. */
 PyObject *nf_cconv_load_scalar(nf_kind k, const void *src);

@@ -16,7 +16,7 @@
  *   3. On the first call the address is still NULL: the Python-level resolver runs once (asset ->
  *      resolver -> process) and the address is cached.
  *   4. Each argument is converted: an exact int, float, bool, Pointer of the parameter's class, None or
- *      bytes inline, without allocating; anything else through convert.c (subclasses, __index__, buffers,
+ *      bytes (for a pointer to a byte type or Void) inline, without allocating; anything else through convert.c (subclasses, __index__, buffers,
  *      str, structs), whose temporaries are kept until the call returns. Stub calls write each value,
  *      widened to 64 bits (narrow integers sign- or zero-extended, a float's bits in the low half), into
  *      its register slot; libffi calls write it into its slot of the argument buffer. A failure is
@@ -25,7 +25,8 @@
  *   6. The stub loads the register image into the argument registers and calls the function; or ffi_call
  *      runs it with the cif prepared at bind time. No allocation per call: struct returns too large for
  *      registers go to memory in this call's C stack frame (up to 256 bytes), else to a per-thread
- *      scratch area (a nested call on the same thread, from a callback, gets a block of its own).
+ *      scratch area, freed when the thread exits (a nested call on the same thread, from a callback, gets
+ *      a block of its own).
  *   7. errno is saved into thread-local storage when the binding asked for it, before anything else runs.
  *   8. The GIL is taken back, call temporaries (buffers) are released, and the return value is converted:
  *      integer returns that arrive widened (ffi_arg, or a register with undefined upper bits) are narrowed
@@ -36,9 +37,11 @@
 #include "cdata.h"
 #include "compound.h"
 #include "convert.h"
+#include "errors.h"
 #include "pointer.h"
 #include "stubs.h"
 #include <errno.h>
+#include <pthread.h>
 #include <math.h>
 
 static _Thread_local int saved_errno;
@@ -55,6 +58,7 @@ enum { CV_OTHER, CV_SINT, CV_UINT, CV_F64, CV_F32, CV_BOOL, CV_PTR, CV_COMPOUND 
 typedef struct {
     nf_ctype *t;               /* its CType (borrowed from the function's CType) */
     unsigned char conv;        /* CV_*: the exact-type fast path to try first */
+    unsigned char bytes_ok;    /* CV_PTR: bytes may pass inline (the pointee is a byte type or Void) */
     int64_t lo;                /* CV_SINT: smallest accepted value */
     uint64_t hi;               /* CV_SINT/CV_UINT: largest accepted value */
     unsigned char slot;        /* stub calls, scalars: its register-image slot (copied from sargs) */
@@ -130,7 +134,7 @@ static void choose_converter(nf_argplan *a, nf_ctype *t)
     case NF_F32: a->conv = CV_F32; break;
     case NF_F64: a->conv = CV_F64; break;
     case NF_BOOL: a->conv = CV_BOOL; break;
-    case NF_POINTER: a->conv = CV_PTR; break;
+    case NF_POINTER: a->conv = CV_PTR; a->bytes_ok = (unsigned char)nf_cconv_takes_bytes(t); break;
     case NF_STRUCT: case NF_UNION: case NF_ARRAY: a->conv = CV_COMPOUND; break;
     default: a->conv = CV_OTHER; break;
     }
@@ -260,10 +264,15 @@ static int resolve(nf_function *f)
 }
 
 /* Memory for by-value returns too large for the C stack frame: one growing area per thread, never freed
-   per call. A call made while the area is in use (a callback that calls out again) gets its own block. */
+   per call. A call made while the area is in use (a callback that calls out again) gets its own block. The
+   area is also the value of scratch_key, whose destructor frees it when the thread exits. */
 static _Thread_local char *scratch;
 static _Thread_local Py_ssize_t scratch_size;
 static _Thread_local int scratch_busy;
+static pthread_key_t scratch_key;  /* per thread: its scratch area, freed at thread exit */
+static int scratch_key_made;       /* scratch_key exists (made once per process, by the first module init) */
+
+static void scratch_free(void *p) { PyMem_RawFree(p); }
 
 static char *scratch_acquire(Py_ssize_t size)
 {
@@ -276,6 +285,13 @@ static char *scratch_acquire(Py_ssize_t size)
     if (size > scratch_size) {
         char *p = PyMem_RawRealloc(scratch, size);
         if (!p) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+        if (pthread_setspecific(scratch_key, p) != 0) {  /* without it the area would outlive the thread */
+            PyMem_RawFree(p);
+            scratch = NULL;
+            scratch_size = 0;
             PyErr_NoMemory();
             return NULL;
         }
@@ -299,16 +315,10 @@ static void scratch_release(char *p)
 /* Re-raises the pending conversion error, prefixed with the function and parameter it concerns. */
 static void arg_error(nf_function *f, Py_ssize_t i)
 {
-    PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
-    PyErr_NormalizeException(&type, &value, &tb);
     if (i < PyTuple_GET_SIZE(f->param_names))
-        PyErr_Format(type, "%U() argument %zd (%R): %S", f->name, i + 1, PyTuple_GET_ITEM(f->param_names, i), value);
+        nf_errors_prefix("%U() argument %zd (%R)", f->name, i + 1, PyTuple_GET_ITEM(f->param_names, i));
     else
-        PyErr_Format(type, "%U() argument %zd: %S", f->name, i + 1, value);
-    Py_XDECREF(type);
-    Py_XDECREF(value);
-    Py_XDECREF(tb);
+        nf_errors_prefix("%U() argument %zd", f->name, i + 1);
 }
 
 /* -- Arguments: Python -> 64-bit images ---------------------------------------- */
@@ -357,7 +367,7 @@ static int convert_compound(nf_function *f, Py_ssize_t i, PyObject *o, uint64_t 
 
 /* The exact-type fast path of a scalar or pointer argument (plan a): 1 with its 64-bit image in *v, or 0
    when `o` needs the general conversion of convert.c, which then gives the value or the error. An exact int,
-   float, bool, Pointer of the parameter's class, None or bytes; nothing allocated, never raises. */
+   float, bool, Pointer of the parameter's class, None or bytes (bytes_ok); nothing allocated, never raises. */
 static inline __attribute__((always_inline)) int fast_arg(const nf_argplan *a, PyObject *o, uint64_t *v)
 {
     int64_t x;
@@ -408,7 +418,7 @@ static inline __attribute__((always_inline)) int fast_arg(const nf_argplan *a, P
             *v = 0;
             return 1;
         }
-        if (PyBytes_CheckExact(o)) {  /* immutable, kept alive by the caller for the whole call */
+        if (a->bytes_ok && PyBytes_CheckExact(o)) {  /* kept alive by the caller for the whole call */
             *v = (uint64_t)(uintptr_t)PyBytes_AS_STRING(o);
             return 1;
         }
@@ -1174,6 +1184,13 @@ int nf_downcall_init(PyObject *module)
 {
     if (PyType_Ready(&nf_Function_Type) < 0)
         return -1;
+    if (!scratch_key_made) {
+        if (pthread_key_create(&scratch_key, scratch_free) != 0) {
+            PyErr_SetString(PyExc_RuntimeError, "nativeffi: pthread_key_create failed (scratch area of large returns)");
+            return -1;
+        }
+        scratch_key_made = 1;
+    }
     if (PyModule_AddObjectRef(module, "Function", (PyObject *)&nf_Function_Type) < 0)
         return -1;
     /* Which call stubs this build has: the ABI's name (None: every call goes through libffi) and its

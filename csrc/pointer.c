@@ -136,19 +136,28 @@ static PyTypeObject nf_BufKeeper_Type = {
 
 static PyObject *pointer_from_buffer(PyTypeObject *cls, PyObject *obj)
 {
-    nf_bufkeeper *k = PyObject_New(nf_bufkeeper, &nf_BufKeeper_Type);
-    if (!k)
+    nf_ctype *t = class_ptype(cls);
+    if (!t)
         return NULL;
-    if (PyObject_GetBuffer(obj, &k->view, PyBUF_WRITABLE | PyBUF_ANY_CONTIGUOUS) < 0) {
+    nf_bufkeeper *k = PyObject_New(nf_bufkeeper, &nf_BufKeeper_Type);
+    if (!k) {
+        Py_DECREF(t);
+        return NULL;
+    }
+    if (PyObject_GetBuffer(obj, &k->view, PyBUF_WRITABLE | PyBUF_ANY_CONTIGUOUS | PyBUF_FORMAT) < 0) {
         k->view.obj = NULL;
         Py_DECREF(k);
+        Py_DECREF(t);
         PyErr_Clear();
         PyErr_Format(PyExc_TypeError, "from_buffer() expected a writable contiguous buffer (bytearray, memoryview, "
                      "array, numpy array), got %.200s", Py_TYPE(obj)->tp_name);
         return NULL;
     }
-    PyObject *p = new_of_class_type(cls, k->view.buf, (PyObject *)k);
+    PyObject *p = NULL;
+    if (nf_cconv_check_buffer(t, k->view.format, k->view.itemsize, obj) == 0)
+        p = new_of_class(cls, t, k->view.buf, (PyObject *)k);
     Py_DECREF(k);
+    Py_DECREF(t);
     return p;
 }
 
@@ -453,7 +462,8 @@ static PyMethodDef pointer_methods[] = {
     {"from_address", (PyCFunction)(void (*)(void))pointer_from_address, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
      "from_address(address, keep=None): a pointer to `address`; `keep` is kept alive with it."},
     {"from_buffer", (PyCFunction)pointer_from_buffer, METH_O | METH_CLASS,
-     "from_buffer(obj): a pointer to the memory of a writable buffer, keeping obj alive."},
+     "from_buffer(obj): a pointer to the memory of a writable buffer whose elements are the pointee (any buffer "
+     "for Pointer[Void]), keeping obj alive."},
     {"as_memoryview", (PyCFunction)pointer_as_memoryview, METH_O,
      "as_memoryview(nbytes): a writable memoryview of nbytes at this address (no copy)."},
     {"to_str", (PyCFunction)(void (*)(void))pointer_to_str, METH_VARARGS | METH_KEYWORDS,

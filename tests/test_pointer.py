@@ -168,15 +168,18 @@ def test_non_contiguous_buffer_refused(lib) -> None:
 
 
 def test_from_buffer_keeps_object_alive(lib) -> None:
-    """Pointer.from_buffer points into a bytearray, sees C's writes, and keeps the buffer alive."""
+    """Pointer.from_buffer points into an int32 array, sees C's writes, and keeps the buffer alive."""
     import gc
-    ba = bytearray(b"\x00" * 8)
-    p = Pointer[Int32].from_buffer(ba)
+    arr = array.array("i", [0, 0])
+    p = Pointer[Int32].from_buffer(arr)
     cfunc(lib, "store_i32", [Pointer[Int32], Int32], nativeffi.Void)(p + 1, -5)
-    assert int.from_bytes(ba[4:8], "little", signed=True) == -5
-    del ba
+    assert arr[1] == -5
+    del arr
     gc.collect()
     assert p[1] == -5  # memory still owned through the pointer
+    ba = bytearray(8)  # untyped bytes: reinterpreted explicitly
+    Pointer.from_buffer(ba).cast(Int32)[1] = 9
+    assert int.from_bytes(ba[4:8], "little", signed=True) == 9
     with pytest.raises(TypeError, match="writable"):
         Pointer.from_buffer(b"read-only")
 

@@ -18,6 +18,7 @@ Run it alone with ``python -m nativeffi.bench.callbacks``, or call ``run(report)
 """
 from __future__ import annotations
 
+import array
 import asyncio
 import ctypes
 import hashlib
@@ -354,7 +355,7 @@ def steal_ticks() -> int:
 def timed(h: Helper, fn: Any, n: int, busy: bool, diag: bool = False) -> list[int]:
     """C times n calls of fn on a new thread (Python busy in a CPU loop meanwhile, or idle): timed_events' out
     (12 values), then the steal ticks during the run."""
-    out = Pointer[Int64].from_buffer(bytearray(128))
+    out = Pointer[Int64].from_buffer(array.array("q", bytes(128)))
     s0 = steal_ticks()
     if busy:
         busy_while(lambda: h.timed_events_diag(fn, 1, n, out, int(diag)))
@@ -410,7 +411,7 @@ def bench_listener(h: Helper, report: Report) -> None:
                f"without a switch, {r[11]} none of these (on the CPU as the guest sees it: interrupts or the "
                f"host); max {r[1] / 1000:.0f} us; {r[4]} preemptions in the run")
 
-    out = Pointer[Int64].from_buffer(bytearray(128))
+    out = Pointer[Int64].from_buffer(array.array("q", bytes(128)))
     for producers in (1, 4):
         total = 1_000_000
         counter = Counter(total)
