@@ -25,6 +25,7 @@
 #include "callback.h"
 #include "compound.h"
 #include "convert.h"
+#include "errors.h"
 #include "lifetime.h"
 #include "listener.h"
 #include "thunks.h"
@@ -614,17 +615,8 @@ static int setup_record(nf_cb *cb, nf_ctype *ft, PyObject *exc_ret)
             PyErr_NoMemory();
             return -1;
         }
-        if (exc_ret && store_return(rt, cb->exc_ret, exc_ret) < 0) {
-            PyObject *type, *value, *tb;
-            PyErr_Fetch(&type, &value, &tb);
-            PyErr_NormalizeException(&type, &value, &tb);
-            PyErr_Format(PyExc_TypeError, "exceptional_return %R does not fit the return type %U: %S", exc_ret,
-                         rt->name, value);  /* TODO(errors): chain with the shared helper */
-            Py_XDECREF(type);
-            Py_XDECREF(value);
-            Py_XDECREF(tb);
-            return -1;
-        }
+        if (exc_ret && store_return(rt, cb->exc_ret, exc_ret) < 0)
+            return nf_errors_prefix("exceptional_return %R does not fit the return type %U", exc_ret, rt->name);
     }
     if (cb->mode == NF_CB_LISTENER) {
         if (nf_lqueue_init(&cb->q, cb->msgsize) < 0) {

@@ -144,15 +144,19 @@ def test_wrong_return_type_gives_exceptional_return(c: Any, unraisable: list[Any
 
 
 def test_construction_errors() -> None:
-    """Missing or misplaced exceptional_return, non-Void listeners and non-function types are TypeErrors."""
+    """Missing or misplaced exceptional_return, non-Void listeners and non-function types are TypeErrors; an
+    exceptional_return out of the return type's range is an OverflowError chaining the converter's."""
     with pytest.raises(TypeError, match="exceptional_return is required"):
         NativeCallable.isolate_local(I64_FN, abs)
     with pytest.raises(TypeError, match="exceptional_return is required"):
         NativeCallable.isolate_group_bound(I64_FN, abs)
     with pytest.raises(TypeError, match="must not be given"):
         NativeCallable.isolate_local(NativeFunction[[Int64], Void], print, exceptional_return=0)
-    with pytest.raises(TypeError, match="does not fit"):
+    with pytest.raises(OverflowError, match="does not fit") as info:
         NativeCallable.isolate_local(NativeFunction[[], Int8], int, exceptional_return=1000)
+    assert isinstance(info.value.__cause__, OverflowError)     # the converter's own message, chained
+    with pytest.raises(TypeError, match="does not fit"):
+        NativeCallable.isolate_local(NativeFunction[[], Int8], int, exceptional_return="x")
     with pytest.raises(TypeError, match="needs a Void return"):
         NativeCallable.listener(I64_FN, abs)
     with pytest.raises(TypeError, match="NativeFunction"):
