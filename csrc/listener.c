@@ -44,7 +44,8 @@
 #endif
 
 #define NF_POOL_FIRST_BYTES 16384         /* about this much in the first chunk... */
-#define NF_POOL_FIRST_MIN 16              /* ...but at least this many nodes */
+#define NF_POOL_FIRST_MIN 16              /* ...but at least this many nodes... */
+#define NF_POOL_FIRST_MAX_BYTES (1u << 20) /* ...as long as they take no more than this (else: one node) */
 #define NF_POOL_MAX_BYTES (8u << 20)      /* the pool stops growing here; beyond it, fallback nodes */
 
 /* -- The node pool ---------------------------------------------------------- */
@@ -151,7 +152,8 @@ int nf_lqueue_init(nf_lqueue *q, size_t argbytes)
     q->first_shift = 0;
     while (((size_t)2 << q->first_shift) * q->stride <= NF_POOL_FIRST_BYTES && q->first_shift < 16)
         q->first_shift++;
-    while (((size_t)1 << q->first_shift) < NF_POOL_FIRST_MIN)
+    while (((size_t)1 << q->first_shift) < NF_POOL_FIRST_MIN &&
+           ((size_t)2 << q->first_shift) * q->stride <= NF_POOL_FIRST_MAX_BYTES)
         q->first_shift++;
     q->nchunks = 0;
     q->heap_frees = q->heap_total = 0;
