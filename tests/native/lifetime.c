@@ -100,3 +100,67 @@ void call_i64_detached(i64_fn f, int64_t x)
     pthread_create(&t, NULL, detached_main, a);
     pthread_detach(t);
 }
+
+/* A swarm: threads that keep calling whatever function pointer is published now (NULL: none), while Python
+   publishes, closes and replaces callables under them. */
+typedef struct swarm {
+    _Atomic(void *) fn;         /* the pointer called now */
+    int kind;                   /* its signature */
+    int nthreads;
+    atomic_int stop;
+    atomic_long calls;          /* calls made so far, all threads */
+    pthread_t th[64];
+} swarm;
+
+static void *swarm_main(void *p)
+{
+    swarm *s = p;
+    racer r = {0};
+    r.kind = s->kind;
+    for (int64_t i = 0; !atomic_load_explicit(&s->stop, memory_order_relaxed); i++) {
+        r.fn = atomic_load(&s->fn);
+        if (!r.fn) {
+            sched_yield();
+            continue;
+        }
+        call_once(&r, i);
+        atomic_fetch_add_explicit(&s->calls, 1, memory_order_relaxed);
+        if (s->kind != KIND_EVENT || (i & 15) == 0)
+            sched_yield();  /* more threads than cores: let a preempted GIL holder (or the listener's consumer) run */
+    }
+    return NULL;
+}
+
+swarm *swarm_start(int32_t kind, int32_t nthreads)
+{
+    swarm *s = calloc(1, sizeof *s);
+    s->kind = kind;
+    s->nthreads = nthreads > 64 ? 64 : nthreads;
+    for (int i = 0; i < s->nthreads; i++)
+        pthread_create(&s->th[i], NULL, swarm_main, s);
+    return s;
+}
+
+void swarm_set(swarm *s, void *fn) { atomic_store(&s->fn, fn); }
+
+/* Waits (call with the GIL released) until the swarm made `more` further calls; returns the total. */
+int64_t swarm_wait(swarm *s, int64_t more)
+{
+    int64_t target = atomic_load(&s->calls) + more;
+    while (atomic_load(&s->calls) < target)
+        sched_yield();
+    return atomic_load(&s->calls);
+}
+
+int64_t swarm_stop(swarm *s)
+{
+    atomic_store(&s->stop, 1);
+    for (int i = 0; i < s->nthreads; i++)
+        pthread_join(s->th[i], NULL);
+    int64_t n = atomic_load(&s->calls);
+    free(s);
+    return n;
+}
+
+/* Recursion through C: f(depth) calls back into Python, which calls this again. */
+int64_t recurse(i64_fn f, int64_t depth) { return f(depth); }
