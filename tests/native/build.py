@@ -13,8 +13,11 @@ import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-BUILD = HERE / "build"
 CC = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or "cc"
+# NATIVEFFI_SANITIZE=1 (set by .ci/sanitize): helpers instrumented with ASan and UBSan, in a build dir of their own
+SANITIZE = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"] \
+    if os.environ.get("NATIVEFFI_SANITIZE") == "1" else []
+BUILD = HERE / ("build-sanitize" if SANITIZE else "build")
 
 
 def scalar_rows() -> list[tuple[str, str]]:
@@ -34,8 +37,11 @@ def generate_scalars_c() -> str:
             f"size_t sizeof_{name}(void) {{ return sizeof({ct}); }}",
             f"size_t alignof_{name}(void) {{ return _Alignof({ct}); }}",
             f"int signed_{name}(void) {{ return ({ct})-1 < ({ct})0; }}",
-            f"{ct} add_{name}({ct} a, {ct} b) {{ return ({ct})(a + b); }}",
         ]
+        # integers add in uint64_t, which wraps; the conversion back wraps as GCC and Clang define it (an int sum
+        # that overflows would be undefined behaviour, which UBSan reports)
+        wide = "a + b" if is_float or ct == "_Bool" else "(uint64_t)a + (uint64_t)b"
+        out.append(f"{ct} add_{name}({ct} a, {ct} b) {{ return ({ct})({wide}); }}")
         if is_float:
             lim = "FLT" if ct == "float" else "DBL"
             out += [f"{ct} max_{name}(void) {{ return {lim}_MAX; }}",
@@ -84,7 +90,8 @@ def _compile(name: str, src: pathlib.Path, opt: str = "-O2") -> pathlib.Path:
     if out.exists() and out.stat().st_mtime >= src.stat().st_mtime:
         return out
     tmp = out.with_suffix(f".{os.getpid()}.tmp")
-    cmd = [CC, "-shared", "-fPIC", opt, "-pthread", "-std=gnu11", "-o", str(tmp), str(src), "-lm"]
+    cmd = [CC, "-shared", "-fPIC", opt, "-pthread", "-std=gnu11", *SANITIZE, "-o", str(tmp), str(src),
+           "-lm"]
     subprocess.run(cmd, check=True)
     os.replace(tmp, out)
     return out
