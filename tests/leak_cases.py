@@ -2,8 +2,8 @@
 of each callable kind, and Arena allocations.
 
 ``python tests/leak_cases.py [--full] [NAME...]`` runs scenarios in this process and prints, for each, the growth of
-RSS and of traced memory per 10^6 iterations after a warm-up; it exits 1 if any grew more than its allowance (or asyncio logged an error meanwhile).
-Default counts are sized for the test suite (tests/test_leaks.py runs each scenario in a process of its own);
+RSS and of traced memory per 10^6 iterations after a warm-up; it exits 1 if any grew more than its allowance (or
+asyncio logged an error meanwhile). Default counts are sized for the test suite (tests/test_leaks.py runs each scenario in a process of its own);
 ``--full`` runs the issue's counts (10^6 calls, 10^5 create/close, 10^6 allocations), as CI does.
 """
 from __future__ import annotations
