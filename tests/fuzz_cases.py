@@ -468,9 +468,7 @@ def check_buffer(name: str | None, obj: Any) -> None:
     size = struct.calcsize(fmt)
     want: Any = struct.unpack_from(fmt, raw)[0] if len(raw) >= size else (0.0 if s and s.kind == "float" else 0)
     if s and s.kind == "bool":
-        if raw and raw[0] > 1:
-            return  # a _Bool holding neither 0 nor 1: undefined in C
-        want = bool(want)
+        want = bool(raw[0]) if raw else False  # first_Bool reads the byte: any nonzero byte is true
     writable = not memoryview(obj).readonly
     for where, ok, call in (
             ("argument", accepted, lambda: first_of(s)(obj, nbytes)),

@@ -41,9 +41,10 @@ def generate_scalars_c() -> str:
             # a variadic argument, read back as C's default promotions pass it (calls through libffi)
             f"{ct} va_{name}(int n, ...) {{ va_list ap; va_start(ap, n); {ct} r = ({ct})va_arg(ap, {promoted}); "
             f"va_end(ap); return r; }}",
-            # the first element of a buffer of n bytes, or 0 when it is shorter (no read past its end)
-            f"{ct} first_{name}(const void *p, size_t n) {{ {ct} v = 0; if (n >= sizeof v) memcpy(&v, p, sizeof v); "
-            f"return v; }}",
+            # the first element of a buffer of n bytes, or 0 when it is shorter (no read past its end); a _Bool is
+            # read as its byte (a byte other than 0 or 1 is not a valid _Bool)
+            f"{ct} first_{name}(const void *p, size_t n) {{ {'unsigned char' if ct == '_Bool' else ct} v = 0; "
+            f"if (n >= sizeof v) memcpy(&v, p, sizeof v); return v{' != 0' if ct == '_Bool' else ''}; }}",
         ]
         out += [
             f"{ct} id_{name}({ct} x) {{ return x; }}",
