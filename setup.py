@@ -1,5 +1,6 @@
 """Build of the C core, nativeffi._core: every csrc/*.c file, linked with the system libffi."""
 import glob
+import os
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,9 @@ cflags = pkg_config("--cflags")
 # make six such calls each).
 no_plt = ["-fno-plt"] if sys.platform.startswith("linux") else []
 libs = pkg_config("--libs")
+# NATIVEFFI_SANITIZE=1: an AddressSanitizer + UndefinedBehaviorSanitizer build for .ci/sanitize (never installed).
+sanitize = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g", "-O1"] \
+    if os.environ.get("NATIVEFFI_SANITIZE") == "1" else []
 core = Extension(
     "nativeffi._core",
     sources=sorted(glob.glob("csrc/*.c")),
@@ -32,7 +36,9 @@ core = Extension(
     libraries=[f[2:] for f in libs if f.startswith("-l")] + ["dl", "pthread"],
     library_dirs=[f[2:] for f in libs if f.startswith("-L")],
     extra_compile_args=["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter",
-                        "-Wno-missing-field-initializers", "-Wno-type-limits", "-fvisibility=hidden", *no_plt],
+                        "-Wno-missing-field-initializers", "-Wno-type-limits", "-fvisibility=hidden", *no_plt,
+                        *sanitize],
+    extra_link_args=sanitize,
 )
 
 setup(ext_modules=[core])

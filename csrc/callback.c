@@ -76,7 +76,8 @@ typedef struct nf_cb {
     unsigned char *exc_ret;     /* the return register image for failures (exceptional_return or zeros) */
     size_t retimg;              /* bytes of exc_ret: the return size (scalars narrower than ffi_arg: widened) */
     char *name;                 /* C copy of the callable's name, for aborts and late-call reports */
-    int has_queue;              /* q is initialised (listener, until released) */
+    int has_queue;              /* q's messages and pool are there (listener, until released) */
+    int has_fds;                /* q's wakeup fds are open (listener, until no loop watches them) */
     nf_lqueue q;                /* listener: messages waiting for the owner */
 } nf_cb;
 
@@ -90,13 +91,22 @@ typedef struct {
     PyObject *weakreflist;
 } nf_callback;
 
-/* Releases what only an open listener needs: its queue, node pool and wakeup fd (lifetime.c: when idle). */
+/* Releases what only an open listener needs: its queue and node pool (lifetime.c: when idle). */
 static void record_release(nf_life *life)
 {
     nf_cb *cb = (nf_cb *)life;
     if (cb->has_queue)
-        nf_lqueue_destroy(&cb->q);
+        nf_lqueue_free_memory(&cb->q);
     cb->has_queue = 0;
+}
+
+/* Closes the listener's wakeup fd (lifetime.c: when idle and no event loop watches it). */
+static void record_unwatched(nf_life *life)
+{
+    nf_cb *cb = (nf_cb *)life;
+    if (cb->has_fds)
+        nf_lqueue_close_fds(&cb->q);
+    cb->has_fds = 0;
 }
 
 /* Frees the record (lifetime.c: when no caller can reach it; or a record never handed out). GIL held. */
@@ -104,6 +114,7 @@ static void record_destroy(nf_life *life)
 {
     nf_cb *cb = (nf_cb *)life;
     record_release(life);
+    record_unwatched(life);
     Py_XDECREF(cb->fn);
     Py_XDECREF(cb->on_error);
     Py_XDECREF(cb->ftype);
@@ -623,7 +634,7 @@ static int setup_record(nf_cb *cb, nf_ctype *ft, PyObject *exc_ret)
             PyErr_SetFromErrno(PyExc_OSError);
             return -1;
         }
-        cb->has_queue = 1;
+        cb->has_queue = cb->has_fds = 1;
     }
     /* Last, so that a record that fails above was never reachable from native code. */
     nf_tramp *t = NULL;
@@ -682,6 +693,7 @@ static PyObject *callback_new(PyTypeObject *cls, PyObject *args, PyObject *kw)
     cb->owner_ts = PyThreadState_Get();
     cb->owner_id = cb->owner_ts->id;
     cb->life.release = record_release;
+    cb->life.unwatched = record_unwatched;
     cb->life.destroy = record_destroy;
     cb->self = (PyObject *)self;
     cb->fn = Py_NewRef(fn);
@@ -799,12 +811,12 @@ static PyObject *callback_after_fork(nf_callback *self, PyObject *unused)
     if (!cb || !cb->has_queue)
         Py_RETURN_NONE;
     nf_lqueue_forget(&cb->q);
-    cb->has_queue = 0;
+    cb->has_queue = cb->has_fds = 0;
     cb->life.watched = 0;
     self->watched = NULL;
     if (nf_lqueue_init(&cb->q, cb->msgsize) < 0)
         return PyErr_SetFromErrno(PyExc_OSError);
-    cb->has_queue = 1;
+    cb->has_queue = cb->has_fds = 1;
     Py_RETURN_NONE;
 }
 

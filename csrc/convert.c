@@ -5,6 +5,12 @@
 #include "pointer.h"
 #include <float.h>
 #include <math.h>
+#include <string.h>
+
+/* A C value at an address that may be misaligned (packed structs, cast pointers): through memcpy, which compiles to
+ * one move where the target allows it and is defined behaviour everywhere. */
+#define STORE(T, dst, value) do { T v_ = (T)(value); memcpy((dst), &v_, sizeof v_); } while (0)
+#define LOAD(T, src) ({ T v_; memcpy(&v_, (src), sizeof v_); v_; })
 
 /* -- Error messages ---------------------------------------------------- */
 
@@ -73,7 +79,7 @@ static int store_int(nf_ctype *t, void *dst, PyObject *obj)
             PyErr_Clear();
             bad = 1;
         } else {
-            *(uint64_t *)dst = u;
+            STORE(uint64_t, dst, u);
         }
     } else {
         long long v = PyLong_AsLongLongAndOverflow(num, &overflow);
@@ -81,13 +87,13 @@ static int store_int(nf_ctype *t, void *dst, PyObject *obj)
             goto fail;
         bad = overflow != 0;
         switch (t->kind) {
-        case NF_I8: bad |= v < INT8_MIN || v > INT8_MAX; if (!bad) *(int8_t *)dst = (int8_t)v; break;
-        case NF_U8: bad |= v < 0 || v > UINT8_MAX; if (!bad) *(uint8_t *)dst = (uint8_t)v; break;
-        case NF_I16: bad |= v < INT16_MIN || v > INT16_MAX; if (!bad) *(int16_t *)dst = (int16_t)v; break;
-        case NF_U16: bad |= v < 0 || v > UINT16_MAX; if (!bad) *(uint16_t *)dst = (uint16_t)v; break;
-        case NF_I32: bad |= v < INT32_MIN || v > INT32_MAX; if (!bad) *(int32_t *)dst = (int32_t)v; break;
-        case NF_U32: bad |= v < 0 || v > (long long)UINT32_MAX; if (!bad) *(uint32_t *)dst = (uint32_t)v; break;
-        default: if (!bad) *(int64_t *)dst = v; break;
+        case NF_I8: bad |= v < INT8_MIN || v > INT8_MAX; if (!bad) STORE(int8_t, dst, v); break;
+        case NF_U8: bad |= v < 0 || v > UINT8_MAX; if (!bad) STORE(uint8_t, dst, v); break;
+        case NF_I16: bad |= v < INT16_MIN || v > INT16_MAX; if (!bad) STORE(int16_t, dst, v); break;
+        case NF_U16: bad |= v < 0 || v > UINT16_MAX; if (!bad) STORE(uint16_t, dst, v); break;
+        case NF_I32: bad |= v < INT32_MIN || v > INT32_MAX; if (!bad) STORE(int32_t, dst, v); break;
+        case NF_U32: bad |= v < 0 || v > (long long)UINT32_MAX; if (!bad) STORE(uint32_t, dst, v); break;
+        default: if (!bad) STORE(int64_t, dst, v); break;
         }
     }
     if (num != obj)
@@ -126,9 +132,9 @@ static int store_float(nf_ctype *t, void *dst, PyObject *obj)
             PyErr_Format(PyExc_OverflowError, "expected a float within +-%s for %U, got %R", lim, t->name, obj);
             return -1;
         }
-        *(float *)dst = f;
+        STORE(float, dst, f);
     } else {
-        *(double *)dst = d;
+        STORE(double, dst, d);
     }
     return 0;
 }
@@ -136,7 +142,7 @@ static int store_float(nf_ctype *t, void *dst, PyObject *obj)
 static int store_bool(nf_ctype *t, void *dst, PyObject *obj)
 {
     if (obj == Py_True || obj == Py_False) {
-        *(_Bool *)dst = obj == Py_True;
+        STORE(_Bool, dst, obj == Py_True);
         return 0;
     }
     if (PyLong_Check(obj) || (Py_TYPE(obj)->tp_as_number && Py_TYPE(obj)->tp_as_number->nb_index &&
@@ -151,7 +157,7 @@ static int store_bool(nf_ctype *t, void *dst, PyObject *obj)
             PyErr_Format(PyExc_OverflowError, "expected a bool (or 0 or 1) for %U, got %R", t->name, obj);
             return -1;
         }
-        *(_Bool *)dst = v != 0;
+        STORE(_Bool, dst, v != 0);
         return 0;
     }
     return type_error(t, obj);
@@ -332,7 +338,7 @@ static int store_value_address(nf_ctype *t, void *dst, nf_cdata *c)
                      c->type->name);
         return -1;
     }
-    *(void **)dst = c->addr;
+    STORE(void *, dst, c->addr);
     return 0;
 }
 
@@ -351,11 +357,11 @@ static int store_pointer(nf_ctype *t, void *dst, PyObject *obj)
                 return -1;
             }
         }
-        *(void **)dst = p->addr;
+        STORE(void *, dst, p->addr);
         return 0;
     }
     if (obj == Py_None) {
-        *(void **)dst = NULL;
+        STORE(void *, dst, NULL);
         return 0;
     }
     if (nf_cdata_check(obj))
@@ -454,17 +460,17 @@ void nf_argtmp_release(nf_argtmp *tmp)
 PyObject *nf_cconv_load_scalar(nf_kind k, const void *src)
 {
     switch (k) {
-    case NF_I8: return PyLong_FromLong(*(const int8_t *)src);
-    case NF_U8: return PyLong_FromLong(*(const uint8_t *)src);
-    case NF_I16: return PyLong_FromLong(*(const int16_t *)src);
-    case NF_U16: return PyLong_FromLong(*(const uint16_t *)src);
-    case NF_I32: return PyLong_FromLong(*(const int32_t *)src);
-    case NF_U32: return PyLong_FromUnsignedLong(*(const uint32_t *)src);
-    case NF_I64: return PyLong_FromLongLong(*(const int64_t *)src);
-    case NF_U64: return PyLong_FromUnsignedLongLong(*(const uint64_t *)src);
-    case NF_F32: return PyFloat_FromDouble(*(const float *)src);
-    case NF_F64: return PyFloat_FromDouble(*(const double *)src);
-    case NF_BOOL: return PyBool_FromLong(*(const _Bool *)src);
+    case NF_I8: return PyLong_FromLong(LOAD(int8_t, src));
+    case NF_U8: return PyLong_FromLong(LOAD(uint8_t, src));
+    case NF_I16: return PyLong_FromLong(LOAD(int16_t, src));
+    case NF_U16: return PyLong_FromLong(LOAD(uint16_t, src));
+    case NF_I32: return PyLong_FromLong(LOAD(int32_t, src));
+    case NF_U32: return PyLong_FromUnsignedLong(LOAD(uint32_t, src));
+    case NF_I64: return PyLong_FromLongLong(LOAD(int64_t, src));
+    case NF_U64: return PyLong_FromUnsignedLongLong(LOAD(uint64_t, src));
+    case NF_F32: return PyFloat_FromDouble(LOAD(float, src));
+    case NF_F64: return PyFloat_FromDouble(LOAD(double, src));
+    case NF_BOOL: return PyBool_FromLong(LOAD(_Bool, src));
     default: Py_RETURN_NONE;
     }
 }
@@ -475,7 +481,7 @@ PyObject *nf_cconv_load(nf_ctype *t, const void *src, PyObject *owner)
     case NF_VOID:
         Py_RETURN_NONE;
     case NF_POINTER:
-        return nf_pointer_new(t, *(void *const *)src, NULL);
+        return nf_pointer_new(t, LOAD(void *, src), NULL);
     case NF_STRUCT: case NF_UNION: case NF_ARRAY:
         return nf_compound_load(t, src, owner);
     case NF_OPAQUE: case NF_FUNCTION:

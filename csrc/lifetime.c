@@ -7,12 +7,12 @@
  *      load of `rec`), reads the record only after that, and counts itself out after its last access. A caller
  *      that holds the GIL on its own thread skips the count: every change below is made with the GIL held, and
  *      an upcall that may let the GIL go (it runs Python code) marks the record `busy` first.
- *   3. close() clears `open`, then the record is CLOSING. What only an open record needs (the listener's queue
- *      and its fd) is released once the record is idle: its in-flight count read as 0 after `open` was cleared
- *      (both sequentially consistent, so an entry counted after that read sees `open` == 0 and touches nothing
- *      else), not busy, and no event loop still watching the fd (the fd number must not be reused under the
- *      loop). Reclaiming runs on close, unwatch, creation and after drains; a record still in use waits for the
- *      next one.
+ *   3. close() clears `open`, then the record is CLOSING. What only an open record needs is released once the
+ *      record is idle: its in-flight count read as 0 after `open` was cleared (both sequentially consistent, so
+ *      an entry counted after that read sees `open` == 0 and touches nothing else) and not busy. Then the
+ *      listener's queue and node pool go at once; its fd only when no event loop watches it any more (the fd
+ *      number must not be closed, and reused, under the loop's selector). Reclaiming runs on close, unwatch,
+ *      creation and after drains; a record still in use waits for the next one.
  *   4. An idle closed record is RETIRED: it stays attached to its trampoline, so a late call still gets the
  *      exceptional return (synchronous) or is dropped (listener), and the trampoline goes to the back of its
  *      pool's list.
@@ -195,14 +195,21 @@ void nf_life_reclaim(void)
         return;
     for (nf_life **link = &closing; *link;) {
         nf_life *rec = *link;
-        if (rec->busy || rec->watched || atomic_load(&rec->tramp->inflight)) {
+        if (rec->busy || atomic_load(&rec->tramp->inflight)) {
             link = &rec->next_closing;  /* still in use: the next reclaim looks again */
+            continue;
+        }
+        if (!rec->released && rec->release)
+            rec->release(rec);
+        rec->released = 1;
+        if (rec->watched) {
+            link = &rec->next_closing;  /* its fd waits for the loop to stop watching it */
             continue;
         }
         *link = rec->next_closing;
         nclosing--;
-        if (rec->release)
-            rec->release(rec);
+        if (rec->unwatched)
+            rec->unwatched(rec);
         rec->state = NF_LIFE_RETIRED;
         pool_retire(rec->tramp->pool, rec->tramp);
     }

@@ -29,7 +29,9 @@ struct nf_life {
     int watched;                   /* event loops still watching the listener's wakeup fd (reader not removed yet) */
     int state;                     /* NF_LIFE_OPEN, _CLOSING (waiting to be idle), _RETIRED (idle, kept for late calls) */
     nf_tramp *tramp;               /* its trampoline */
-    void (*release)(nf_life *);    /* frees what only an open record needs (listener queue and fd); may be NULL */
+    int released;                  /* release() has run */
+    void (*release)(nf_life *);    /* when idle: frees what only an open record needs (the listener's queue); or NULL */
+    void (*unwatched)(nf_life *);  /* when idle and unwatched: frees what a loop may watch (the fd); or NULL */
     void (*destroy)(nf_life *);    /* frees the record itself */
     nf_life *next_closing;         /* next record waiting to be idle */
 };
@@ -56,11 +58,11 @@ nf_tramp *nf_life_attach_closure(nf_life *rec, nf_ctype *ft, void (*fun)(ffi_cif
 /* close(): native entries from now on see the record closed; its resources are released once it is idle. */
 void nf_life_close(nf_life *rec);
 
-/* The event loop stopped watching the listener's fd: one fewer watcher; release it if it was the last. */
+/* An event loop stopped watching the listener's fd: one fewer watcher; the fd goes with the last one. */
 void nf_life_unwatch(nf_life *rec);
 
-/* Releases every closed record that is idle now (no native caller inside, not busy, fd not watched) and gives
-   its trampoline back to the pool. Called by close, unwatch, creation and after drains; a no-op once the
+/* Releases what every closed record that is idle now (no native caller inside, not busy) no longer needs: its
+   queue at once, its fd once no loop watches it, and then gives its trampoline back to the pool. Called by close, unwatch, creation and after drains; a no-op once the
    interpreter is shutting down. GIL held. */
 void nf_life_reclaim(void);
 

@@ -183,20 +183,33 @@ int nf_lqueue_init(nf_lqueue *q, size_t argbytes)
     q->wfd = p[1];
 #endif
     if (add_chunk(q) < 0) {
-        nf_lqueue_destroy(q);
+        nf_lqueue_close_fds(q);
         errno = ENOMEM;
         return -1;
     }
     return 0;
 }
 
-void nf_lqueue_destroy(nf_lqueue *q)
+void nf_lqueue_free_memory(nf_lqueue *q)
 {
     nf_msg *m;
     while ((m = nf_lqueue_pop(q)))
         if (m->index == NF_MSG_HEAP)
             free(m);
-    nf_lqueue_forget(q);
+    for (int c = 0; c < NF_POOL_CHUNKS; c++) {
+        free(atomic_load(&q->chunks[c]));
+        atomic_store(&q->chunks[c], NULL);
+    }
+    q->nchunks = 0;
+}
+
+void nf_lqueue_close_fds(nf_lqueue *q)
+{
+    if (q->rfd >= 0)
+        close(q->rfd);
+    if (q->wfd >= 0 && q->wfd != q->rfd)
+        close(q->wfd);
+    q->rfd = q->wfd = -1;
 }
 
 void nf_lqueue_forget(nf_lqueue *q)
@@ -206,11 +219,7 @@ void nf_lqueue_forget(nf_lqueue *q)
         atomic_store(&q->chunks[c], NULL);
     }
     q->nchunks = 0;
-    if (q->rfd >= 0)
-        close(q->rfd);
-    if (q->wfd >= 0 && q->wfd != q->rfd)
-        close(q->wfd);
-    q->rfd = q->wfd = -1;
+    nf_lqueue_close_fds(q);
 }
 
 static void wake(nf_lqueue *q)

@@ -43,8 +43,11 @@ size_t nf_lqueue_pool_nodes(const nf_lqueue *q);
    0, or -1 with errno set. */
 int nf_lqueue_init(nf_lqueue *q, size_t argbytes);
 
-/* Frees every message still queued, the pool and closes the fds. No producer may be running. */
-void nf_lqueue_destroy(nf_lqueue *q);
+/* Frees every message still queued and the pool; the fds stay open. No producer may be running. */
+void nf_lqueue_free_memory(nf_lqueue *q);
+
+/* Closes the fds (after nf_lqueue_free_memory, or on a queue that never got its pool). */
+void nf_lqueue_close_fds(nf_lqueue *q);
 
 /* In a forked child: drops the parent's queue without reading it (a producer that no longer exists may have
    been halfway through a push): frees the pool and closes the fds; fallback nodes still queued are lost. */

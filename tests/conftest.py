@@ -30,3 +30,12 @@ def unraisable(monkeypatch: pytest.MonkeyPatch) -> list:
     seen: list = []
     monkeypatch.setattr(sys, "unraisablehook", lambda u: seen.append(u))
     return seen
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Reports how many inputs the fuzz suite tried (tests/test_fuzz.py), when it ran."""
+    fuzz = sys.modules.get("test_fuzz")
+    counts = getattr(fuzz, "inputs_tried", None)
+    if counts:
+        detail = ", ".join(f"{k} {v:,}" for k, v in counts.items())
+        terminalreporter.write_line(f"fuzz: {sum(counts.values()):,} inputs tried ({detail})")

@@ -262,3 +262,16 @@ def test_listener_fd_is_closed_only_after_the_loop_stops_watching_it(lib: str) -
     p = spawn(FD_REUSE, lib)
     out, err = p.communicate(timeout=TIMEOUT)
     assert (p.returncode, out, err) == (0, "errors 0\nexiting\n", "")
+
+
+def test_closed_listeners_waiting_for_their_loop_hold_a_bounded_number_of_fds() -> None:
+    """Listeners created and closed 3,000 times from a thread that is not their loop's (here the dispatcher's):
+    each fd stays open until the loop removes its reader, but creation waits for a lagging loop, so the open fds
+    stay bounded (they reached thousands, past a common ulimit of 1,024)."""
+    most = 0
+    for i in range(3000):
+        NativeCallable.listener(EVENT_FN, lambda a, b: None).close()
+        if i % 100 == 0:
+            most = max(most, len(os.listdir("/proc/self/fd")))
+    wait_until_idle()
+    assert most < 600

@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import gc
+import struct as pystruct
 import time
 
 import pytest
 
 from nativeffi import (
     Array, ArrayView, Bits, Bool, Double, Float, Int, Int8, Int16, Int32, Int64, Long, NativeFunction, Opaque,
-    Pointer, Size, Struct, Uint8, Uint16, Union, Utf8, address_of, alignof, assets, calloc, fields, malloc, native,
-    native_var, offsetof, sizeof,
+    Pointer, Size, Struct, Uint8, Uint16, Uint32, Uint64, Union, Utf8, address_of, alignof, assets, calloc, fields,
+    malloc, native, native_var, offsetof, sizeof,
 )
 
 ASSET = "test:compound_basic"
@@ -104,6 +105,31 @@ def test_coord_layout_matches_c():
 def test_packed_layout_matches_c():
     """pack=1 lays out like #pragma pack(1)."""
     assert [sizeof(Packed), alignof(Packed), offsetof(Packed, "b")] == layout("packed_layout", 3)
+
+
+class Odd(Struct, pack=1):
+    pad: Uint8
+    i16: Int16
+    u16: Uint16
+    i32: Int32
+    u32: Uint32
+    i64: Int64
+    u64: Uint64
+    f: Float
+    d: Double
+    b: Bool
+    p: Pointer[Int8]
+
+
+def test_misaligned_scalar_fields_read_and_write_their_bytes():
+    """Every scalar kind at a misaligned offset of a packed struct writes and reads its little-endian bytes exactly
+    (byte copies: .ci/sanitize's UBSan reports a misaligned load or store)."""
+    values = dict(i16=-2, u16=0xFFFE, i32=-3, u32=0xFFFFFFFD, i64=-4, u64=2**64 - 5, f=1.5, d=-2.25, b=True)
+    s = Odd(pad=0xAA, **values)
+    s.p = Pointer[Int8].from_address(0x1122334455667788)
+    raw = bytes(s.address.cast(Uint8).as_memoryview(sizeof(Odd)))
+    assert raw == pystruct.pack("<BhHiIqQfd?Q", 0xAA, *values.values(), 0x1122334455667788)
+    assert {k: getattr(s, k) for k in values} == values and s.p.address == 0x1122334455667788
 
 
 def test_union_grid_flags_outer_layouts_match_c():

@@ -205,6 +205,17 @@ def run(main: Awaitable[T], *, debug: Optional[bool] = None) -> T:
     return asyncio.run(runner(), debug=debug)
 
 
+_BACKLOG = 256  # closed listeners whose fd another thread's loop has yet to stop watching, before creation waits
+
+
+def _backpressure() -> None:
+    """Creating a listener for another thread's loop: if that loop lags behind (closed listeners still wait for it
+    to remove their reader, each holding an fd), wait a little (GIL released) so that fds do not pile up."""
+    deadline = time.monotonic() + 1.0
+    while _core._callbacks_closing() > _BACKLOG and time.monotonic() < deadline:
+        time.sleep(0.0005)
+
+
 def _stop_watching(loop: asyncio.AbstractEventLoop, fd: int, cb: _core.Callback) -> None:
     """In `loop`'s thread: removes the fd's reader, then lets the C core close the fd once nothing else needs it."""
     try:
@@ -365,6 +376,7 @@ class NativeCallable(Generic[F]):
         if _in_loop_thread(target):
             target.add_reader(self._fd, self._cb.drain)
         else:
+            _backpressure()
             target.call_soon_threadsafe(target.add_reader, self._fd, self._cb.drain)
 
     def _detach(self) -> None:
