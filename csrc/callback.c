@@ -78,6 +78,7 @@ typedef struct nf_cb {
     char *name;                 /* C copy of the callable's name, for aborts and late-call reports */
     int has_queue;              /* q's messages and pool are there (listener, until released) */
     int has_fds;                /* q's wakeup fds are open (listener, until no loop watches them) */
+    unsigned qgen;              /* listener: bumped when a forked child replaces q (a drain in progress stops) */
     nf_lqueue q;                /* listener: messages waiting for the owner */
 } nf_cb;
 
@@ -333,7 +334,9 @@ static inline __attribute__((always_inline)) void call_locked(nf_cb *cb, void *r
 {
     if (!atomic_load_explicit(&cb->life.open, memory_order_acquire)) {
         exceptional(cb, ret);
+        cb->life.busy++;       /* the report runs Python code, which may let the GIL go */
         report_late(cb);
+        done_busy(cb);
         return;
     }
     PyObject *self = Py_NewRef(cb->self);  /* close() inside the callback must not free what we use */
@@ -551,10 +554,14 @@ static void report_listener(nf_cb *cb, PyObject *self)
 
 static void deliver(nf_cb *cb, PyObject *self, nf_msg *m)
 {
+    PyObject *fn = Py_XNewRef(cb->fn);  /* first: making the arguments may run Python code that closes us */
+    if (!fn)
+        return;  /* closed: dropped */
     Py_ssize_t n = cb->nargs, i;
     PyObject *stack[NF_MAX_STACK_ARGS + 1];
     PyObject **argv = n < NF_MAX_STACK_ARGS ? stack : PyMem_Malloc((n + 1) * sizeof(PyObject *));
     if (!argv) {
+        Py_DECREF(fn);
         PyErr_NoMemory();
         report_listener(cb, self);
         return;
@@ -566,11 +573,9 @@ static void deliver(nf_cb *cb, PyObject *self, nf_msg *m)
         if (!argv[i + 1])
             break;
     }
-    if (i == n) {
-        PyObject *fn = Py_NewRef(cb->fn);
+    if (i == n)
         r = PyObject_Vectorcall(fn, argv + 1, (size_t)n | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
-        Py_DECREF(fn);
-    }
+    Py_DECREF(fn);
     for (Py_ssize_t j = 0; j < i; j++)
         Py_DECREF(argv[j + 1]);
     if (argv != stack)
@@ -759,13 +764,16 @@ static PyObject *callback_drain(nf_callback *self, PyObject *unused)
         return PyLong_FromLong(0);
     Py_INCREF(self);
     cb->life.busy++;  /* a callback that closes its listener (and many others) must not free the queue under us */
+    unsigned gen = cb->qgen;  /* a fork inside the callback gives the child a new queue: this one is then left */
     nf_lqueue_begin_drain(&cb->q);
     long n = 0;
-    while (self->cb == cb) {
+    while (self->cb == cb && cb->qgen == gen) {
         nf_msg *m = nf_lqueue_pop(&cb->q);
         if (!m && !(m = nf_lqueue_idle(&cb->q)))
             break;  /* empty, and the next push wakes us */
         deliver(cb, (PyObject *)self, m);  /* may close self: the loop then stops, the rest is freed later */
+        if (cb->qgen != gen)
+            break;  /* forked meanwhile (we are the child): m belongs to the parent's pool, left as it is */
         nf_lqueue_msg_free(&cb->q, m);
         if (++n == NF_DRAIN_BATCH) {
             if (self->cb == cb)
@@ -773,7 +781,7 @@ static PyObject *callback_drain(nf_callback *self, PyObject *unused)
             break;
         }
     }
-    if (self->cb == cb)
+    if (self->cb == cb && cb->qgen == gen)
         nf_lqueue_grow(&cb->q);  /* if the pool ran dry during this burst */
     done_busy(cb);
     Py_DECREF(self);
@@ -810,7 +818,11 @@ static PyObject *callback_after_fork(nf_callback *self, PyObject *unused)
     nf_cb *cb = self->cb;
     if (!cb || !cb->has_queue)
         Py_RETURN_NONE;
-    nf_lqueue_forget(&cb->q);
+    if (cb->life.busy)
+        nf_lqueue_close_fds(&cb->q);  /* forked inside this listener's own drain, which holds a node: keep the pool */
+    else
+        nf_lqueue_forget(&cb->q);
+    cb->qgen++;
     cb->has_queue = cb->has_fds = 0;
     cb->life.watched = 0;
     self->watched = NULL;

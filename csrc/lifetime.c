@@ -18,18 +18,21 @@
  *      pool's list.
  *   5. A retired trampoline is reused oldest first, and only when it is idle: `rec` is set to NULL and the
  *      in-flight count read; 0 means no caller can reach the old record any more, which is destroyed. Otherwise
- *      `rec` is put back and the next one is tried. Thunk slots are reused only once all NF_THUNK_SLOTS of a
- *      table have been used; libffi closures (pooled per signature, prepared once, never re-prepared) only when
- *      more than NF_CLOSURE_DISTANCE of the pool are retired.
+ *      `rec` is put back and the next one is tried. A pool reuses a trampoline only while more than
+ *      NF_REUSE_DISTANCE of its trampolines are retired (thunk tables also hand out each of their NF_THUNK_SLOTS
+ *      slots once first); otherwise a thunk table leaves the callable to a libffi closure, and a closure pool
+ *      (one per signature, each closure prepared once, never re-prepared) makes a new closure.
  *   6. After its reuse, the old function pointer calls the new callable: a function pointer cannot carry a
- *      generation. The distance in rule 5 is how long a late call stays harmless.
+ *      generation. So a late call gets the closed callable's exceptional return (or is dropped) until at least
+ *      NF_REUSE_DISTANCE more callables of its pool (same kind, same thunk table or same signature) have been
+ *      closed after it; the oldest retired trampoline goes first, so usually far longer.
  * Once the interpreter is shutting down nothing is reclaimed any more (native threads may be inside any record).
  */
 #include "lifetime.h"
 #include "thunks.h"
 #include <stdlib.h>
 
-#define NF_CLOSURE_DISTANCE 64  /* retired closures of a signature kept before the oldest is reused */
+#define NF_REUSE_DISTANCE 64  /* retired trampolines of a pool kept before the oldest is reused */
 
 /* Trampolines of one kind: a thunk table, or libffi closures of one signature and entry. */
 typedef struct nf_pool {
@@ -104,11 +107,12 @@ nf_tramp *nf_life_attach_thunk(nf_life *rec, int table)
         return NULL;
     nf_pool *p = &thunk_pools[table];
     nf_tramp *t;
+    p->reserve = NF_REUSE_DISTANCE;
     if (p->next_unused < NF_THUNK_SLOTS) {
         t = nf_thunk_tramp(table, p->next_unused++);
         t->pool = p;
     } else if (!(t = pool_reuse(p))) {
-        return NULL;
+        return NULL;  /* every slot open, or too few retired: a libffi closure serves this one */
     }
     return attach(rec, t);
 }
@@ -139,7 +143,7 @@ static nf_pool *closure_pool(nf_ctype *ft, void *fun)
     p->ft = (nf_ctype *)Py_NewRef(ft);
     p->fun = fun;
     p->table = -1;
-    p->reserve = NF_CLOSURE_DISTANCE;
+    p->reserve = NF_REUSE_DISTANCE;
     p->next = closure_pools;
     closure_pools = p;
     return p;

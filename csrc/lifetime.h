@@ -46,12 +46,13 @@ static inline nf_life *nf_tramp_enter(nf_tramp *t)
 
 static inline void nf_tramp_leave(nf_tramp *t) { atomic_fetch_sub_explicit(&t->inflight, 1, memory_order_release); }
 
-/* A prebuilt thunk of table `table` (see thunks.h) for `rec`, or NULL if every slot of the table is open.
-   The least recently retired slot is reused, and only after every slot was used once. GIL held. */
+/* A prebuilt thunk of table `table` (see thunks.h) for `rec`, or NULL if none may be used now (every slot
+   open, or too few retired to reuse one: the caller then takes a libffi closure). Each slot is used once before
+   any is reused, then the least recently retired one. GIL held. */
 nf_tramp *nf_life_attach_thunk(nf_life *rec, int table);
 
 /* A libffi closure for `rec`, calling `fun` with the trampoline as user data, for signature `ft`: closures are
-   pooled per (ft, fun), prepared once, and a retired one is reused only when NF_CLOSURE_DISTANCE newer ones of
+   pooled per (ft, fun), prepared once, and a retired one is reused only when NF_REUSE_DISTANCE newer ones of
    its pool are retired too. NULL with an exception set on failure. GIL held. */
 nf_tramp *nf_life_attach_closure(nf_life *rec, nf_ctype *ft, void (*fun)(ffi_cif *, void *, void **, void *));
 
@@ -66,7 +67,7 @@ void nf_life_unwatch(nf_life *rec);
    interpreter is shutting down. GIL held. */
 void nf_life_reclaim(void);
 
-/* Statistics for tests: records waiting to be idle, and trampolines ever made by kind. */
+/* Closed records still waiting to be idle (a native caller inside, busy, or a loop watching the fd). */
 Py_ssize_t nf_life_closing_count(void);
 
 /* Stops all reclaiming for good (interpreter exit: native threads may still be inside any record). */

@@ -19,6 +19,8 @@ def cfunc(lib: str, symbol: str, params: Sequence[Any], ret: Any, is_leaf: bool 
     return Pointer[NativeFunction[list(params), ret]].from_address(address).as_function(is_leaf=is_leaf)
 
 
+UNDER_ASAN = "libasan" in open("/proc/self/maps").read()  # the sanitizer job (.ci/sanitize) preloads ASan
+
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(nativeffi.__file__)))
 
 PRELUDE = '''

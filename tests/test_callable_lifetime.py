@@ -2,6 +2,7 @@
 the shutdown handshake with nested callbacks, and what a closed listener gives back (memory, its fd)."""
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import threading
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from helpers import cfunc, spawn
+from helpers import UNDER_ASAN, cfunc, spawn
 from nativeffi import _core
 from nativeffi import Array, Int32, Int64, NativeCallable, NativeFunction, Pointer, Struct, Uint8, Void
 
@@ -209,9 +210,6 @@ def wait_until_idle() -> None:
     assert _core._callbacks_closing() == 0
 
 
-UNDER_ASAN = "libasan" in open("/proc/self/maps").read()
-
-
 @pytest.mark.skipif(UNDER_ASAN, reason="AddressSanitizer holds freed memory in its quarantine: RSS says nothing")
 def test_closed_listener_frees_its_message_pool() -> None:
     """A listener of a 1 MiB struct parameter preallocates one message node (16 before: 16 MiB); once closed and no longer
@@ -275,3 +273,58 @@ def test_closed_listeners_waiting_for_their_loop_hold_a_bounded_number_of_fds() 
             most = max(most, len(os.listdir("/proc/self/fd")))
     wait_until_idle()
     assert most < 600
+
+
+def test_listener_closed_by_a_finalizer_while_its_message_is_being_made(unraisable: list) -> None:
+    """Making a message's arguments can run Python code (here a finalizer, collected when the Pointer argument is
+    allocated) that closes the listener: the delivery already begun completes with the function it started
+    with, and nothing reads the cleared callable (a segfault before)."""
+    loop = asyncio.new_event_loop()            # never run: drained by hand
+    got: list[Any] = []
+    ls = NativeCallable.listener(NativeFunction[[Pointer[Int64]], Void], got.append, loop=loop)
+    ls.keep_isolate_alive = False
+    ls.native_function.as_function()(None)     # one message queued
+
+    closed_in_drain = []
+
+    class Bomb:
+        def __del__(self) -> None:
+            closed_in_drain.append(draining)
+            ls.close()
+
+    drain = ls._cb.drain
+    draining = False
+    gc.collect()
+    bomb = Bomb()
+    bomb.cycle = bomb  # type: ignore[attr-defined]
+    del bomb
+    threshold = gc.get_threshold()
+    gc.set_threshold(1)                        # the argument's allocation runs the collector
+    try:
+        draining = True
+        drain()
+    finally:
+        gc.set_threshold(*threshold)
+        loop.close()
+    assert closed_in_drain == [True] and ls.closed
+    assert len(got) == 1                       # its delivery had begun: it completes
+
+
+def test_thunk_slot_is_not_reused_before_64_newer_ones_retire(c: Any) -> None:
+    """Once every thunk slot of a table has been used, a slot closed just now does not serve the next callable
+    (it went to the very next one before): the table keeps 64 retired slots, and meanwhile new callables get
+    libffi closures; the closed pointer still gets its own exceptional return."""
+    made = []
+    for _ in range(300):               # every slot of the table used once
+        made.append(NativeCallable.isolate_local(I64_FN, lambda x: x, exceptional_return=0))
+    for cb in made:
+        cb.close()
+    last = NativeCallable.isolate_local(I64_FN, lambda x: 1001, exceptional_return=-7)
+    p = address(last)
+    last.close()
+    nxt = NativeCallable.isolate_local(I64_FN, lambda x: 2002, exceptional_return=0)
+    try:
+        assert address(nxt) != p
+        assert c.call_i64(p, 1) == -7
+    finally:
+        nxt.close()

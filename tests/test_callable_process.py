@@ -239,3 +239,75 @@ def test_listener_inherited_by_a_forked_child_delivers_in_each_process(lib: str)
     out, err = p.communicate(timeout=TIMEOUT)
     assert (p.returncode, out) == (0, "child [(True, 2, 0), (True, 2, 1)]\n"
                                       "parent [(True, 1, 0), (True, 3, 0)] 0\nexiting\n"), err
+
+
+FORK_KEEP_ALIVE = '''
+got, done = [], threading.Event()
+def on(a, b):
+    got.append(a)
+    if len(got) == 2:
+        done.set()
+joined = cfunc("events_in_thread_joined", [Pointer[EVENT_FN], Int64, Int32, Int32], Void)
+a = NativeCallable.listener(EVENT_FN, on)          # keep_isolate_alive: the default
+b = NativeCallable.listener(EVENT_FN, on)
+pid = os.fork()
+if pid == 0:
+    try:
+        joined(a, 1, 0, 1)
+        joined(b, 2, 0, 1)
+        say(f"child {sorted(got)} {done.wait(30)}")
+        a.close(); b.close()
+    finally:
+        sys.stdout.flush()
+        os._exit(0)
+os.waitpid(pid, 0)
+a.close(); b.close()
+'''
+
+
+def test_fork_with_keep_alive_listeners_gives_the_child_its_own(lib: str) -> None:
+    """Two keep-alive listeners open across fork(): the child gets a queue and fd of its own for each (the
+    fork hook stopped at the first one before, leaving the second on the parent's fd) and both deliver."""
+    p = spawn(FORK_KEEP_ALIVE, lib)
+    out, err = p.communicate(timeout=TIMEOUT)
+    assert (p.returncode, out, err) == (0, "child [1, 2] True\nexiting\n", "")
+
+
+FORK_IN_CALLBACK = '''
+import asyncio, time
+FT = NativeFunction[[Int64], Void]
+loop = asyncio.new_event_loop()
+got = []
+def cb(x):
+    got.append(x)
+    if x == -1 and os.fork() == 0:
+        got.append("child")
+ls = NativeCallable.listener(FT, cb, loop=loop)
+ls.keep_isolate_alive = False
+f = ls.native_function.as_function()
+f(-1)
+ls._cb.drain()                           # forks inside the callback
+if "child" in got:
+    try:
+        got.clear()
+        for i in range(5):
+            f(i)                         # through the child's own queue, to the child's dispatcher
+        deadline = time.monotonic() + 30
+        while len(got) < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        say(f"child {got}")
+    finally:
+        sys.stdout.flush()
+        os._exit(0)
+os.wait()
+ls.close()
+say("parent ok")
+'''
+
+
+def test_fork_inside_a_listener_callback(lib: str) -> None:
+    """A listener callback that forks: in the child the drain in progress stops (its message node belongs to the
+    parent's pool, which is left alone) and the listener works on a queue of its own (a use after free before)."""
+    p = spawn(FORK_IN_CALLBACK, lib)
+    out, err = p.communicate(timeout=TIMEOUT)
+    assert (p.returncode, out) == (0, "child [0, 1, 2, 3, 4]\nparent ok\nexiting\n"), err

@@ -216,6 +216,15 @@ def _backpressure() -> None:
         time.sleep(0.0005)
 
 
+def _start_watching(loop: asyncio.AbstractEventLoop, fd: int, cb: _core.Callback) -> None:
+    """In `loop`'s thread: delivers the listener's calls from now on; if it was closed meanwhile (the fd may be
+    closed and its number reused), lets the C core close the fd instead."""
+    if cb.closed:
+        cb._unwatch()
+    else:
+        loop.add_reader(fd, cb.drain)
+
+
 def _stop_watching(loop: asyncio.AbstractEventLoop, fd: int, cb: _core.Callback) -> None:
     """In `loop`'s thread: removes the fd's reader, then lets the C core close the fd once nothing else needs it."""
     try:
@@ -374,10 +383,10 @@ class NativeCallable(Generic[F]):
         self._loop = loop
         self._cb._watch()  # the fd stays open, even after close(), until this loop no longer watches it
         if _in_loop_thread(target):
-            target.add_reader(self._fd, self._cb.drain)
+            _start_watching(target, self._fd, self._cb)
         else:
             _backpressure()
-            target.call_soon_threadsafe(target.add_reader, self._fd, self._cb.drain)
+            target.call_soon_threadsafe(_start_watching, target, self._fd, self._cb)
 
     def _detach(self) -> None:
         """Stops `_loop` (None: the dispatcher) watching the fd; only then may the C core close it."""
@@ -395,14 +404,14 @@ class NativeCallable(Generic[F]):
 
     def _rehome(self, loop: Optional[asyncio.AbstractEventLoop]) -> None:
         """Moves delivery to another owner (None: the dispatcher); the keep-alive hold moves too."""
-        if self._cb.closed:
-            return
-        self._detach()
-        with _lock:
+        with _lock:  # close() from another thread waits: its _detach must see where the fd is watched
+            if self._cb.closed:
+                return
+            self._detach()
             if self._keep:
                 _hold(self._loop, -1)
                 _hold(loop, +1)
-        self._attach(loop)
+            self._attach(loop)
 
     # -- public API ----------------------------------------------------------------------
 
@@ -464,8 +473,8 @@ class NativeCallable(Generic[F]):
             if self._keep:
                 self._keep = False
                 _hold(self._loop, -1)
-        if self._mode == _LISTENER:
-            self._detach()
+            if self._mode == _LISTENER:
+                self._detach()
 
     def __enter__(self) -> NativeCallable[F]:
         return self
@@ -500,13 +509,14 @@ def _after_fork_child() -> None:
     _dispatcher = None
     _waiters.clear()
     _held.clear()
-    for c in list(_open.values()):
-        if c._mode == _LISTENER:
-            c._cb._after_fork()
-            c._fd = c._cb.fileno()
-            c._attach(None)
-        if c._keep:
-            _hold(c._loop, +1)
+    with _lock:
+        for c in list(_open.values()):
+            if c._mode == _LISTENER:
+                c._cb._after_fork()
+                c._fd = c._cb.fileno()
+                c._attach(None)
+            if c._keep:
+                _hold(c._loop, +1)
 
 
 # threading runs these in reverse order at exit, before it joins non-daemon threads: orphans first, then the wait.
