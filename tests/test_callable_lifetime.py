@@ -310,7 +310,7 @@ def test_listener_closed_by_a_finalizer_while_its_message_is_being_made(unraisab
     assert len(got) == 1                       # its delivery had begun: it completes
 
 
-def test_thunk_slot_is_not_reused_before_64_newer_ones_retire(c: Any) -> None:
+def test_thunk_slot_is_not_reused_before_64_newer_ones_retire(c: Any, unraisable: list) -> None:
     """Once every thunk slot of a table has been used, a slot closed just now does not serve the next callable
     (it went to the very next one before): the table keeps 64 retired slots, and meanwhile new callables get
     libffi closures; the closed pointer still gets its own exceptional return."""

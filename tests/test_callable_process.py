@@ -167,11 +167,13 @@ say("main done")
 '''
 
 
-def test_forgotten_close_says_what_holds_the_exit_and_ctrl_c_ends_the_wait(lib: str) -> None:
-    """At a normal end with a keep-alive callable never closed, the process waits and, after a short grace, says
-    on stderr which callable it waits for, where it was made and how to stop waiting; Ctrl-C ends the wait and
-    the process. The never-closed isolate_local callable is not named: it holds nothing."""
-    p = spawn(FORGOTTEN, lib)
+@pytest.mark.parametrize("end", ["", "sys.exit(0)"])
+def test_forgotten_close_says_what_holds_the_exit_and_ctrl_c_ends_the_wait(lib: str, end: str) -> None:
+    """At a normal end (the script's last line, or sys.exit) with a keep-alive callable never closed, the process
+    waits and, after a short grace, says on stderr which callable it waits for, where it was made and how to stop
+    waiting; Ctrl-C ends the wait and the process. The never-closed isolate_local callable is not named: it
+    holds nothing."""
+    p = spawn(FORGOTTEN + end, lib)
     assert p.stdout is not None and p.stderr is not None
     assert p.stdout.readline() == "main done\n"
     line = p.stderr.readline()

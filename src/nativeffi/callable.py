@@ -462,9 +462,12 @@ class NativeCallable(Generic[F]):
     def close(self) -> None:
         """Closes the callable; idempotent, allowed inside the callback itself.
 
-        Afterwards ``native_function`` raises ``RuntimeError`` and ``keep_isolate_alive`` is False. A native
-        call that still arrives is dropped (listener) or gets the exceptional return, or zero (synchronous),
-        reported once to ``sys.unraisablehook``; it never reaches freed memory.
+        Afterwards ``native_function`` raises ``RuntimeError``, ``keep_isolate_alive`` is False and no new call
+        reaches `callback` (one already running finishes). A native call that still arrives through the old
+        pointer never reaches freed memory: it is dropped (listener) or gets the exceptional return, or zero
+        (synchronous), reported once to ``sys.unraisablehook``, until the trampoline is reused, which happens
+        only after at least 64 more callables of the same kind and shape were closed; from then on the old
+        pointer calls the newer callable.
         """
         with _lock:
             if not self._cb.close():
