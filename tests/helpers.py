@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 import nativeffi
 
-from nativeffi import NativeFunction, Pointer, assets
+from nativeffi import Int64, NativeFunction, Pointer, Struct, assets
 
 
 def cfunc(lib: str, symbol: str, params: Sequence[Any], ret: Any, is_leaf: bool = True) -> Any:
@@ -42,3 +42,13 @@ def spawn(script: str, lib: str, *args: str, pass_fds: tuple[int, ...] = ()) -> 
     env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return subprocess.Popen([sys.executable, "-c", PRELUDE + textwrap.dedent(script), lib, *args], env=env,
                             text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=pass_fds)
+
+
+class Big3(Struct):
+    """24 bytes by value: MEMORY class on x86-64, beyond the registers on AArch64: always a libffi closure."""
+    a: Int64
+    b: Int64
+    c: Int64
+
+
+BIG3_FN = NativeFunction[[Big3], Int64]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from helpers import UNDER_ASAN, cfunc, spawn
+from helpers import BIG3_FN, UNDER_ASAN, cfunc, spawn
 from nativeffi import _core
 from nativeffi import Array, Int32, Int64, NativeCallable, NativeFunction, Pointer, Struct, Uint8, Void
 
@@ -19,15 +19,6 @@ EVENT_FN = NativeFunction[[Int64, Int32], Void]
 I64_FN = NativeFunction[[Int64], Int64]
 TIMEOUT = 60  # seconds; only reached if a child hangs, which is itself a failure
 
-
-class Big3(Struct):
-    """24 bytes by value: MEMORY class on x86-64, beyond the registers on AArch64: always a libffi closure."""
-    a: Int64
-    b: Int64
-    c: Int64
-
-
-BIG3_FN = NativeFunction[[Big3], Int64]
 KIND_EVENT, KIND_I64, KIND_BIG3 = 0, 1, 2
 
 

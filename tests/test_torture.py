@@ -11,23 +11,14 @@ from typing import Any
 
 import pytest
 
-from helpers import UNDER_ASAN, cfunc, spawn
-from nativeffi import Int32, Int64, NativeCallable, NativeFunction, Pointer, Struct, Void
+from helpers import BIG3_FN, UNDER_ASAN, cfunc, spawn
+from nativeffi import Int32, Int64, NativeCallable, NativeFunction, Pointer, Void
 
 SCALE = float(os.environ.get("NATIVEFFI_TORTURE_SCALE", "1"))
 EVENT_FN = NativeFunction[[Int64, Int32], Void]
 I64_FN = NativeFunction[[Int64], Int64]
 TIMEOUT = 120  # seconds; only reached if something hangs, which is itself a failure
 
-
-class Big3(Struct):
-    """24 bytes by value: a libffi closure, not a thunk."""
-    a: Int64
-    b: Int64
-    c: Int64
-
-
-BIG3_FN = NativeFunction[[Big3], Int64]
 
 
 @pytest.fixture(scope="module")
@@ -155,13 +146,16 @@ def test_a_million_listener_messages_from_4_threads_none_lost_in_order(native_li
 
 # -- Fork and exit under load -------------------------------------------------------------------------
 
-FORK_UNDER_LOAD = '''
+SWARMS = '''
 lt = sys.argv[2]
 def lfunc(symbol, params, ret, leaf=False):
     return Pointer[NativeFunction[params, ret]].from_address(assets.lookup(lt, symbol)).as_function(is_leaf=leaf)
 swarm_start = lfunc("swarm_start", [Int32, Int32], Pointer[Void])
 swarm_set = lfunc("swarm_set", [Pointer[Void], Pointer[Void]], Void, True)
 swarm_wait = lfunc("swarm_wait", [Pointer[Void], Int64], Int64)
+'''  # the child's swarm functions, from the lifetime library (argv[2])
+
+FORK_UNDER_LOAD = SWARMS + '''
 joined = cfunc("events_in_thread_joined", [Pointer[EVENT_FN], Int64, Int32, Int32], Void)
 done = threading.Event()
 def on(a, b):
@@ -197,14 +191,8 @@ def test_fork_while_native_threads_flood_a_listener(native_lib: Any, lib: str) -
     assert (p.returncode, out) == (0, "forks ok\nexiting\n"), err
 
 
-EXIT_UNDER_LOAD = '''
+EXIT_UNDER_LOAD = SWARMS + '''
 from nativeffi import Struct
-lt = sys.argv[2]
-def lfunc(symbol, params, ret, leaf=False):
-    return Pointer[NativeFunction[params, ret]].from_address(assets.lookup(lt, symbol)).as_function(is_leaf=leaf)
-swarm_start = lfunc("swarm_start", [Int32, Int32], Pointer[Void])
-swarm_set = lfunc("swarm_set", [Pointer[Void], Pointer[Void]], Void, True)
-swarm_wait = lfunc("swarm_wait", [Pointer[Void], Int64], Int64)
 class Big3(Struct):
     a: Int64
     b: Int64
