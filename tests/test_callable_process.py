@@ -254,7 +254,8 @@ if pid == 0:
     try:
         joined(a, 1, 0, 1)
         joined(b, 2, 0, 1)
-        say(f"child {sorted(got)} {done.wait(30)}")
+        ok = done.wait(30)
+        say(f"child {sorted(got)} {ok}")
         a.close(); b.close()
     finally:
         sys.stdout.flush()
