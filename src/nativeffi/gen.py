@@ -235,7 +235,8 @@ class _Generator:
                 return _KNOWN_TYPEDEFS[name]
             py, fnptr = self.typedef(decl)
             if py is None:
-                raise _Unsupported(f"uses typedef {name}, which is skipped")
+                why = next((s.reason for s in self.skipped if s.name == name), "skipped")
+                raise _Unsupported(f"uses typedef {name} ({why})")
             if fnptr:
                 return f"Pointer[{_ref(py)}]" if context == "pointee" else f"Pointer[{py}]"
             if context == "pointee":
@@ -339,7 +340,8 @@ class _Generator:
             return None, fnptr
         self.in_progress.discard(key)
         py = self.claim(key, decl.spelling, "typedef")
-        self.add(_Decl(py, [f"{py} = {expr}"], needs, "alias"))
+        ignore = "  # type: ignore[type-arg, valid-type]" if "Array[" in expr else ""
+        self.add(_Decl(py, [f"{py} = {expr}{ignore}"], needs, "alias"))
         return py, fnptr
 
     def enum(self, decl: Any, typedef_name: Optional[str] = None) -> str:
@@ -479,7 +481,9 @@ class _Generator:
                     name += "_"
             used.add(name)
             layout.fields.append((name, f.spelling))
-            body.append(f"    {name}: {expr}")
+            # mypy takes no integer type arguments: the README's documented ignore for Array fields
+            ignore = "  # type: ignore[type-arg, valid-type]" if "Array[" in expr else ""
+            body.append(f"    {name}: {expr}{ignore}")
         if not body:
             raise _Unsupported("a struct with no fields has no C layout nativeffi accepts")
         pack = 0
@@ -557,7 +561,9 @@ class _Generator:
         sig = ", ".join(f"{p}: {ty}" for p, ty in params)
         if variadic is not None:
             sig += (", " if sig else "") + "*args: Any"
-        lines = [f"@native({', '.join(opts)})" if opts else "@native", f"def {py}({sig}) -> {ret}:"]
+        # a checker cannot read VarArgs[...] inside NativeFunction[...] (it takes only [[params], ret])
+        ignore = "  # type: ignore[call-arg, type-arg]" if ftype else ""
+        lines = [f"@native({', '.join(opts)}){ignore}" if opts else "@native", f"def {py}({sig}) -> {ret}:"]
         doc = self.docstring(c, "    ")
         if doc:
             lines += doc

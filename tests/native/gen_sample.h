@@ -19,6 +19,7 @@
 typedef unsigned long gs_ulong;
 typedef gs_ulong gs_size2;
 typedef int32_t gs_i32;
+typedef int gs_vec3[3];
 
 /** A 2-D point. */
 struct gs_point {

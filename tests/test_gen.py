@@ -1,0 +1,277 @@
+"""``nativeffi gen``: modules generated from C headers import, match the C compiler's layouts, type-check, and call."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import zlib
+from typing import Any
+
+import pytest
+
+pytest.importorskip("clang.cindex", reason="libclang is not installed (it comes with the test extra)")
+
+import nativeffi  # noqa: E402
+from nativeffi import fields, offsetof, sizeof, alignof  # noqa: E402
+from nativeffi.gen import GenError, GenResult, Layout, generate, main  # noqa: E402
+
+from test_typing import run_mypy  # noqa: E402
+
+HERE = pathlib.Path(__file__).resolve().parent
+SAMPLE = HERE / "native" / "gen_sample.h"
+CC = os.environ.get("CC") or shutil.which("cc") or "cc"
+# Real headers of the machine, with the library each module binds to.
+REAL = {"zlib.h": "libz.so.1", "sqlite3.h": "libsqlite3.so.0", "bzlib.h": "libbz2.so.1.0", "lzma.h": "liblzma.so.5",
+        "expat.h": "libexpat.so.1", "openssl/evp.h": "libcrypto.so.3", "yaml.h": "libyaml-0.2.so.2",
+        "png.h": "libpng16.so.16"}
+
+
+def installed(header: str) -> bool:
+    return os.path.isfile(os.path.join("/usr/include", header))
+
+
+def load(result: GenResult, path: pathlib.Path, name: str) -> Any:
+    """Writes the generated module and imports it."""
+    path.write_text(result.source)
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def python_layout(module: Any, layout: Layout) -> tuple[int, int, dict[str, int], dict[str, int]]:
+    """nativeffi's size, alignment, byte offsets (C member name -> offset, anonymous members flattened) and bit
+    offsets of one generated struct or union."""
+    cls = getattr(module, layout.py_name)
+    offsets: dict[str, int] = {}
+    bits: dict[str, int] = {}
+    by_name = {f.name: f for f in fields(cls)}
+    for py, c in layout.fields:
+        if c is None:
+            inner = next(x for x in LAYOUTS[id(module)] if x.py_name == layout.members[py])
+            _, _, inner_offsets, inner_bits = python_layout(module, inner)
+            base = offsetof(cls, py)
+            offsets.update({k: base + v for k, v in inner_offsets.items()})
+            bits.update({k: base * 8 + v for k, v in inner_bits.items()})
+        elif c in layout.bit_fields:
+            bits[c] = by_name[py].bit_offset
+        else:
+            offsets[c] = offsetof(cls, py)
+    return sizeof(cls), alignof(cls), offsets, bits
+
+
+LAYOUTS: dict[int, list[Layout]] = {}
+
+
+def c_layouts(headers: list[str], layouts: list[Layout], tmp_path: pathlib.Path,
+              extra: tuple[str, ...] = ()) -> dict[str, tuple[int, int, dict[str, int], dict[str, int]]]:
+    """The same figures from a C program compiled with the system compiler: sizeof, alignof, offsetof, and for bit
+    fields the lowest bit a field set to all ones occupies."""
+    lines = ["#include <stddef.h>", "#include <stdio.h>", "#include <string.h>"]
+    lines += [f'#include "{h}"' if h.startswith("/") else f"#include <{h}>" for h in headers]
+    lines += ["static int lowbit(const unsigned char *p, size_t n) {",
+              "    for (size_t i = 0; i < n * 8; i++) if (p[i / 8] >> (i % 8) & 1) return (int)i;", "    return -1;", "}",
+              "int main(void) {"]
+    for lay in layouts:
+        if lay.c_type is None:
+            continue
+        t = lay.c_type
+        lines.append(f'    printf("T {lay.py_name} %zu %zu\\n", sizeof({t}), _Alignof({t}));')
+        for c, kind in flat_members(lay, layouts):
+            if kind == "bit":
+                lines.append(f"    {{ {t} s; memset(&s, 0, sizeof s); s.{c} = ~0; "
+                             f'printf("B {lay.py_name} {c} %d\\n", lowbit((const unsigned char *)&s, sizeof s)); }}')
+            else:
+                lines.append(f'    printf("O {lay.py_name} {c} %zu\\n", offsetof({t}, {c}));')
+    lines += ["    return 0;", "}"]
+    src = tmp_path / "probe.c"
+    src.write_text("\n".join(lines) + "\n")
+    exe = tmp_path / "probe"
+    subprocess.run([CC, "-std=gnu11", "-w", *extra, "-o", str(exe), str(src)], check=True)
+    out: dict[str, tuple[int, int, dict[str, int], dict[str, int]]] = {}
+    for line in subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout.splitlines():
+        tag, name, *rest = line.split()
+        if tag == "T":
+            out[name] = (int(rest[0]), int(rest[1]), {}, {})
+        elif tag == "O":
+            out[name][2][rest[0]] = int(rest[1])
+        else:
+            out[name][3][rest[0]] = int(rest[1])
+    return out
+
+
+def flat_members(lay: Layout, layouts: list[Layout]) -> list[tuple[str, str]]:
+    """(C member name, "byte" or "bit") of a layout, members of anonymous members included as C names them."""
+    out = []
+    for py, c in lay.fields:
+        if c is None:
+            inner = next(x for x in layouts if x.py_name == lay.members[py])
+            out += flat_members(inner, layouts)
+        else:
+            out.append((c, "bit" if c in lay.bit_fields else "byte"))
+    return out
+
+
+def check_layouts(module: Any, result: GenResult, headers: list[str], tmp_path: pathlib.Path,
+                  extra: tuple[str, ...] = ()) -> int:
+    """Compares every struct and union of a generated module with the C compiler; returns how many were checked."""
+    LAYOUTS[id(module)] = result.layouts
+    expected = c_layouts(headers, result.layouts, tmp_path, extra)
+    checked = 0
+    for lay in result.layouts:
+        if lay.c_type is None:
+            continue
+        assert python_layout(module, lay) == expected[lay.py_name], lay.py_name
+        checked += 1
+    return checked
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory, native_lib: Any) -> tuple[GenResult, Any]:
+    tmp = tmp_path_factory.mktemp("gen")
+    result = generate([str(SAMPLE)], asset=native_lib("gen_sample"), varargs={"gs_sum": ["Int", "Int"]},
+                      leaf=["gs_add"])
+    return result, load(result, tmp / "gs_module.py", "gs_module")
+
+
+def test_sample_declarations(sample: tuple[GenResult, Any]) -> None:
+    """Every construct of the sample header is declared as nativeffi expresses it, and C calls through it work."""
+    result, m = sample
+    assert (m.GS_VERSION, m.GS_MASK, m.GS_NEG, m.GS_BIG, m.GS_RATIO, m.GS_NAME, m.GS_EXPR) == \
+        (3, 1 << 31, -42, 2**64 - 1, 0.25, "gen sample", 7)
+    assert (m.gs_color.GS_GREEN, m.gs_color.GS_BLUE, m.gs_size_class.GS_SMALL, m.GS_ANON_B) == (5, 6, -1, 8)
+    assert m.gs_add(2, 3) == 5 and nativeffi.binding_of(m.gs_add).is_leaf
+    assert m.gs_keywords(1, 2, 3) == 123
+    assert m.gs_strlen(b"four") == 4
+    mid = m.gs_mid(m.gs_point(0.0, 0.0), m.gs_point(2.0, 4.0))
+    assert (mid.x, mid.y) == (1.0, 2.0)
+    assert m.gs_next_color(m.gs_color.GS_RED) == m.gs_color.GS_GREEN
+    assert m.gs_sum(2, 40, 2) == 42
+    assert m.gs_counter.value == 7 and m.gs_greeting.value.to_str() == "hello" and m.gs_origin.value.y == -2.5
+    with pytest.raises(Exception):
+        m.gs_greeting.value = nativeffi.nullptr  # const: final=True
+    values = nativeffi.malloc(m.Int, 4)
+    for i, v in enumerate([3, 1, 4, 2]):
+        values[i] = v
+    compare = nativeffi.NativeCallable.isolate_local(
+        m.gs_compare, lambda a, b: a.cast(m.Int).value - b.cast(m.Int).value, exceptional_return=0)
+    m.gs_sort(values, 4, compare.native_function)
+    assert [values[i] for i in range(4)] == [1, 2, 3, 4]
+    compare.close()
+    nativeffi.malloc.free(values)
+    node = m.gs_node(value=5)
+    lst = m.gs_list(head=node.address, count=1)
+    node.owner = lst.address
+    assert lst.head.ref.value == 5 and node.owner.ref.count == 1 and m.gs_count(lst.address) == 1
+    assert issubclass(m.gs_opaque, nativeffi.Opaque)
+    skipped = {s.name: s.reason for s in result.skipped}
+    for name, words in {"gs_format": "variadic", "gs_vformat": "va_list", "gs_long_double": "long double",
+                        "gs_wide": "__int128", "gs_vector": "vector", "gs_inline": "inline", "gs_flex": "flexible",
+                        "gs_aligned": "aligned", "GS_SQUARE": "function-like", "GS_TYPE": "does not evaluate"}.items():
+        assert words in skipped[name], (name, skipped[name])
+        assert f"#   {name}: " in result.source
+    assert "GS_EMPTY" not in result.source and "gs_format" not in result.declared
+    assert set(m.__all__) == set(result.declared)
+
+
+def test_sample_layouts_match_the_compiler(sample: tuple[GenResult, Any], tmp_path: pathlib.Path) -> None:
+    """sizeof, alignof, offsetof and bit offsets of every sample struct and union equal what C computes."""
+    result, m = sample
+    assert check_layouts(m, result, [str(SAMPLE)], tmp_path) == 9
+
+
+def test_rerun_is_byte_identical(sample: tuple[GenResult, Any], native_lib: Any) -> None:
+    """Generating the same module twice gives the same bytes."""
+    again = generate([str(SAMPLE)], asset=native_lib("gen_sample"), varargs={"gs_sum": ["Int", "Int"]},
+                     leaf=["gs_add"])
+    assert again.source == sample[0].source
+
+
+def test_sample_passes_mypy_strict(sample: tuple[GenResult, Any], tmp_path: pathlib.Path) -> None:
+    """The generated module passes mypy --strict (empty-body disabled, as for every module of declarations)."""
+    path = tmp_path / "gs_checked.py"
+    path.write_text(sample[0].source)
+    out, code = run_mypy(tmp_path, "--strict", str(path))
+    assert code == 0, out
+
+
+def test_unparsable_header_reports_clang_errors(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A header clang rejects raises GenError with file:line, and the CLI writes nothing."""
+    bad = tmp_path / "bad.h"
+    bad.write_text("int ok(void);\nint broken(int x;\n")
+    with pytest.raises(GenError, match=r"bad\.h:2:\d+: error: "):
+        generate([str(bad)])
+    out = tmp_path / "out.py"
+    assert main([str(bad), "-o", str(out)]) == 1
+    assert not out.exists()
+    assert "bad.h:2:" in capsys.readouterr().err
+
+
+def test_cli_writes_the_module_and_lists_skips(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`python -m nativeffi gen` writes what generate() returns and lists skipped declarations on stderr."""
+    out = tmp_path / "z.py"
+    assert main(["zlib.h", "--asset", "libz.so.1", "--include", "^(crc32|compress|Z_OK)$", "-o", str(out)]) == 0
+    text = out.read_text()
+    assert "def crc32(crc: uLong, buf: Pointer[Bytef], len: uInt) -> uLong: ..." in text
+    assert "def compress(" in text and "Z_OK: Final = 0" in text and "def uncompress(" not in text
+    err = capsys.readouterr().err
+    assert "wrote" in err
+
+
+# -- Real headers -------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[GenResult, Any]]:
+    tmp = tmp_path_factory.mktemp("real")
+    out = {}
+    for header, asset in REAL.items():
+        if installed(header):
+            name = "gen_" + header.replace("/", "_").replace(".h", "")
+            result = generate([header], asset=asset)
+            out[header] = (result, load(result, tmp / f"{name}.py", name))
+    return out
+
+
+@pytest.mark.parametrize("header", sorted(REAL))
+def test_real_header_layouts(header: str, real: dict[str, tuple[GenResult, Any]], tmp_path: pathlib.Path) -> None:
+    """Each installed real header's module imports and every struct and union in it matches the C compiler."""
+    if header not in real:
+        pytest.skip(f"{header} is not installed on this machine")
+    result, m = real[header]
+    assert result.declared
+    check_layouts(m, result, [header], tmp_path)
+
+
+def test_zlib_round_trip_with_generated_bindings(real: dict[str, tuple[GenResult, Any]]) -> None:
+    """compress/uncompress from the generated zlib module round-trip data and agree with Python's zlib module."""
+    z = real["zlib.h"][1]
+    data = b"nativeffi gen " * 1000
+    bound = z.compressBound(len(data))
+    dest = bytearray(bound)
+    dest_len = nativeffi.malloc(z.uLongf, 1)
+    dest_len.value = bound
+    assert z.compress(dest, dest_len, data, len(data)) == z.Z_OK
+    packed = bytes(dest[:dest_len.value])
+    assert zlib.decompress(packed) == data
+    back = bytearray(len(data))
+    dest_len.value = len(data)
+    assert z.uncompress(back, dest_len, packed, len(packed)) == z.Z_OK
+    assert bytes(back) == data and dest_len.value == len(data)
+    assert z.crc32(0, data, len(data)) == zlib.crc32(data)
+    nativeffi.malloc.free(dest_len)
+
+
+def test_real_modules_pass_mypy_strict(real: dict[str, tuple[GenResult, Any]], tmp_path: pathlib.Path) -> None:
+    """Every real header's generated module passes mypy --strict (empty-body disabled)."""
+    paths = []
+    for header, (result, _) in real.items():
+        path = tmp_path / ("checked_" + header.replace("/", "_").replace(".h", ".py"))
+        path.write_text(result.source)
+        paths.append(str(path))
+    out, code = run_mypy(tmp_path, "--strict", *paths)
+    assert code == 0, out
