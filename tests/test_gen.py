@@ -23,10 +23,11 @@ from test_typing import run_mypy  # noqa: E402
 HERE = pathlib.Path(__file__).resolve().parent
 SAMPLE = HERE / "native" / "gen_sample.h"
 CC = os.environ.get("CC") or shutil.which("cc") or "cc"
-# Real headers of the machine, with the library each module binds to.
-REAL = {"zlib.h": "libz.so.1", "sqlite3.h": "libsqlite3.so.0", "bzlib.h": "libbz2.so.1.0", "lzma.h": "liblzma.so.5",
-        "expat.h": "libexpat.so.1", "openssl/evp.h": "libcrypto.so.3", "yaml.h": "libyaml-0.2.so.2",
-        "png.h": "libpng16.so.16"}
+# Real headers of the machine, with the library each module binds to and the included files declared too.
+REAL = {"zlib.h": ("libz.so.1", []), "sqlite3.h": ("libsqlite3.so.0", []), "bzlib.h": ("libbz2.so.1.0", []),
+        "lzma.h": ("liblzma.so.5", ["/lzma/"]), "expat.h": ("libexpat.so.1", ["expat_external"]),
+        "openssl/evp.h": ("libcrypto.so.3", []), "yaml.h": ("libyaml-0.2.so.2", []),
+        "png.h": ("libpng16.so.16", ["pngconf", "pnglibconf"])}
 
 
 def installed(header: str) -> bool:
@@ -229,10 +230,10 @@ def test_cli_writes_the_module_and_lists_skips(tmp_path: pathlib.Path, capsys: p
 def real(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[GenResult, Any]]:
     tmp = tmp_path_factory.mktemp("real")
     out = {}
-    for header, asset in REAL.items():
+    for header, (asset, files) in REAL.items():
         if installed(header):
             name = "gen_" + header.replace("/", "_").replace(".h", "")
-            result = generate([header], asset=asset)
+            result = generate([header], asset=asset, files=files)
             out[header] = (result, load(result, tmp / f"{name}.py", name))
     return out
 

@@ -166,6 +166,7 @@ class _Generator:
         self.leaf = set(options.get("leaf") or [])
         self.varargs: dict[str, list[str]] = options.get("varargs") or {}
         self.all_files = bool(options.get("all_files"))
+        self.files = [re.compile(p) for p in options.get("files") or []]
         self.skipped: list[Skip] = []
         self.decls: list[_Decl] = []
         self.by_name: dict[str, _Decl] = {}
@@ -175,6 +176,7 @@ class _Generator:
         self.layouts: list[Layout] = []
         self.exported: list[str] = []
         self.anon_counter = 0
+        self.file_cache: dict[str, bool] = {}
 
     # -- selection --
     def wanted(self, name: str) -> bool:
@@ -184,7 +186,13 @@ class _Generator:
 
     def in_headers(self, cursor: Any) -> bool:
         f = cursor.location.file
-        return f is not None and (self.all_files or os.path.realpath(f.name) in self.headers)
+        if f is None:
+            return False
+        if f.name not in self.file_cache:
+            path = os.path.realpath(f.name)
+            self.file_cache[f.name] = self.all_files or path in self.headers or any(p.search(path)
+                                                                                     for p in self.files)
+        return self.file_cache[f.name]
 
     def skip(self, name: str, reason: str) -> None:
         if all(s.name != name for s in self.skipped):
@@ -244,7 +252,7 @@ class _Generator:
             needs.add(py)
             return py
         if k == ci.TypeKind.VOID:
-            if context in ("return", "pointee"):
+            if context in ("return", "pointee", "alias"):
                 return "None" if context == "return" else "Void"
             raise _Unsupported("void used as a value type")
         if k.name in _SCALAR_KINDS:
@@ -261,10 +269,11 @@ class _Generator:
             decl = t.get_declaration()
             py, opaque = self.record(decl)
             if py is None:
-                raise _Unsupported(f"uses {t.spelling}, which is skipped")
+                why = next((s.reason for s in self.skipped if s.name == decl.spelling), "skipped")
+                raise _Unsupported(f"uses {t.spelling} ({why})")
             if context == "pointee":
                 return _ref(py)
-            if opaque:
+            if opaque and context != "alias":
                 raise _Unsupported(f"{t.spelling} is only declared (incomplete) and used by value")
             needs.add(py)
             return py
@@ -289,7 +298,7 @@ class _Generator:
             elem = self.type_expr(t, needs, context="field")
             return f"Array[{elem}, {', '.join(str(d) for d in dims)}]"
         if k == ci.TypeKind.INCOMPLETEARRAY:
-            raise _Unsupported("flexible array member")
+            raise _Unsupported("array of unknown size: nativeffi arrays have a fixed length")
         if k in (ci.TypeKind.FUNCTIONPROTO, ci.TypeKind.FUNCTIONNOPROTO):
             return self.function_type(t, needs)
         raise _Unsupported(f"type {t.spelling} ({k.name}) is not supported")
@@ -776,7 +785,7 @@ def _parse_args(include_dirs: Sequence[str], defines: Sequence[str], target: Opt
 def generate(headers: Sequence[str], *, asset: Optional[str] = None, include_dirs: Sequence[str] = (),
              defines: Sequence[str] = (), target: Optional[str] = None, include: Sequence[str] = (),
              exclude: Sequence[str] = (), leaf: Iterable[str] = (), varargs: Optional[dict[str, list[str]]] = None,
-             all_files: bool = False, clang_args: Sequence[str] = (), command: Optional[str] = None) -> GenResult:
+             all_files: bool = False, files: Sequence[str] = (), clang_args: Sequence[str] = (), command: Optional[str] = None) -> GenResult:
     """Parses `headers` with libclang and returns the module declaring them.
 
     Args:
@@ -788,6 +797,8 @@ def generate(headers: Sequence[str], *, asset: Optional[str] = None, include_dir
         leaf: function names declared ``is_leaf=True``.
         varargs: variadic function name -> the native type names of its variadic part (``["Int", "Double"]``).
         all_files: also declare what the headers include (otherwise only what they need from it).
+        files: regular expressions over included files' paths whose declarations are declared too (an umbrella
+            header such as lzma.h declares nothing itself: ``files=["/lzma/"]``).
         command: the command line to name in the module's header comment.
 
     Raises:
@@ -823,7 +834,7 @@ def generate(headers: Sequence[str], *, asset: Optional[str] = None, include_dir
             lines.append(f"{where}: error: {d.spelling}")
         raise GenError("clang cannot parse the headers:\n" + "\n".join(lines))
     gen = _Generator(ci, tu, set(paths), {"include": include, "exclude": exclude, "leaf": leaf,
-                                          "varargs": varargs or {}, "all_files": all_files})
+                                          "varargs": varargs or {}, "all_files": all_files, "files": files})
     gen.opaque_keys = set()
     gen.run()
     _macros(gen, ci, prelude, args)
@@ -913,7 +924,7 @@ def _config(name: str, path: str = "pyproject.toml") -> dict[str, Any]:
     if not isinstance(table, dict):
         raise GenError(f"--config {name}: {path} has no [tool.nativeffi.gen.{name}] table")
     known = {"headers", "output", "asset", "include-dirs", "defines", "target", "include", "exclude", "leaf",
-             "varargs", "all-files"}
+             "varargs", "all-files", "files"}
     unknown = sorted(set(table) - known)
     if unknown:
         raise GenError(f"[tool.nativeffi.gen.{name}]: unknown keys {unknown} (known: {sorted(known)})")
@@ -940,6 +951,8 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--varargs", action="append", default=[], metavar="NAME:TYPE,...",
                         help="bind variadic function NAME with this variadic part, e.g. printf:Int,Double")
     parser.add_argument("--all-files", action="store_true", help="also declare what the headers include")
+    parser.add_argument("--files", action="append", default=[], metavar="REGEX",
+                        help="also declare what included files whose path matches declare (e.g. /lzma/)")
     parser.add_argument("--config", metavar="NAME", help="read settings from [tool.nativeffi.gen.NAME] in "
                                                          "./pyproject.toml (command-line values are added)")
     a = parser.parse_args(list(argv))
@@ -957,7 +970,8 @@ def main(argv: Sequence[str]) -> int:
                           settings.get("target"), include=list(settings.get("include", [])) + a.include,
                           exclude=list(settings.get("exclude", [])) + a.exclude,
                           leaf=list(settings.get("leaf", [])) + a.leaf, varargs=varargs,
-                          all_files=a.all_files or bool(settings.get("all-files")), command=command)
+                          all_files=a.all_files or bool(settings.get("all-files")),
+                          files=list(settings.get("files", [])) + a.files, command=command)
     except GenError as e:
         print(f"nativeffi gen: {e}", file=sys.stderr)
         return 1
