@@ -276,3 +276,45 @@ def test_real_modules_pass_mypy_strict(real: dict[str, tuple[GenResult, Any]], t
         paths.append(str(path))
     out, code = run_mypy(tmp_path, "--strict", *paths)
     assert code == 0, out
+
+
+def test_sqlite_with_generated_bindings(real: dict[str, tuple[GenResult, Any]]) -> None:
+    """open, prepare, bind, step and column through the generated sqlite3 module, with a scalar SQL function
+    implemented as a NativeCallable, give what Python's sqlite3 module gives for the same query."""
+    if "sqlite3.h" not in real:
+        pytest.skip("sqlite3.h is not installed on this machine")
+    s = real["sqlite3.h"][1]
+    import sqlite3 as pysqlite
+
+    db_out = nativeffi.malloc(nativeffi.Pointer[s.sqlite3], 1)
+    assert s.sqlite3_open(b":memory:", db_out) == s.SQLITE_OK
+    db = db_out.value
+
+    def twice(ctx: Any, argc: int, argv: Any) -> None:
+        s.sqlite3_result_int64(ctx, 2 * s.sqlite3_value_int64(argv[0]))
+
+    xfunc_type = nativeffi.NativeFunction[[nativeffi.Pointer[s.sqlite3_context], s.Int,
+                                          nativeffi.Pointer[nativeffi.Pointer[s.sqlite3_value]]], None]
+    xfunc = nativeffi.NativeCallable.isolate_local(xfunc_type, twice)
+    assert s.sqlite3_create_function(db, b"twice", 1, s.SQLITE_UTF8 | s.SQLITE_DETERMINISTIC, None,
+                                     xfunc.native_function, None, None) == s.SQLITE_OK
+    query = "SELECT twice(?1), upper(?2), ?1 + 0.5"
+    stmt_out = nativeffi.malloc(nativeffi.Pointer[s.sqlite3_stmt], 1)
+    assert s.sqlite3_prepare_v2(db, query.encode(), -1, stmt_out, None) == s.SQLITE_OK
+    stmt = stmt_out.value
+    text = b"native"
+    assert s.sqlite3_bind_int(stmt, 1, 21) == s.SQLITE_OK
+    assert s.sqlite3_bind_text(stmt, 2, text, len(text), None) == s.SQLITE_OK  # SQLITE_STATIC: `text` outlives stmt
+    assert s.sqlite3_step(stmt) == s.SQLITE_ROW
+    row = (s.sqlite3_column_int64(stmt, 0), s.sqlite3_column_text(stmt, 1).cast(s.Char).to_str(),
+           s.sqlite3_column_double(stmt, 2))
+    assert s.sqlite3_step(stmt) == s.SQLITE_DONE
+    assert s.sqlite3_finalize(stmt) == s.SQLITE_OK
+    assert s.sqlite3_close(db) == s.SQLITE_OK
+    xfunc.close()
+    conn = pysqlite.connect(":memory:")
+    conn.create_function("twice", 1, lambda v: 2 * v)
+    assert row == conn.execute(query, (21, "native")).fetchone() == (42, "NATIVE", 21.5)
+    conn.close()
+    nativeffi.malloc.free(db_out)
+    nativeffi.malloc.free(stmt_out)

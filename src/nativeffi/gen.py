@@ -69,7 +69,7 @@ class _Unsupported(Exception):
 
 def _cindex() -> Any:
     try:
-        import clang.cindex as ci
+        import clang.cindex as ci  # type: ignore[import-untyped, import-not-found, unused-ignore]  # no type info
     except ImportError as e:
         raise GenError("nativeffi gen needs libclang: pip install 'nativeffi[gen]' (or pip install libclang)") from e
     return ci
@@ -567,12 +567,13 @@ class _Generator:
             opts.append(f'symbol="{name}"')
         if name in self.leaf:
             opts.append("is_leaf=True")
-        sig = ", ".join(f"{p}: {ty}" for p, ty in params)
-        if variadic is not None:
-            sig += (", " if sig else "") + "*args: Any"
+        parts = [f"{p}: {ty}" for p, ty in params] + (["*args: Any"] if variadic is not None else [])
+        sig = ", ".join(parts)
         # a checker cannot read VarArgs[...] inside NativeFunction[...] (it takes only [[params], ret])
         ignore = "  # type: ignore[call-arg, type-arg]" if ftype else ""
         lines = [f"@native({', '.join(opts)}){ignore}" if opts else "@native", f"def {py}({sig}) -> {ret}:"]
+        if len(lines[1]) > 116:  # one parameter a line
+            lines[1:] = [f"def {py}("] + [f"    {p}," for p in parts] + [f") -> {ret}:"]
         doc = self.docstring(c, "    ")
         if doc:
             lines += doc
@@ -622,7 +623,7 @@ class _Generator:
 
 def _macros(gen: _Generator, ci: Any, prelude: str, args: list[str]) -> None:
     """Object-like macros of the headers that clang evaluates to an int, float or string become constants."""
-    candidates = []
+    candidates: list[tuple[str, Any]] = []
     for c in gen.tu.cursor.get_children():
         if c.kind != ci.CursorKind.MACRO_DEFINITION or not gen.in_headers(c) or not gen.wanted(c.spelling):
             continue
