@@ -318,3 +318,21 @@ def test_sqlite_with_generated_bindings(real: dict[str, tuple[GenResult, Any]]) 
     conn.close()
     nativeffi.malloc.free(db_out)
     nativeffi.malloc.free(stmt_out)
+
+
+def test_pyproject_config_table(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--config NAME` reads [tool.nativeffi.gen.NAME] from ./pyproject.toml, one table per binding set."""
+    pytest.importorskip("tomllib", reason="reading pyproject.toml needs Python 3.11+")
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.nativeffi.gen.z]\nheaders = ["zlib.h"]\noutput = "z.py"\nasset = "libz.so.1"\n'
+        'include = ["^(crc32|adler32)$"]\nleaf = ["crc32"]\n'
+        f'[tool.nativeffi.gen.sample]\nheaders = ["{SAMPLE}"]\noutput = "s.py"\nvarargs = ["gs_sum:Int,Double"]\n'
+        'include = ["^gs_sum$"]\n')
+    monkeypatch.chdir(tmp_path)
+    assert main(["--config", "z"]) == 0 and main(["--config", "sample"]) == 0
+    z = (tmp_path / "z.py").read_text()
+    assert "default_asset('libz.so.1')" in z and "@native(is_leaf=True)\ndef crc32(" in z and "\ndef adler32(" in z
+    assert "def compress(" not in z
+    assert "@native(NativeFunction[[Int, VarArgs[Int, Double]], Int])" in (tmp_path / "s.py").read_text()
+    (tmp_path / "pyproject.toml").write_text('[tool.nativeffi.gen.z]\nheader = ["zlib.h"]\n')
+    assert main(["--config", "z"]) == 1
