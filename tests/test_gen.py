@@ -336,3 +336,103 @@ def test_pyproject_config_table(tmp_path: pathlib.Path, monkeypatch: pytest.Monk
     assert "@native(NativeFunction[[Int, VarArgs[Int, Double]], Int])" in (tmp_path / "s.py").read_text()
     (tmp_path / "pyproject.toml").write_text('[tool.nativeffi.gen.z]\nheader = ["zlib.h"]\n')
     assert main(["--config", "z"]) == 1
+
+
+def real_module(real: dict[str, tuple[GenResult, Any]], header: str) -> Any:
+    if header not in real:
+        pytest.skip(f"{header} is not installed on this machine")
+    return real[header][1]
+
+
+def test_bzip2_round_trip_with_generated_bindings(real: dict[str, tuple[GenResult, Any]]) -> None:
+    """BZ2_bzBuffToBuff{Compress,Decompress} from the generated module agree with Python's bz2 module."""
+    import bz2
+    b = real_module(real, "bzlib.h")
+    data = b"nativeffi gen bzip2 " * 500
+    dest = bytearray(len(data) + len(data) // 100 + 600)
+    n = nativeffi.malloc(b.UnsignedInt, 1)
+    n.value = len(dest)
+    assert b.BZ2_bzBuffToBuffCompress(dest, n, data, len(data), 9, 0, 0) == b.BZ_OK
+    packed = bytes(dest[:n.value])
+    assert bz2.decompress(packed) == data
+    back = bytearray(len(data))
+    n.value = len(back)
+    assert b.BZ2_bzBuffToBuffDecompress(back, n, bz2.compress(data), len(bz2.compress(data)), 0, 0) == b.BZ_OK
+    assert bytes(back) == data and n.value == len(data)
+    nativeffi.malloc.free(n)
+
+
+def test_lzma_round_trip_with_generated_bindings(real: dict[str, tuple[GenResult, Any]]) -> None:
+    """lzma_easy_buffer_encode and lzma_stream_buffer_decode from the generated module agree with Python's lzma."""
+    import lzma
+    x = real_module(real, "lzma.h")
+    data = b"nativeffi gen lzma " * 500
+    out = bytearray(len(data) + 1024)
+    pos = nativeffi.malloc(x.Size, 2)
+    pos[0] = 0
+    assert x.lzma_easy_buffer_encode(6, x.lzma_check.LZMA_CHECK_CRC64, None, data, len(data), out, pos,
+                                     len(out)) == x.lzma_ret.LZMA_OK
+    assert lzma.decompress(bytes(out[:pos[0]])) == data
+    packed = lzma.compress(data)
+    memlimit = nativeffi.malloc(x.Uint64, 1)
+    memlimit.value = 1 << 30
+    back = bytearray(len(data))
+    pos[0], pos[1] = 0, 0
+    assert x.lzma_stream_buffer_decode(memlimit, 0, None, packed, pos, len(packed), back, pos + 1,
+                                       len(back)) == x.lzma_ret.LZMA_OK
+    assert bytes(back) == data and pos[1] == len(data)
+    nativeffi.malloc.free(pos)
+    nativeffi.malloc.free(memlimit)
+
+
+def test_expat_callbacks_with_generated_bindings(real: dict[str, tuple[GenResult, Any]]) -> None:
+    """Start and end element handlers made from the generated handler types see what xml.parsers.expat sees."""
+    from xml.parsers import expat as pyexpat
+    e = real_module(real, "expat.h")
+    doc = b'<root a="1"><item id="x">text</item><item id="y"/></root>'
+    seen: list[tuple[str, ...]] = []
+
+    def start(user: Any, name: Any, atts: Any) -> None:
+        attrs = []
+        i = 0
+        while not atts[i].is_null:
+            attrs.append(atts[i].cast(e.Char).to_str())
+            i += 1
+        seen.append(("start", name.cast(e.Char).to_str(), *attrs))
+
+    def end(user: Any, name: Any) -> None:
+        seen.append(("end", name.cast(e.Char).to_str()))
+
+    on_start = nativeffi.NativeCallable.isolate_local(e.XML_StartElementHandler, start)
+    on_end = nativeffi.NativeCallable.isolate_local(e.XML_EndElementHandler, end)
+    parser = e.XML_ParserCreate(None)
+    e.XML_SetElementHandler(parser, on_start.native_function, on_end.native_function)
+    assert e.XML_Parse(parser, doc, len(doc), 1) == e.XML_Status.XML_STATUS_OK
+    e.XML_ParserFree(parser)
+    on_start.close()
+    on_end.close()
+    expected: list[tuple[str, ...]] = []
+    p = pyexpat.ParserCreate()
+    p.StartElementHandler = lambda name, attrs: expected.append(
+        ("start", name, *[x for kv in attrs.items() for x in kv]))
+    p.EndElementHandler = lambda name: expected.append(("end", name))
+    p.Parse(doc, True)
+    assert seen == expected and len(seen) == 6
+
+
+def test_evp_sha256_with_generated_bindings(real: dict[str, tuple[GenResult, Any]]) -> None:
+    """SHA-256 through the generated EVP digest API equals hashlib's."""
+    import hashlib
+    v = real_module(real, "openssl/evp.h")
+    data = b"nativeffi gen sha-256 " * 100
+    digest = bytearray(64)
+    size = nativeffi.malloc(v.UnsignedInt, 1)
+    ctx = v.EVP_MD_CTX_new()
+    assert v.EVP_DigestInit_ex(ctx, v.EVP_sha256(), None) == 1
+    assert v.EVP_DigestUpdate(ctx, data[:100], 100) == 1
+    assert v.EVP_DigestUpdate(ctx, data[100:], len(data) - 100) == 1
+    assert v.EVP_DigestFinal_ex(ctx, digest, size) == 1
+    v.EVP_MD_CTX_free(ctx)
+    assert bytes(digest[:size.value]) == hashlib.sha256(data).digest()
+    assert v.EVP_MAX_MD_SIZE == 64
+    nativeffi.malloc.free(size)
