@@ -203,7 +203,8 @@ class _Generator:
         if key in self.names:
             return self.names[key]
         name = _py_ident(wanted)
-        if name in self.taken:
+        # a name with two leading underscores would be mangled inside the class bodies that use it
+        if name in self.taken or (name.startswith("__") and not name.endswith("__")):
             name = f"{prefix}_{wanted}"
             while name in self.taken:
                 name += "_"
@@ -864,7 +865,7 @@ def _render(gen: _Generator, headers: Sequence[str], asset: Optional[str], comma
         out.append(f"# Skipped ({len(gen.skipped)}):")
         out += [f"#   {s.name}: {s.reason}" for s in gen.skipped]
     out += ["# Declarations have `...` bodies (mypy: empty-body).", '# mypy: disable-error-code="empty-body"',
-            "from __future__ import annotations", ""]
+            ""]
     if "enum" in used:
         out.append("import enum")
     typing_names = [n for n in ("Any", "Final") if n in used]
