@@ -12,6 +12,7 @@ A benchmark, not a test: numbers depend on the machine. Run it with ``python -m 
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -98,9 +99,7 @@ def run(report: Callable[[str, float, str, str], None], repeat: int = 5) -> dict
         results["library_opened_at_import"] = float(opened)
         report("import the generated module", results["import"] * 1e3, "ms",
                f"{count} names; libsqlite3 mapped after import: {'yes' if int(opened) else 'no'}")
-        try:
-            import cffi  # noqa: F401
-        except ImportError:
+        if importlib.util.find_spec("cffi") is None:
             report("cffi cdef of the same declarations", float("nan"), "ms", "cffi is not installed")
             return results
         path = os.path.join(tmp, "sqlite3_cdef.h")
