@@ -446,5 +446,21 @@ def test_benchmark_runs_and_import_opens_no_library() -> None:
     rows: list[tuple[str, float, str, str]] = []
     results = bench_gen.run(lambda *row: rows.append(row), repeat=1)
     assert results["library_opened_at_import"] == 0.0
-    assert results["generate"] > 0 and results["import"] > 0
-    assert len(rows) == 3
+    assert results["generate"] > 0 and results["import"] > 0 and results["import_lazy"] > 0
+    assert len(rows) == 4
+
+
+def test_lazy_module_declares_functions_on_first_use(tmp_path: pathlib.Path, native_lib: Any) -> None:
+    """With lazy=True no function is declared at import; first use declares it, calls work, mypy sees them all."""
+    result = generate([str(SAMPLE)], asset=native_lib("gen_sample"), varargs={"gs_sum": ["Int", "Int"]}, lazy=True)
+    m = load(result, tmp_path / "gs_lazy.py", "gs_lazy")
+    assert "gs_add" not in vars(m) and "gs_add" in dir(m)
+    assert m.gs_add(40, 2) == 42 and "gs_add" in vars(m)
+    assert m.gs_sum(2, 1, 2) == 3 and m.gs_keywords(1, 2, 3) == 123
+    with pytest.raises(AttributeError, match="no attribute 'gs_format'"):
+        m.gs_format
+    checked = tmp_path / "checked"
+    checked.mkdir()
+    (checked / "gs_lazy_checked.py").write_text(result.source + "\nx: int = gs_add(1, 2)\n")
+    out, code = run_mypy(checked, "--strict", str(checked / "gs_lazy_checked.py"))
+    assert code == 0, out

@@ -787,7 +787,8 @@ def _parse_args(include_dirs: Sequence[str], defines: Sequence[str], target: Opt
 def generate(headers: Sequence[str], *, asset: Optional[str] = None, include_dirs: Sequence[str] = (),
              defines: Sequence[str] = (), target: Optional[str] = None, include: Sequence[str] = (),
              exclude: Sequence[str] = (), leaf: Iterable[str] = (), varargs: Optional[dict[str, list[str]]] = None,
-             all_files: bool = False, files: Sequence[str] = (), clang_args: Sequence[str] = (), command: Optional[str] = None) -> GenResult:
+             all_files: bool = False, files: Sequence[str] = (), lazy: bool = False, clang_args: Sequence[str] = (),
+             command: Optional[str] = None) -> GenResult:
     """Parses `headers` with libclang and returns the module declaring them.
 
     Args:
@@ -801,6 +802,8 @@ def generate(headers: Sequence[str], *, asset: Optional[str] = None, include_dir
         all_files: also declare what the headers include (otherwise only what they need from it).
         files: regular expressions over included files' paths whose declarations are declared too (an umbrella
             header such as lzma.h declares nothing itself: ``files=["/lzma/"]``).
+        lazy: declare each function on its first use (module ``__getattr__``) instead of at import; checkers
+            see the same declarations (under ``TYPE_CHECKING``).
         command: the command line to name in the module's header comment.
 
     Raises:
@@ -840,18 +843,25 @@ def generate(headers: Sequence[str], *, asset: Optional[str] = None, include_dir
     gen.opaque_keys = set()
     gen.run()
     _macros(gen, ci, prelude, args)
-    return _render(gen, headers, asset, command)
+    return _render(gen, headers, asset, command, lazy)
 
 
-def _render(gen: _Generator, headers: Sequence[str], asset: Optional[str], command: Optional[str]) -> GenResult:
+def _render(gen: _Generator, headers: Sequence[str], asset: Optional[str], command: Optional[str],
+            lazy: bool) -> GenResult:
     decls = _ordered(gen.decls)
     defined: set[str] = set()
     chunks: list[tuple[bool, list[str]]] = []
+    lazy_functions: list[tuple[str, list[str]]] = []
     for d in decls:
         lines = [re.sub("\0(\\w+)\0", lambda m: m.group(1) if m.group(1) in defined else f'"{m.group(1)}"', x)
                  for x in d.lines]
         defined.add(d.name)
-        chunks.append((d.kind in ("record", "enum", "opaque", "function"), lines))
+        if lazy and d.kind == "function":
+            lazy_functions.append((d.name, lines))
+        else:
+            chunks.append((d.kind in ("record", "enum", "opaque", "function"), lines))
+    if lazy_functions:
+        chunks.append((True, _lazy_block(lazy_functions)))
     used = set(re.findall(r"\w+", "\n".join(x for _, lines in chunks for x in lines)))
     nativeffi_names = sorted((_BUILTIN_NAMES - {"enum", "Any", "Final"}) & used)
     if asset:
@@ -868,7 +878,7 @@ def _render(gen: _Generator, headers: Sequence[str], asset: Optional[str], comma
             ""]
     if "enum" in used:
         out.append("import enum")
-    typing_names = [n for n in ("Any", "Final") if n in used]
+    typing_names = [n for n in ("TYPE_CHECKING", "Any", "Final") if n in used]
     if typing_names:
         out.append(f"from typing import {', '.join(typing_names)}")
     out.append("")
@@ -884,6 +894,25 @@ def _render(gen: _Generator, headers: Sequence[str], asset: Optional[str], comma
         previous_block = block
     source = "\n".join(out) + "\n"
     return GenResult(source, exported, list(gen.skipped), gen.layouts)
+
+
+def _lazy_block(functions: list[tuple[str, list[str]]]) -> list[str]:
+    """Functions declared on first use: the declarations for checkers, their source for ``__getattr__``."""
+    out = ["if TYPE_CHECKING:"]
+    for i, (_, lines) in enumerate(functions):
+        out += ([""] if i else []) + [f"    {x}" if x else "" for x in lines]
+    out += ["else:", "    # each function is declared when first used: importing makes no binding", "    _LAZY = {"]
+    out += [f"        {name!r}: {chr(10).join(lines) + chr(10)!r}," for name, lines in functions]
+    out += ["    }", "",
+            "    def __getattr__(name: str) -> Any:",
+            "        source = _LAZY.get(name)",
+            "        if source is None:",
+            '            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")',
+            '        exec(compile(source, __file__, "exec"), globals())  # noqa: S102 - the declaration above',
+            "        return globals()[name]", "",
+            "    def __dir__() -> list[str]:",
+            "        return sorted(set(globals()) | set(_LAZY))"]
+    return out
 
 
 def _wrapped(opening: str, items: list[str], closing: str) -> list[str]:
@@ -926,7 +955,7 @@ def _config(name: str, path: str = "pyproject.toml") -> dict[str, Any]:
     if not isinstance(table, dict):
         raise GenError(f"--config {name}: {path} has no [tool.nativeffi.gen.{name}] table")
     known = {"headers", "output", "asset", "include-dirs", "defines", "target", "include", "exclude", "leaf",
-             "varargs", "all-files", "files"}
+             "varargs", "all-files", "files", "lazy"}
     unknown = sorted(set(table) - known)
     if unknown:
         raise GenError(f"[tool.nativeffi.gen.{name}]: unknown keys {unknown} (known: {sorted(known)})")
@@ -953,6 +982,7 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--varargs", action="append", default=[], metavar="NAME:TYPE,...",
                         help="bind variadic function NAME with this variadic part, e.g. printf:Int,Double")
     parser.add_argument("--all-files", action="store_true", help="also declare what the headers include")
+    parser.add_argument("--lazy", action="store_true", help="declare each function on its first use")
     parser.add_argument("--files", action="append", default=[], metavar="REGEX",
                         help="also declare what included files whose path matches declare (e.g. /lzma/)")
     parser.add_argument("--config", metavar="NAME", help="read settings from [tool.nativeffi.gen.NAME] in "
@@ -973,7 +1003,8 @@ def main(argv: Sequence[str]) -> int:
                           exclude=list(settings.get("exclude", [])) + a.exclude,
                           leaf=list(settings.get("leaf", [])) + a.leaf, varargs=varargs,
                           all_files=a.all_files or bool(settings.get("all-files")),
-                          files=list(settings.get("files", [])) + a.files, command=command)
+                          files=list(settings.get("files", [])) + a.files,
+                          lazy=a.lazy or bool(settings.get("lazy")), command=command)
     except GenError as e:
         print(f"nativeffi gen: {e}", file=sys.stderr)
         return 1
