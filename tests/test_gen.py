@@ -76,7 +76,8 @@ def c_layouts(headers: list[str], layouts: list[Layout], tmp_path: pathlib.Path,
     lines = ["#include <stddef.h>", "#include <stdio.h>", "#include <string.h>"]
     lines += [f'#include "{h}"' if h.startswith("/") else f"#include <{h}>" for h in headers]
     lines += ["static int lowbit(const unsigned char *p, size_t n) {",
-              "    for (size_t i = 0; i < n * 8; i++) if (p[i / 8] >> (i % 8) & 1) return (int)i;", "    return -1;", "}",
+              "    for (size_t i = 0; i < n * 8; i++) if (p[i / 8] >> (i % 8) & 1) return (int)i;",
+              "    return -1;", "}",
               "int main(void) {"]
     for lay in layouts:
         if lay.c_type is None:
@@ -170,6 +171,17 @@ def test_sample_declarations(sample: tuple[GenResult, Any]) -> None:
     node.owner = lst.address
     assert lst.head.ref.value == 5 and node.owner.ref.count == 1 and m.gs_count(lst.address) == 1
     assert issubclass(m.gs_opaque, nativeffi.Opaque)
+    # forward references: a callback field taking its own struct, a pointer typedef used inside its struct
+    self_type = nativeffi.NativeFunction[[nativeffi.Pointer[m.gs_callbacks], m.Int], m.Int]
+    cb = nativeffi.NativeCallable.isolate_local(self_type, lambda p, x: x * 10 + int(p == cbs.address),
+                                                exceptional_return=-1)
+    cbs = m.gs_callbacks(self_cb=cb.native_function)
+    assert m.gs_call_self(cbs.address, 4) == 41
+    assert cbs.self_cb.as_function()(cbs.address, 5) == 51
+    cb.close()
+    leaves = [m.gs_tree(key=k) for k in (1, 2)]
+    root = m.gs_tree(left=leaves[0].address, right=leaves[1].address, key=3)
+    assert m.gs_tree_sum(root.address) == 6 and root.left.ref.key == 1
     skipped = {s.name: s.reason for s in result.skipped}
     for name, words in {"gs_format": "variadic", "gs_vformat": "va_list", "gs_long_double": "long double",
                         "gs_wide": "__int128", "gs_vector": "vector", "gs_inline": "inline", "gs_flex": "flexible",
@@ -183,7 +195,7 @@ def test_sample_declarations(sample: tuple[GenResult, Any]) -> None:
 def test_sample_layouts_match_the_compiler(sample: tuple[GenResult, Any], tmp_path: pathlib.Path) -> None:
     """sizeof, alignof, offsetof and bit offsets of every sample struct and union equal what C computes."""
     result, m = sample
-    assert check_layouts(m, result, [str(SAMPLE)], tmp_path) == 9
+    assert check_layouts(m, result, [str(SAMPLE)], tmp_path) == 10
 
 
 def test_rerun_is_byte_identical(sample: tuple[GenResult, Any], native_lib: Any) -> None:
@@ -464,3 +476,24 @@ def test_lazy_module_declares_functions_on_first_use(tmp_path: pathlib.Path, nat
     (checked / "gs_lazy_checked.py").write_text(result.source + "\nx: int = gs_add(1, 2)\n")
     out, code = run_mypy(checked, "--strict", str(checked / "gs_lazy_checked.py"))
     assert code == 0, out
+
+
+def test_include_dirs_defines_and_name_filters(tmp_path: pathlib.Path) -> None:
+    """-I finds included headers, -D reaches the preprocessor, --include/--exclude filter by name, and only the
+    named header's declarations are declared (the included header's only when used, or when --files matches)."""
+    (tmp_path / "inc").mkdir()
+    (tmp_path / "inc" / "dep.h").write_text("typedef long dep_t;\nint dep_only(void);\n")
+    main_h = tmp_path / "top.h"
+    main_h.write_text('#include "dep.h"\n#if WITH_EXTRA\nint extra(dep_t x);\n#endif\nint plain(void);\n'
+                      "int other(void);\n")
+    base = generate([str(main_h)], include_dirs=[str(tmp_path / "inc")])
+    assert "def plain() -> Int: ..." in base.source and "extra" not in base.source and "dep_only" not in base.source
+    extra = generate([str(main_h)], include_dirs=[str(tmp_path / "inc")], defines=["WITH_EXTRA=1"],
+                     exclude=["^other$"])
+    assert "dep_t = Long" in extra.source and "def extra(x: dep_t) -> Int: ..." in extra.source
+    assert "def other(" not in extra.source and "dep_only" not in extra.source
+    assert "def dep_only(" in generate([str(main_h)], include_dirs=[str(tmp_path / "inc")], files=["/inc/"]).source
+    only = generate([str(main_h)], include_dirs=[str(tmp_path / "inc")], include=["^pl"])
+    assert only.declared == ["plain"]
+    with pytest.raises(GenError, match="dep.h"):
+        generate([str(main_h)])  # without -I the include fails, with clang's file:line

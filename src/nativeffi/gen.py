@@ -19,7 +19,8 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional, Sequence
 
-__all__ = ["generate", "main", "parse_varargs", "GenError", "GenResult", "Skip", "Layout", "system_include_dirs", "GENERATOR_VERSION"]
+__all__ = ["generate", "main", "parse_varargs", "GenError", "GenResult", "Skip", "Layout", "system_include_dirs",
+           "GENERATOR_VERSION"]
 
 GENERATOR_VERSION = "1"
 
@@ -115,9 +116,10 @@ _KNOWN_TYPEDEFS = {
 }
 _VA_LIST = {"va_list", "__gnuc_va_list", "__builtin_va_list"}
 _RESERVED_FIELDS = {"address", "copy", "native_type"}
+# Names the generated module defines or imports itself: a C name equal to one is renamed.
 _BUILTIN_NAMES = {"native", "native_var", "Struct", "Union", "Array", "Bits", "Opaque", "Pointer", "NativeFunction",
-                  "VarArgs", "Void", "enum", "Any", "Final", "default_asset"} | set(_SCALAR_KINDS.values()) | set(
-    _KNOWN_TYPEDEFS.values())
+                  "VarArgs", "Void", "enum", "Any", "Final", "TYPE_CHECKING", "default_asset", "_LAZY"} \
+    | set(_SCALAR_KINDS.values()) | set(_KNOWN_TYPEDEFS.values())
 
 
 def _no_tag(decl: Any) -> bool:
@@ -177,6 +179,7 @@ class _Generator:
         self.exported: list[str] = []
         self.anon_counter = 0
         self.file_cache: dict[str, bool] = {}
+        self.opaque_keys: set[str] = set()  # records only declared, emitted as Opaque
 
     # -- selection --
     def wanted(self, name: str) -> bool:
@@ -431,8 +434,6 @@ class _Generator:
         self.add(_Decl(py, lines, needs, "record"), export=not (anonymous and not typedef_name))
         self.layouts.append(layout)
         return py, False
-
-    opaque_keys: set[str] = set()
 
     def fields(self, defn: Any, owner: str, owner_c: Optional[str], needs: set[str],
                layout: Layout) -> tuple[list[str], int]:
@@ -840,7 +841,6 @@ def generate(headers: Sequence[str], *, asset: Optional[str] = None, include_dir
         raise GenError("clang cannot parse the headers:\n" + "\n".join(lines))
     gen = _Generator(ci, tu, set(paths), {"include": include, "exclude": exclude, "leaf": leaf,
                                           "varargs": varargs or {}, "all_files": all_files, "files": files})
-    gen.opaque_keys = set()
     gen.run()
     _macros(gen, ci, prelude, args)
     return _render(gen, headers, asset, command, lazy)
@@ -863,7 +863,7 @@ def _render(gen: _Generator, headers: Sequence[str], asset: Optional[str], comma
     if lazy_functions:
         chunks.append((True, _lazy_block(lazy_functions)))
     used = set(re.findall(r"\w+", "\n".join(x for _, lines in chunks for x in lines)))
-    nativeffi_names = sorted((_BUILTIN_NAMES - {"enum", "Any", "Final"}) & used)
+    nativeffi_names = sorted((_BUILTIN_NAMES - {"enum", "Any", "Final", "TYPE_CHECKING", "_LAZY"}) & used)
     if asset:
         nativeffi_names = sorted(set(nativeffi_names) | {"default_asset"})
     names = ", ".join(os.path.basename(h) for h in headers)

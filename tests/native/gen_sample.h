@@ -93,7 +93,18 @@ struct gs_callbacks {
     gs_compare compare;
     gs_visit_fn *visit;
     int (*inline_cb)(int);
+    int (*self_cb)(struct gs_callbacks *self, int x);  /* a function pointer taking its own struct */
 };
+
+typedef struct gs_tree *gs_tree_p;   /* a pointer typedef used inside the struct it points to */
+struct gs_tree {
+    gs_tree_p left, right;
+    int key;
+};
+
+/** Calls cb->self_cb(cb, x). */
+int gs_call_self(struct gs_callbacks *cb, int x);
+int gs_tree_sum(gs_tree_p t);
 
 /** Adds two ints. */
 int gs_add(int a, int b);
