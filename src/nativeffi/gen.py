@@ -699,9 +699,18 @@ def _macros(gen: _Generator, ci: Any, prelude: str, args: list[str]) -> None:
                 values[i] = repr(lib.clang_EvalResult_getAsDouble(res))
         finally:
             lib.clang_EvalResult_dispose(res)
-    for i, (name, _) in enumerate(candidates):
+    pointers = {int(c.spelling[7:]) for c in tu.cursor.get_children() if c.kind == ci.CursorKind.VAR_DECL and
+                 c.spelling.startswith("nf_gen_") and c.type.get_canonical().kind == ci.TypeKind.POINTER}
+    for i, (name, macro) in enumerate(candidates):
         if i not in values:
-            gen.skip(name, "macro does not evaluate to an integer, float or string constant")
+            body = [t.spelling for t in macro.get_tokens()][1:]
+            if len(body) == 1 and gen.by_name.get(body[0]) is not None and gen.by_name[body[0]].kind == "function":
+                why = f"macro naming the function {body[0]}: call {body[0]}"
+            elif i in pointers and i not in bad:
+                why = "macro evaluates to a pointer: generated modules have int, float and str constants"
+            else:
+                why = "macro is not a constant expression (or not an expression)"
+            gen.skip(name, why)
             continue
         py = gen.claim("const " + name, name, "const")
         if py != name:

@@ -15,6 +15,8 @@
 #define GS_SQUARE(x) ((x) * (x))
 #define GS_EMPTY
 #define GS_TYPE unsigned long
+#define GS_ALIAS gs_add
+#define GS_NOWHERE ((void *)-1)
 
 typedef unsigned long gs_ulong;
 typedef gs_ulong gs_size2;
