@@ -154,6 +154,9 @@ def test_sample_declarations(sample: tuple[GenResult, Any]) -> None:
     assert (mid.x, mid.y) == (1.0, 2.0)
     assert m.gs_next_color(m.gs_color.GS_RED) == m.gs_color.GS_GREEN
     assert m.gs_sum(2, 40, 2) == 42
+    assert m.gs_as_float(1.0).i == 0x3F800000  # a union returned by value
+    assert m.gs_classify(-5) == m.gs_size_class.GS_SMALL and m.gs_classify(5) == m.gs_size_class.GS_LARGE
+    assert m.gs_array_param(nativeffi.Array[m.Int, 4]([1, 2, 3, 4])) == 5  # an array parameter is a pointer
     assert m.gs_counter.value == 7 and m.gs_greeting.value.to_str() == "hello" and m.gs_origin.value.y == -2.5
     with pytest.raises(Exception):
         m.gs_greeting.value = nativeffi.nullptr  # const: final=True

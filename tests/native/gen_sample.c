@@ -28,3 +28,6 @@ int gs_sum(int n, ...) {
 }
 int gs_call_self(struct gs_callbacks *cb, int x) { return cb->self_cb(cb, x); }
 int gs_tree_sum(gs_tree_p t) { return t ? t->key + gs_tree_sum(t->left) + gs_tree_sum(t->right) : 0; }
+union gs_value gs_as_float(float f) { union gs_value v; v.f = f; return v; }
+gs_size_class gs_classify(int n) { return n < 0 ? GS_SMALL : GS_LARGE; }
+int gs_array_param(int values[4]) { return values[0] + values[3]; }
