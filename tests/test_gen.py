@@ -188,7 +188,9 @@ def test_sample_declarations(sample: tuple[GenResult, Any]) -> None:
     skipped = {s.name: s.reason for s in result.skipped}
     for name, words in {"gs_format": "variadic", "gs_vformat": "va_list", "gs_long_double": "long double",
                         "gs_wide": "__int128", "gs_vector": "vector", "gs_inline": "inline", "gs_flex": "flexible",
-                        "gs_aligned": "aligned", "GS_SQUARE": "function-like", "GS_TYPE": "not a constant expression",
+                        "gs_aligned": "aligned", "gs_overaligned_field": "aligned attribute",
+                        "gs_aligned_int": "aligned attribute",
+                        "GS_SQUARE": "function-like", "GS_TYPE": "not a constant expression",
                         "GS_ALIAS": "naming the function gs_add", "GS_NOWHERE": "evaluates to a pointer"}.items():
         assert words in skipped[name], (name, skipped[name])
         assert f"#   {name}: " in result.source

@@ -331,6 +331,10 @@ class _Generator:
             return self.names[key], fnptr
         if key in self.in_progress or any(s.name == decl.spelling for s in self.skipped):
             return (None, fnptr) if key not in self.in_progress else (decl.spelling, fnptr)
+        if decl.type.get_align() != decl.type.get_canonical().get_align():
+            self.skip(decl.spelling, "typedef with an aligned attribute: nativeffi types have their natural "
+                                     "alignment")
+            return None, fnptr
         # A typedef naming a record or enum that has no name of its own (or the same name) *is* that type.
         if under.kind in (ci.TypeKind.RECORD, ci.TypeKind.ENUM):
             target = under.get_declaration()
@@ -453,6 +457,8 @@ class _Generator:
                 raise _Unsupported(f"flexible array member {f.spelling}[] (its struct has no fixed layout "
                                    "in nativeffi)")
             fa = f.type.get_align()
+            if fa != f.type.get_canonical().get_align():
+                raise _Unsupported(f"field {f.spelling} has a typedef with an aligned attribute")
             if fa > 0:
                 max_field_align = max(max_field_align, fa)
             anonymous_member = not f.spelling.isidentifier() and not f.is_bitfield()

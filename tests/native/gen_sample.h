@@ -137,6 +137,12 @@ struct gs_flex {
     int data[];
 };
 
+typedef int gs_aligned_int __attribute__((aligned(8)));
+struct gs_overaligned_field {
+    char c;
+    gs_aligned_int i;
+};
+
 struct gs_aligned {
     char c;
 } __attribute__((aligned(16)));
