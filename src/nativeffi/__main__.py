@@ -1,4 +1,7 @@
-"""``python -m nativeffi demo``: binds real libc, libm, zlib and SQLite functions and prints what it did."""
+"""``python -m nativeffi demo``: binds real libc, libm, zlib and SQLite functions and prints what it did.
+
+``python -m nativeffi gen HEADER... -o MODULE.py`` writes bindings for C headers (see ``nativeffi.gen``).
+"""
 # Declarations have `...` bodies (mypy: empty-body), and str/bytes are passed where the annotation says Pointer,
 # which the runtime accepts and a type checker cannot know (arg-type). See README, "Type checkers".
 # mypy: disable-error-code="empty-body,arg-type"
@@ -197,7 +200,11 @@ def main(argv: list[str]) -> int:
     if argv[:1] in ([], ["demo"]):
         demo()
         return 0
-    print("usage: python -m nativeffi demo", file=sys.stderr)
+    if argv[:1] == ["gen"]:
+        from .gen import main as gen_main
+        return gen_main(argv[1:])
+    print("usage: python -m nativeffi demo | python -m nativeffi gen HEADER... -o MODULE.py (see gen --help)",
+          file=sys.stderr)
     return 2
 
 
