@@ -52,8 +52,6 @@ _Static_assert(NF_THUNK_MAX_ARGS < NF_MAX_STACK_ARGS, "thunk calls keep their ar
 static atomic_int shutting_down;      /* set once by the exit hook; never cleared */
 static PyInterpreterState *interp;    /* the interpreter foreign threads join */
 
-int nf_callback_shutting_down(void) { return atomic_load(&shutting_down); }
-
 /* -- The record ------------------------------------------------------------ */
 
 typedef struct nf_cb {

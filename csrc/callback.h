@@ -35,9 +35,6 @@ static inline PyObject *nf_nonleaf_leave(PyObject *result)
     return result;
 }
 
-/* Whether interpreter shutdown has begun (after it, native calls into Python are dropped). */
-int nf_callback_shutting_down(void);
-
 int nf_callback_init(PyObject *module);
 extern PyMethodDef nf_callback_methods[];
 

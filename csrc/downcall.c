@@ -46,8 +46,6 @@
 
 static _Thread_local int saved_errno;
 
-int nf_saved_errno(void) { return saved_errno; }
-
 #define NF_MAX_STACK_ARGS 32        /* calls with more arguments allocate their scratch on the heap */
 #define NF_RET_MIN (sizeof(ffi_arg) > 16 ? sizeof(ffi_arg) : 16)
 

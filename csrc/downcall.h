@@ -6,9 +6,6 @@
 
 extern PyTypeObject nf_Function_Type;
 
-/* The calling thread's errno as saved after its last capture_errno call. */
-int nf_saved_errno(void);
-
 int nf_downcall_init(PyObject *module);
 extern PyMethodDef nf_downcall_methods[];
 

@@ -129,7 +129,6 @@ int nf_thunk_plan_init(nf_thunk_plan *plan, nf_ctype *ft, int listener)
     else
         return -1;
     plan->table = listener ? 6 + (floats == 0) : plan->retclass + (floats == 0 ? 3 : 0);
-    plan->nargs = (int)n;
     return 0;
 }
 

@@ -21,7 +21,6 @@ typedef void (*nf_thunk_entry)(nf_tramp *tramp, void *ret, const uint64_t *r, co
 
 /* How a callable's arguments sit in the register images (kept in its record). */
 typedef struct nf_thunk_plan {
-    int nargs;                                          /* number of parameters */
     int retclass;                                       /* return: 0 integer/pointer/void, 1 double, 2 float */
     int table;                                          /* thunk table: retclass, + 3 if no argument is floating;
                                                            listeners: 6, + 1 if none (their own: a stale pointer
