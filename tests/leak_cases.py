@@ -197,7 +197,7 @@ def measure(name: str, full: bool) -> tuple[int, float, float, float]:
     iterations = full_count if full else default
     tracemalloc.start()
     batch, per = make()
-    for _ in range(max(1, iterations // per // 10)):  # warm-up: caches, quarantines, allocator arenas
+    for _ in range(max(1, iterations // per // 10)):  # warm-up: caches, trampoline pools, allocator arenas
         batch()
     gc.collect()
     rss0, traced0 = rss(), tracemalloc.get_traced_memory()[0]

@@ -226,7 +226,7 @@ def test_close_inside_the_callback(c: Any, unraisable: list[Any]) -> None:
     assert fn(4) == -1
 
 
-def test_closed_trampolines_are_quarantined() -> None:
+def test_closed_trampoline_is_not_handed_to_the_next_64_callables() -> None:
     """A closed callable's address is not handed to any of the next 64 callables, so late calls are caught."""
     first = NativeCallable.isolate_local(I64_FN, abs, exceptional_return=0)
     address = first.native_function.address
@@ -513,8 +513,8 @@ def test_integer_only_signatures_with_floating_returns(lib: str) -> None:
 
 
 def test_callback_that_closes_itself_and_many_others_then_raises(c: Any, unraisable: list[Any]) -> None:
-    """A callback that closes its own callable, then enough others to push it out of the quarantine, then raises,
-    still gives C its exceptional_return: a record in use is not freed."""
+    """A callback that closes its own callable, then enough others that its trampoline could be reused, then
+    raises, still gives C its exceptional_return: a record in use (busy) is not freed."""
     def f(x: int) -> int:
         cb.close()
         for i in range(80):
@@ -546,5 +546,5 @@ def test_listener_that_closes_itself_and_many_others_is_not_freed_while_draining
     for i in range(3):
         fn(i)
     assert done.wait(30)
-    fn(99)  # the record is closed (quarantined or freed) before this: dropped, no crash
+    fn(99)  # the record is closed (retired, or its trampoline reused) before this: dropped, no crash
     assert seen == [0]
