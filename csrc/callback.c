@@ -255,7 +255,7 @@ static inline __attribute__((always_inline)) int store_return(nf_ctype *t, void 
 /* -- Reporting ----------------------------------------------------------- */
 
 /* Reports the pending exception of a synchronous callback: sys.unraisablehook, naming the callable. */
-_Thread_local nf_upcall_state nf_upcall;
+_Thread_local nf_upcall_state nf_upcall NF_TLS_FAST;
 
 /* Reports the pending exception of a synchronous callback. KeyboardInterrupt and SystemExit raised while this
    thread is inside a non-leaf nativeffi call are kept (the first one) and re-raised by that call when it

@@ -545,12 +545,13 @@ static inline __attribute__((always_inline)) PyObject *stub_call(nf_function *f,
             goto fail;
         regs[0] = (uint64_t)(uintptr_t)rdst;
     }
+    nf_upcall_state *upcalls = NULL;
     if (f->is_leaf) {
         f->stub.call(f->fn, regs, rimg);
         if (f->capture_errno)
             saved_errno = errno;
     } else {
-        nf_nonleaf_enter();
+        upcalls = nf_nonleaf_enter();
         PyThreadState *ts = PyEval_SaveThread();
         f->stub.call(f->fn, regs, rimg);
         if (f->capture_errno)
@@ -564,7 +565,7 @@ static inline __attribute__((always_inline)) PyObject *stub_call(nf_function *f,
     PyObject *res = load_stub_return(f, rdst);
     if (rdst != rimg && rdst != retmem)
         scratch_release(rdst);
-    return f->is_leaf ? res : nf_nonleaf_leave(res);
+    return f->is_leaf ? res : nf_nonleaf_leave(upcalls, res);
 
 release:
     for (i = 0; i < n; i++)
@@ -661,12 +662,13 @@ static __attribute__((noinline)) PyObject *ffi_path(nf_function *f, PyObject *co
     rbuf = f->retsize <= (Py_ssize_t)sizeof stackret ? stackret : scratch_acquire(f->retsize);
     if (!rbuf)
         goto fail;
+    nf_upcall_state *upcalls = NULL;
     if (f->is_leaf) {
         ffi_call(&f->cif, FFI_FN(f->fn), rbuf, avalues);
         if (f->capture_errno)
             saved_errno = errno;
     } else {
-        nf_nonleaf_enter();
+        upcalls = nf_nonleaf_enter();
         PyThreadState *ts = PyEval_SaveThread();
         ffi_call(&f->cif, FFI_FN(f->fn), rbuf, avalues);
         if (f->capture_errno)
@@ -680,7 +682,7 @@ static __attribute__((noinline)) PyObject *ffi_path(nf_function *f, PyObject *co
     PyObject *res = load_return(f, rbuf);
     if (rbuf != stackret)
         scratch_release(rbuf);
-    return f->is_leaf ? res : nf_nonleaf_leave(res);
+    return f->is_leaf ? res : nf_nonleaf_leave(upcalls, res);
 
 fail:
     if (f->has_ptr_args)
@@ -869,11 +871,11 @@ static inline double bits_double(uint64_t u)
             r = ((RT(*) PARAMS)f->fn) ARGS;                                                              \
             return RET_##RC(f, r);                                                                       \
         }                                                                                                \
-        nf_nonleaf_enter();                                                                              \
+        nf_upcall_state *upcalls = nf_nonleaf_enter();                                                   \
         PyThreadState *ts = PyEval_SaveThread();                                                         \
         r = ((RT(*) PARAMS)f->fn) ARGS;                                                                  \
         PyEval_RestoreThread(ts);                                                                        \
-        return nf_nonleaf_leave(RET_##RC(f, r));                                                         \
+        return nf_nonleaf_leave(upcalls, RET_##RC(f, r));                                                \
     }
 #define DIRECT_LEAF(RC, RT, SHAPE, N, PARAMS, ARGS) DIRECT_ENTRY(direct_##RC##_##SHAPE, RC, RT, N, PARAMS, ARGS, 1)
 #define DIRECT_NOGIL(RC, RT, SHAPE, N, PARAMS, ARGS)                                                     \
