@@ -21,7 +21,7 @@
  * flag before any GIL work, so calls that arrive later are dropped instead of blocking on, or being killed by,
  * a finalizing runtime.
  */
-#define _GNU_SOURCE
+#define _GNU_SOURCE 1  /* as pyconfig.h defines it (3.9 and 3.10 define it again unconditionally) */
 #include "callback.h"
 #include "compound.h"
 #include "convert.h"

@@ -31,7 +31,7 @@
  * every push and pop increments, so a producer whose compare-and-swap raced with a pop and a push of the
  * same node fails and retries (no ABA). Only the consumer pushes; chunks are freed only with the queue.
  */
-#define _GNU_SOURCE
+#define _GNU_SOURCE 1  /* as pyconfig.h defines it (3.9 and 3.10 define it again unconditionally) */
 #include "listener.h"
 #include <errno.h>
 #include <fcntl.h>

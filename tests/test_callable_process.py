@@ -249,6 +249,8 @@ def on(a, b):
 joined = cfunc("events_in_thread_joined", [Pointer[EVENT_FN], Int64, Int32, Int32], Void)
 a = NativeCallable.listener(EVENT_FN, on)          # keep_isolate_alive: the default
 b = NativeCallable.listener(EVENT_FN, on)
+import warnings  # 3.12+ warns on fork() with threads running (here the dispatcher), which this test does on purpose
+warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
 pid = os.fork()
 if pid == 0:
     try:

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("mypy.api", reason="mypy is not installed (it comes with the test extra)")
 
-from test_typing import run_mypy  # noqa: E402
+from test_typing import revealed_types, run_mypy  # noqa: E402
 
 SAMPLE = '''
 from nativeffi import Struct, Union, Array, Bits, Double, Int32, Uint8, Bool, Pointer, calloc
@@ -36,7 +36,7 @@ def test_struct_fields_have_python_types(tmp_path: pathlib.Path) -> None:
     sample = tmp_path / "sample.py"
     sample.write_text(textwrap.dedent(SAMPLE))
     out, _ = run_mypy(tmp_path, str(sample))
-    revealed = [line.split('Revealed type is "')[1].rstrip('"') for line in out.splitlines() if "Revealed" in line]
+    revealed = revealed_types(out)
     assert revealed[:3] == ["float", "int", "bool"]
     assert revealed[3].startswith("nativeffi.pointer.Pointer")
     assert 'Incompatible types in assignment (expression has type "str", variable has type "float")' in out

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Union
@@ -188,9 +189,9 @@ def _load_entry_points() -> None:
     _entry_points_loaded = True
     from importlib import metadata
     eps: Any
-    try:
+    if sys.version_info >= (3, 10):
         eps = metadata.entry_points(group="nativeffi.assets")
-    except TypeError:  # Python 3.9
+    else:  # 3.9: entry_points() takes no selection and returns a dict of groups
         eps = metadata.entry_points().get("nativeffi.assets", [])
     for ep in eps:
         value = ep.load()

@@ -16,6 +16,7 @@ import keyword
 import os
 import re
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional, Sequence
 
@@ -867,9 +868,13 @@ def _render(gen: _Generator, headers: Sequence[str], asset: Optional[str], comma
     defined: set[str] = set()
     chunks: list[tuple[bool, list[str]]] = []
     lazy_functions: list[tuple[str, list[str]]] = []
+
+    def name_or_forward(m: re.Match[str]) -> str:
+        """A name defined above stays bare; a later one becomes a forward reference string."""
+        return m.group(1) if m.group(1) in defined else f'"{m.group(1)}"'
+
     for d in decls:
-        lines = [re.sub("\0(\\w+)\0", lambda m: m.group(1) if m.group(1) in defined else f'"{m.group(1)}"', x)
-                 for x in d.lines]
+        lines = [re.sub("\0(\\w+)\0", name_or_forward, x) for x in d.lines]
         defined.add(d.name)
         if lazy and d.kind == "function":
             lazy_functions.append((d.name, lines))
@@ -955,17 +960,22 @@ def parse_varargs(specs: Iterable[str]) -> dict[str, list[str]]:
     return out
 
 
+def _read_toml(name: str, path: str) -> dict[str, Any]:
+    """The contents of the TOML file `path`, read with tomllib (Python 3.11+; before, a GenError says so)."""
+    if sys.version_info < (3, 11):  # a version test, so that type checkers of 3.9 and 3.10 skip the other branch
+        raise GenError("--config needs Python 3.11+ (tomllib) to read pyproject.toml")
+    else:
+        import tomllib
+        try:
+            with open(path, "rb") as f:
+                return tomllib.load(f)
+        except OSError as e:
+            raise GenError(f"--config {name}: cannot read {path}: {e}") from e
+
+
 def _config(name: str, path: str = "pyproject.toml") -> dict[str, Any]:
     """The ``[tool.nativeffi.gen.<name>]`` table of `path`."""
-    try:
-        import tomllib
-    except ImportError as e:  # Python < 3.11
-        raise GenError("--config needs Python 3.11+ (tomllib) to read pyproject.toml") from e
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except OSError as e:
-        raise GenError(f"--config {name}: cannot read {path}: {e}") from e
+    data = _read_toml(name, path)
     table = data.get("tool", {}).get("nativeffi", {}).get("gen", {}).get(name)
     if not isinstance(table, dict):
         raise GenError(f"--config {name}: {path} has no [tool.nativeffi.gen.{name}] table")

@@ -11,6 +11,7 @@ Example:
 """
 from __future__ import annotations
 
+import sys
 import typing
 from typing import TYPE_CHECKING, Any, Annotated
 
@@ -128,7 +129,12 @@ class _FunctionType:
 
 
 if TYPE_CHECKING:
-    from typing import Generic, ParamSpec, TypeVar
+    from typing import Generic, TypeVar
+
+    if sys.version_info >= (3, 10):
+        from typing import ParamSpec
+    else:  # typing_extensions is only read by the type checker here (its stubs come with it), never imported
+        from typing_extensions import ParamSpec
 
     _P = ParamSpec("_P")
     _R = TypeVar("_R")
