@@ -657,19 +657,13 @@ def _macros(gen: _Generator, ci: Any, prelude: str, args: list[str]) -> None:
     lib = ci.conf.lib
     lib.clang_Cursor_Evaluate.restype = ctypes.c_void_p
     lib.clang_Cursor_Evaluate.argtypes = [ci.Cursor]
-    lib.clang_EvalResult_getKind.argtypes = [ctypes.c_void_p]
-    lib.clang_EvalResult_getKind.restype = ctypes.c_int
-    lib.clang_EvalResult_isUnsignedInt.argtypes = [ctypes.c_void_p]
-    lib.clang_EvalResult_isUnsignedInt.restype = ctypes.c_uint
-    lib.clang_EvalResult_getAsUnsigned.argtypes = [ctypes.c_void_p]
-    lib.clang_EvalResult_getAsUnsigned.restype = ctypes.c_ulonglong
-    lib.clang_EvalResult_getAsLongLong.argtypes = [ctypes.c_void_p]
-    lib.clang_EvalResult_getAsLongLong.restype = ctypes.c_longlong
-    lib.clang_EvalResult_getAsDouble.argtypes = [ctypes.c_void_p]
-    lib.clang_EvalResult_getAsDouble.restype = ctypes.c_double
-    lib.clang_EvalResult_getAsStr.argtypes = [ctypes.c_void_p]
-    lib.clang_EvalResult_getAsStr.restype = ctypes.c_char_p
-    lib.clang_EvalResult_dispose.argtypes = [ctypes.c_void_p]
+    for name, restype in (("getKind", ctypes.c_int), ("isUnsignedInt", ctypes.c_uint),
+                          ("getAsUnsigned", ctypes.c_ulonglong), ("getAsLongLong", ctypes.c_longlong),
+                          ("getAsDouble", ctypes.c_double), ("getAsStr", ctypes.c_char_p), ("dispose", None)):
+        fn = getattr(lib, f"clang_EvalResult_{name}")  # each takes the evaluation result
+        fn.argtypes = [ctypes.c_void_p]
+        if restype is not None:
+            fn.restype = restype
     values: dict[int, str] = {}
     for c in tu.cursor.get_children():
         if c.kind != ci.CursorKind.VAR_DECL or not c.spelling.startswith("nf_gen_"):
