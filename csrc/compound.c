@@ -8,8 +8,8 @@
  *   - a field is aligned to its type's alignment, capped by `pack` (#pragma pack(n));
  *   - a bit field of type T starts at the next free bit, unless that would make it straddle a boundary of
  *     sizeof(T) bytes, in which case it starts at the next such boundary; under #pragma pack it never moves;
- *   - a zero-width bit field moves the next field to a boundary of alignof(T), whatever the packing, and
- *     does not raise the struct's alignment;
+ *   - a zero-width bit field moves the next field to a boundary of alignof(T), whatever the packing; whether it
+ *     also raises the compound's alignment (unions included) depends on the ABI (layout_rules below);
  *   - a union puts every field at offset 0; size is rounded up to the alignment.
  *
  * libffi description (t->ffi): a small struct (NF_FIELDS_MAX) whose layout libffi would compute itself is
@@ -70,6 +70,34 @@ static int is_natural(nf_ctype *t)
 
 /* -- Layout ------------------------------------------------------------------ */
 
+/* The C layout rules that differ between ABIs, as GCC applies them: one row per ABI, the one place they are
+   decided. set_layout uses the row of the platform it is built for, or the one a test names. */
+typedef struct {
+    const char *abi;           /* "sysv" (x86-64) or "aarch64" */
+    int zero_width_aligns;     /* a zero-width bit field of type T raises the compound's alignment to alignof(T),
+                                  even under pack(n) and in unions (AAPCS64); x86-64 leaves the alignment alone */
+} layout_rules;
+
+static const layout_rules layout_rules_of[] = {
+    {"sysv", 0},
+    {"aarch64", 1},
+};
+
+#if defined(__aarch64__)
+#define NF_LAYOUT_ABI 1
+#else
+#define NF_LAYOUT_ABI 0   /* x86-64, and other platforms until they have a row of their own */
+#endif
+
+/* The rules of `abi` ("sysv" or "aarch64"), or NULL. */
+static const layout_rules *layout_rules_named(const char *abi)
+{
+    for (size_t i = 0; i < sizeof layout_rules_of / sizeof layout_rules_of[0]; i++)
+        if (strcmp(layout_rules_of[i].abi, abi) == 0)
+            return &layout_rules_of[i];
+    return NULL;
+}
+
 /* One field as given to set_layout. */
 typedef struct {
     PyObject *name;      /* borrowed */
@@ -82,8 +110,8 @@ typedef struct {
 /* Lays out `n` fields of the compound t (kind and name only are read); writes offsets into specs and the size
    and alignment. Positions are counted in bits, every step checked: returns 0, or -1 with OverflowError if the
    compound would be larger than NF_SIZE_MAX bytes. */
-static int lay_out(nf_ctype *t, field_spec *specs, Py_ssize_t n, Py_ssize_t pack, Py_ssize_t *size_out,
-                   Py_ssize_t *align_out)
+static int lay_out(const layout_rules *rules, nf_ctype *t, field_spec *specs, Py_ssize_t n, Py_ssize_t pack,
+                   Py_ssize_t *size_out, Py_ssize_t *align_out)
 {
     Py_ssize_t bit = 0, end = 0, align = 1;   /* bit: next free bit (structs); end: bits used (unions) */
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -95,6 +123,8 @@ static int lay_out(nf_ctype *t, field_spec *specs, Py_ssize_t n, Py_ssize_t pack
             f->offset = 0;
             f->bitpos = f->width >= 0 ? 0 : -1;
             end = bits > end ? bits : end;
+            if (f->width == 0 && rules->zero_width_aligns && ft->align > align)
+                align = ft->align;
             if (f->width != 0 && a > align)
                 align = a;
             continue;
@@ -102,6 +132,8 @@ static int lay_out(nf_ctype *t, field_spec *specs, Py_ssize_t n, Py_ssize_t pack
         if (f->width == 0) {
             if (nf_size_round_up(bit, 8 * ft->align, &bit) < 0)
                 goto too_large;
+            if (rules->zero_width_aligns && ft->align > align)
+                align = ft->align;
             f->offset = bit / 8;
             f->bitpos = bit;
             continue;
@@ -477,8 +509,16 @@ static PyObject *m_set_layout(PyObject *m, PyObject *args)
     nf_ctype *t;
     PyObject *fields;
     Py_ssize_t pack;
-    if (!PyArg_ParseTuple(args, "O!On:set_layout", &nf_CType_Type, &t, &fields, &pack))
+    const char *abi = NULL;
+    if (!PyArg_ParseTuple(args, "O!On|s:set_layout", &nf_CType_Type, &t, &fields, &pack, &abi))
         return NULL;
+    const layout_rules *rules = abi ? layout_rules_named(abi) : &layout_rules_of[NF_LAYOUT_ABI];
+    if (!rules) {
+        PyErr_Format(PyExc_ValueError, "set_layout: abi must be 'sysv' or 'aarch64', got %R", PyTuple_GET_ITEM(args, 3));
+        return NULL;
+    }
+    /* laid out for another ABI (tests of its rules): a type to measure, never passed by value here */
+    int foreign = rules != &layout_rules_of[NF_LAYOUT_ABI];
     if ((t->kind != NF_STRUCT && t->kind != NF_UNION) || t->fields) {
         PyErr_Format(PyExc_TypeError, "set_layout: %U is not an incomplete struct or union", t->name);
         return NULL;
@@ -511,7 +551,7 @@ static PyObject *m_set_layout(PyObject *m, PyObject *args)
         goto done;
     }
     Py_ssize_t size, align;
-    if (lay_out(t, specs, n, pack, &size, &align) < 0)
+    if (lay_out(rules, t, specs, n, pack, &size, &align) < 0)
         goto done;
     lay->pack = pack;
     lay->natural = t->kind == NF_STRUCT && !lay->has_bitfields;
@@ -526,7 +566,7 @@ static PyObject *m_set_layout(PyObject *m, PyObject *args)
         }
         memcpy(plain, specs, n * sizeof(field_spec));
         Py_ssize_t psize, palign;
-        lay->natural = lay_out(t, plain, n, 0, &psize, &palign) == 0 && psize == size && palign == align;
+        lay->natural = lay_out(rules, t, plain, n, 0, &psize, &palign) == 0 && psize == size && palign == align;
         PyErr_Clear();   /* unpacked, it may be too large: then packing changed it */
         for (Py_ssize_t i = 0; i < n && lay->natural; i++)
             lay->natural = plain[i].offset == specs[i].offset;
@@ -551,7 +591,7 @@ static PyObject *m_set_layout(PyObject *m, PyObject *args)
     t->fields = tuple;
     t->layout = lay;
     lay = NULL;
-    if (describe_to_ffi(t) < 0) {
+    if (!foreign && describe_to_ffi(t) < 0) {
         /* leave the type complete but not passable by value */
         PyErr_Clear();
     }
@@ -637,7 +677,9 @@ PyMethodDef nf_compound_methods[] = {
      "compound_type(kind, name) -> an incomplete 'struct' or 'union' CType, completed by set_layout."},
     {"set_layout", m_set_layout, METH_VARARGS,
      "set_layout(ctype, [(name, CType, width), ...], pack) -> tuple of Field: lays out and completes ctype;\n"
-     "width -1 for an ordinary field, >= 0 for a bit field (0: unnamed padding as in C)."},
+     "width -1 for an ordinary field, >= 0 for a bit field (0: unnamed padding as in C).\n"
+     "set_layout(ctype, fields, pack, abi): laid out by the rules of abi ('sysv' or 'aarch64') instead of this\n"
+     "platform's, for tests of those rules; such a type is measured, never passed by value."},
     {"array_type", m_array_type, METH_VARARGS, "array_type(element, length, name=None) -> CType of an inline array."},
     {"_classify", m_classify, METH_VARARGS,
      "_classify(ctype, abi) -> 'memory' or the register parts ('d', 'ff', '84'...) under abi 'sysv' or 'aarch64'."},

@@ -107,7 +107,9 @@ def _cases() -> list[Case]:
                    "all AArch64 registers and 8 stack words: the largest signature of the AArch64 stack stubs"))
     cs.append(Case("stack_over_a64", "u64", ["i64"] * 8 + ["f64"] * 8 + ["u32", "f32"] * 4 + ["i8"],
                    "one stack word more than the stubs pass on AArch64: libffi"))
-    cs.append(Case("stack_ret_f32", "f32", ["i32"] * 7, "a float return after one integer stack word"))
+    cs.append(Case("stack_ret_f32", "f32", ["i32"] * 7, "a float return after one integer stack word on x86-64"))
+    cs.append(Case("stack_ret_f32_a64", "f32", ["i32"] * 9,
+                   "a float return after one integer stack word on AArch64 (8 integer registers there)"))
     cs.append(Case("stack_ret_f64", "f64", ["u64"] * 9, "a double return after integer stack words only"))
     cs.append(Case("ptrs", "ptr", ["ptr", "i32", "ptr", "ptr"], "pointers in integer registers, pointer return"))
     # Stub calls of up to 3 scalars (no errno capture) take a direct entry per shape (integer or floating register per

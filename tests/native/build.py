@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import platform
 import re
 import shutil
 import subprocess
@@ -13,7 +14,24 @@ import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
+# The C compiler for the platform the tests run on: $CC (the AArch64 job sets the cross compiler), else cc. It builds
+# every helper library and so is the ABI oracle of the layout and call tests.
 CC = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or "cc"
+# The ABI the tests run on, named as the core names it (set_layout's and _classify's `abi`).
+HOST_ABI = {"x86_64": "sysv", "amd64": "sysv", "aarch64": "aarch64", "arm64": "aarch64"}.get(platform.machine().lower())
+# A compiler per ABI, for tests that compare layouts with it without running its code (-S only): CC for the host's
+# ABI, else $CC_SYSV / $CC_AARCH64, else Debian's (cross) compiler name when it is installed.
+_ABI_CC_NAMES = {"sysv": ("CC_SYSV", "x86_64-linux-gnu-gcc"), "aarch64": ("CC_AARCH64", "aarch64-linux-gnu-gcc")}
+
+
+def abi_compiler(abi: str) -> str | None:
+    """The C compiler for `abi` ('sysv' or 'aarch64'), or None when none is installed."""
+    if abi == HOST_ABI:
+        return CC
+    env, name = _ABI_CC_NAMES[abi]
+    return os.environ.get(env) or shutil.which(name)
+
+
 # NATIVEFFI_SANITIZE=1 (set by .ci/sanitize): helpers instrumented with ASan and UBSan, in a build dir of their own
 SANITIZE = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"] \
     if os.environ.get("NATIVEFFI_SANITIZE") == "1" else []
