@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Union
 
-from . import _core
+from . import _core, _symbols
 
 __all__ = [
     "Absolute", "Relative", "System", "Process", "Executable", "Location", "register", "unregister",
@@ -264,11 +264,16 @@ def set_native_resolver(resolver: Optional[Resolver], module: Optional[str] = No
             _resolvers[module] = resolver
 
 
-def resolve_symbol(symbol: str, asset_id: str, module: Optional[str], nargs: int, what: str = "function") -> int:
+def resolve_symbol(symbol: str, asset_id: str, module: Optional[str], nargs: int, what: str = "function",
+                   asset_source: str = "asset") -> int:
     """Resolves `symbol` as Dart does: (1) the asset, (2) the resolver, (3) the process.
 
+    `asset_source` says where `asset_id` came from: ``"asset"`` (given with ``asset=``), ``"default_asset"``
+    (the module's ``default_asset()``) or ``"module"`` (no asset given: the module's name stands in).
+
     Raises:
-        NativeSymbolError: nothing provided the symbol; the message lists every step's answer.
+        NativeSymbolError: nothing provided the symbol; the message says what each step searched, suggests
+            close names the searched libraries export, and how to name a library.
     """
     address, why = _lookup(asset_id, symbol)
     if address is not None:
@@ -285,11 +290,108 @@ def resolve_symbol(symbol: str, asset_id: str, module: Optional[str], nargs: int
     address, loader = _core.dlsym(None, symbol)
     if address is not None:
         return address
+    raise _unresolved(symbol, asset_id, module, what, asset_source, why, resolver, answer, loader or "")
+
+
+# -- The message when nothing resolves -------------------------------------------
+
+def _describe(loc: Location) -> str:
+    if isinstance(loc, Absolute):
+        return f"the library at {loc.path}"
+    if isinstance(loc, Relative):
+        return f"the library at {os.path.join(loc.base, loc.path)}"
+    if isinstance(loc, System):
+        return f"the system library {loc.name!r}"
+    return "the process" if isinstance(loc, Process) else "the executable"
+
+
+def _asset_step(symbol: str, asset_id: str, module: Optional[str],
+                source: str) -> tuple[str, Optional[str], Optional[Location]]:
+    """(what the asset step did, the path of the library it opened, the asset's location if one was named)."""
+    with _lock:
+        loc = _registry.get(asset_id)
+    if loc is None and not _looks_loadable(asset_id):
+        if source == "module":
+            return (f"none given: module '{module or asset_id}' has no default asset (no asset= on the declaration, "
+                    f"no default_asset() call in the module, no asset registered under its name '{asset_id}')",
+                    None, None)
+        registered_ids = ", ".join(sorted(registered())) or "none"
+        given = "asset=" if source == "asset" else "default_asset()"
+        return (f"{given} named '{asset_id}', which is neither a registered asset id (registered: {registered_ids}) "
+                "nor a library name or path (expected e.g. 'libz.so.1', '/path/to/lib.so')", None, Process())
+    loc = loc or _as_location(asset_id)
+    named = f"'{asset_id}' ({_describe(loc)})" if _registry.get(asset_id) else _describe(loc)
+    try:
+        handle = _open(loc)
+    except OSError as e:
+        return f"{named} could not be loaded: {e}", None, loc
+    if handle is None:
+        return f"{named} does not export '{symbol}'", None, loc
+    path = _core.dlpath(handle)
+    return f"{named}{f' (opened {path})' if path and path != getattr(loc, 'path', None) else ''} does not export " \
+        f"'{symbol}'", path, loc
+
+
+def _similar_libraries(asset_id: str) -> list[str]:
+    """Library files near the folders of the loaded libraries whose names are close to `asset_id`."""
+    folders = {os.path.dirname(p) for p in _symbols.loaded()} | {"/lib", "/usr/lib", "/usr/local/lib"}
+    names: set[str] = set()
+    for folder in folders:
+        try:
+            names.update(n for n in os.listdir(folder) if n.startswith("lib") and ".so" in n)
+        except OSError:
+            pass
+    base = os.path.basename(asset_id)
+    stem = base.split(".so")[0]
+    versions = sorted(n for n in names if n.startswith(stem + ".so.") and n != base)
+    if versions:
+        return versions[:3]
+    stems: dict[str, str] = {}
+    for n in sorted(names, key=lambda n: (n.count(".") != 2, len(n))):  # prefer the soname, libfoo.so.N
+        stems.setdefault(n.split(".so")[0], n)
+    return [stems[m] for m in _symbols.close_matches(stem, stems, cutoff=0.85)]
+
+
+def _unresolved(symbol: str, asset_id: str, module: Optional[str], what: str, source: str, why: str,
+                resolver: Optional[Resolver], answer: object, loader: str) -> NativeSymbolError:
+    """The NativeSymbolError for `symbol`: each step's answer, close names, and what to do."""
+    asset_text, asset_path, loc = _asset_step(symbol, asset_id, module, source)
+    searched, hidden = _symbols.global_libraries()
+    core = _symbols.core_path()
+    if loader.startswith(core + ":"):  # dlsym(RTLD_DEFAULT) names the caller, nativeffi's core: not the user's
+        loader = loader[len(core) + 1:].strip()
+    resolver_text = ("none set" if resolver is None
+                     else f"{getattr(resolver, '__name__', resolver)!r} returned {answer!r}")
+    process_names = ", ".join(os.path.basename(p) for p in searched) or "(could not be listed)"
+    lines = [f"Couldn't resolve native {what} '{symbol}'"
+             + (f" (declared in module '{module}')" if module else "") + ": no library searched exports it.",
+             f"  asset: {asset_text}.",
+             f"  resolver: {resolver_text}.",
+             f"  process: dlsym(RTLD_DEFAULT) searched the executable and the libraries loaded with global "
+             f"visibility ({process_names}): not found."]
+    exporters = [p for p in hidden if symbol in _symbols.exported(p)]
+    if exporters:
+        lines.append(f"  '{symbol}' is exported by {', '.join(exporters)}, loaded in the process but not visible "
+                     f"to process lookup: name it, e.g. asset='{os.path.basename(exporters[0])}'.")
+    libraries = ([asset_path] if asset_path else []) + searched
+    candidates: dict[str, str] = {}
+    for path in libraries:
+        for name in _symbols.exported(path):
+            candidates.setdefault(name, os.path.basename(path))
+    matches = _symbols.close_matches(symbol, candidates) if "could not be loaded" not in asset_text else []
+    if matches:
+        lines.append("  Did you mean " + " or ".join(f"'{m}' ({candidates[m]})" for m in matches) + "?")
+    if "could not be loaded" not in asset_text and not exporters:
+        lines.append(f"  If '{symbol}' is a macro or an inline function in the C header, no library exports it: "
+                     "bind the function it expands to.")
+    if "could not be loaded" in asset_text and isinstance(loc, System):
+        similar = _similar_libraries(asset_id)
+        if similar:
+            lines.append(f"  Libraries with a close name on this system: {', '.join(similar)}.")
+    if loc is None and not exporters:
+        call = "native_var(..., asset=" if what == "variable" else "@native(asset="
+        lines.append(f"  To search a library, name it: {call}'libfoo.so.1') or default_asset('libfoo.so.1') in the "
+                     "module.")
     available = sorted(registered())
-    resolver_text = ("No native resolver is set" if resolver is None
-                     else f"The native resolver {getattr(resolver, '__name__', resolver)!r} returned {answer!r}")
-    message = (f"Couldn't resolve native {what} '{symbol}' in '{asset_id}': {why}. "
-               f"Available native assets: {', '.join(available) or '(none)'}. {resolver_text}. "
-               f"Attempted to fallback to process lookup. dlsym(RTLD_DEFAULT, {symbol}): {loader}.")
-    raise NativeSymbolError(message, symbol=symbol, asset_id=asset_id, available=available,
-                            resolver_answer=answer, loader_message=loader or "")
+    return NativeSymbolError("\n".join(lines), symbol=symbol, asset_id=asset_id, available=available,
+                             resolver_answer=answer, loader_message=loader or why)
