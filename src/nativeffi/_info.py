@@ -159,7 +159,7 @@ def format_report(r: dict[str, Any]) -> str:
         f"{r['libffi']['loaded'] or '(not found among loaded libraries)'}",
         f"python:    {py['implementation']} {py['version']}, {py['gil']}, {'debug' if py['debug'] else 'release'} "
         f"build, {py['compiler']} ({py['executable']})",
-        f"core:      {core['path']} ({core['size']} bytes, built {core['built']}"
+        f"core:      {core['path']} ({core['size']} bytes, dated {core['built']}"
         f"{', sanitizers' if core['sanitized'] else ''})",
         "libraries:",
     ]
