@@ -63,7 +63,8 @@ CASES = [
           "To search a library, name it: @native(asset='libfoo.so.1')"),
          ("No asset with id",)),
     Case("misspelled_with_asset", "asset= names a library that lacks the name: suggest from its exports",
-         HEADER + "@native(asset='libz.so.1')\ndef crc33(c: UnsignedLong) -> UnsignedLong: ...\ntarget = lambda: crc33(0)",
+         HEADER + "@native(asset='libz.so.1')\ndef crc33(c: UnsignedLong) -> UnsignedLong: ...\n"
+         "target = lambda: crc33(0)",
          ("asset: the system library 'libz.so.1' (opened ", "libz.so.1) does not export 'crc33'",
           "Did you mean 'crc32' (libz.so.1)?"),
          ("To search a library",)),
@@ -178,7 +179,8 @@ def test_resolver_answer_in_message() -> None:
     def my_resolver(name: str, nargs: int) -> None:
         return None
     assets.set_native_resolver(my_resolver)
-    mod = declare("resolution_mod_resolver", HEADER + "@native\ndef no_such_fn_rr() -> Int: ...\ntarget = no_such_fn_rr")
+    mod = declare("resolution_mod_resolver",
+                  HEADER + "@native\ndef no_such_fn_rr() -> Int: ...\ntarget = no_such_fn_rr")
     assert "resolver: 'my_resolver' returned None." in str(_fail(mod.target))
 
 

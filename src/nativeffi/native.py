@@ -173,7 +173,8 @@ def native(type: Any = None, *, symbol: Optional[str] = None, asset: Optional[st
 class NativeVar(Generic[T]):
     """A native global variable: ``.value`` reads and writes native memory (made by ``native_var``)."""
 
-    def __init__(self, t: Any, symbol: str, asset_of: Callable[[], tuple[str, str]], module: Optional[str], final: bool) -> None:
+    def __init__(self, t: Any, symbol: str, asset_of: Callable[[], tuple[str, str]], module: Optional[str],
+                 final: bool) -> None:
         self._ctype = native_type(t, what=f"native_var {symbol!r}")
         if self._ctype.kind in ("void", "opaque", "function"):
             raise TypeError(f"native_var {symbol!r}: {self._ctype.name} has no values; declare a Pointer to it")
