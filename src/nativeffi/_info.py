@@ -126,6 +126,7 @@ def collect() -> dict[str, Any]:
     return {
         "nativeffi": {"version": version(), "package": str(Path(__file__).resolve().parent)},
         "platform": {"system": platform.platform(), "machine": platform.machine(),
+                     "abi": sysconfig.get_config_var("MULTIARCH") or getattr(sys.implementation, "_multiarch", None),
                      "libc": " ".join(platform.libc_ver()).strip() or "unknown",
                      "pointer_size": _core.POINTER_SIZE, "byte_order": sys.byteorder},
         "stubs": {"abi": _core.STUB_ABI, "registers": {"integer": _core.STUB_REGISTERS[0],
@@ -152,7 +153,7 @@ def format_report(r: dict[str, Any]) -> str:
              else "none on this platform: every call goes through libffi")
     lines = [
         f"nativeffi {r['nativeffi']['version']} ({r['nativeffi']['package']})",
-        f"platform:  {p['system']} ({p['machine']}, {p['libc']}, {p['pointer_size'] * 8}-bit pointers, "
+        f"platform:  {p['system']} ({p['abi'] or p['machine']}, {p['libc']}, {p['pointer_size'] * 8}-bit pointers, "
         f"{p['byte_order']}-endian)",
         f"stubs:     {stubs}",
         f"libffi:    {r['libffi']['built_against']} (headers built against), loaded from "

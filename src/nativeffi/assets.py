@@ -83,11 +83,15 @@ _entry_points_loaded = False
 class NativeSymbolError(LookupError):
     """A native symbol could not be resolved through the asset, the resolver, or the process.
 
+    The message has one line per step (what it searched and why it failed), then close names the searched
+    libraries export, and what to do (name a library; a macro is exported by no library).
+
     Attributes:
         symbol, asset_id: what was looked up.
         available: the ids of the registered assets.
         resolver_answer: what the resolver returned (or None if none was set).
-        loader_message: the dynamic loader's own message for the last attempt.
+        loader_message: the dynamic loader's own message for the process lookup (without the name of
+            nativeffi's own library, which the loader gives as the caller), or the asset step's reason.
     """
 
     def __init__(self, message: str, *, symbol: str, asset_id: str, available: list[str],
@@ -319,8 +323,9 @@ def _asset_step(symbol: str, asset_id: str, module: Optional[str],
         given = "asset=" if source == "asset" else "default_asset()"
         return (f"{given} named '{asset_id}', which is neither a registered asset id (registered: {registered_ids}) "
                 "nor a library name or path (expected e.g. 'libz.so.1', '/path/to/lib.so')", None, Process())
+    named = f"'{asset_id}' ({_describe(loc)})" if loc is not None else None
     loc = loc or _as_location(asset_id)
-    named = f"'{asset_id}' ({_describe(loc)})" if _registry.get(asset_id) else _describe(loc)
+    named = named or _describe(loc)
     try:
         handle = _open(loc)
     except OSError as e:
