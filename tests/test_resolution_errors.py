@@ -228,3 +228,49 @@ def test_close_matches() -> None:
     assert "zlib_version" not in _symbols.close_matches("zlib_version", names)
     assert "_crc32_internal" not in _symbols.close_matches("crc32_internal", names)
     assert _symbols.close_matches("_crc32_internl", names) == ["_crc32_internal"]
+
+
+# -- When the explanation is built ------------------------------------------------
+
+def test_explanation_is_built_on_first_read_only(monkeypatch, resolution_lib) -> None:
+    """Catching the error reads no symbol table; the first str() does, once; later reads reuse the text."""
+    calls = []
+    real = _symbols.global_libraries
+    monkeypatch.setattr(_symbols, "global_libraries", lambda: calls.append(1) or real())
+
+    @native(asset=resolution_lib)
+    def resolution_computr(x: Int) -> Int: ...
+    e = None
+    try:
+        resolution_computr(1)
+    except NativeSymbolError as caught:
+        e = caught
+    assert e is not None and calls == []
+    text = str(e)
+    assert calls == [1] and "Did you mean 'resolution_compute'" in text
+    assert str(e) == text and calls == [1]
+
+
+def test_explanation_failure_keeps_the_steps(monkeypatch, resolution_lib) -> None:
+    """If building the full message fails, the steps still show, with why there is no more."""
+    def broken() -> None:
+        raise RuntimeError("no listing here")
+    monkeypatch.setattr(_symbols, "global_libraries", broken)
+
+    @native(asset=resolution_lib)
+    def resolution_computs(x: Int) -> Int: ...
+    text = str(_fail(lambda: resolution_computs(1)))
+    assert f"asset: the library at {resolution_lib} does not export 'resolution_computs'" in text
+    assert text.endswith("(the full explanation failed: RuntimeError: no listing here)")
+
+
+def test_pickles_with_the_full_message(resolution_lib) -> None:
+    """The error survives pickling (as multiprocessing does) with its full message and attributes."""
+    import pickle
+
+    @native(asset=resolution_lib)
+    def resolution_computt(x: Int) -> Int: ...
+    e = _fail(lambda: resolution_computt(1))
+    copy = pickle.loads(pickle.dumps(e))
+    assert type(copy) is NativeSymbolError and str(copy) == str(e)
+    assert (copy.symbol, copy.asset_id, copy.loader_message) == (e.symbol, e.asset_id, e.loader_message)

@@ -138,10 +138,17 @@ def global_libraries() -> tuple[list[str], list[str]]:
     A library is searched by ``dlsym(RTLD_DEFAULT, ...)`` when it was loaded with global visibility (the
     executable, what it links, ``RTLD_GLOBAL`` loads); one of its own exports resolving back into it says so.
     """
+    objects = tuple(loaded())
+    return _global_libraries(objects)
+
+
+@functools.lru_cache(maxsize=8)
+def _global_libraries(objects: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """global_libraries() for this list of loaded objects (the answer changes only when the list does)."""
     searched: list[str] = []
     hidden: list[str] = []
     core = core_path()
-    for i, path in enumerate(loaded()):
+    for i, path in enumerate(objects):
         if _same_file(path, core):
             continue
         if i == 0:

@@ -95,13 +95,37 @@ class NativeSymbolError(LookupError):
     """
 
     def __init__(self, message: str, *, symbol: str, asset_id: str, available: list[str],
-                 resolver_answer: object, loader_message: str) -> None:
+                 resolver_answer: object, loader_message: str, explain: Optional[Callable[[], str]] = None) -> None:
         super().__init__(message)
         self.symbol = symbol
         self.asset_id = asset_id
         self.available = available
         self.resolver_answer = resolver_answer
         self.loader_message = loader_message
+        self._explain = explain   # builds the full message on first str(): reading symbol tables takes ~0.1 s,
+        self._text: Optional[str] = None  # which code that catches the error to probe for a symbol never pays
+
+    def __str__(self) -> str:
+        if self._text is None:
+            text = super().__str__()
+            if self._explain is not None:
+                try:
+                    text = self._explain()
+                except Exception as e:  # noqa: BLE001 - the short message stands, with why there is no more
+                    text += f" (the full explanation failed: {type(e).__name__}: {e})"
+            self._text = text
+        return self._text
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickles with the full message (the explanation is not picklable)."""
+        return (_rebuild_symbol_error, (str(self), self.symbol, self.asset_id, self.available,
+                                        self.resolver_answer, self.loader_message))
+
+
+def _rebuild_symbol_error(message: str, symbol: str, asset_id: str, available: list[str], resolver_answer: object,
+                          loader_message: str) -> NativeSymbolError:
+    return NativeSymbolError(message, symbol=symbol, asset_id=asset_id, available=available,
+                             resolver_answer=resolver_answer, loader_message=loader_message)
 
 
 def _as_location(location: Any) -> Location:
@@ -359,37 +383,48 @@ def _similar_libraries(asset_id: str) -> list[str]:
 
 def _unresolved(symbol: str, asset_id: str, module: Optional[str], what: str, source: str, why: str,
                 resolver: Optional[Resolver], answer: object, loader: str) -> NativeSymbolError:
-    """The NativeSymbolError for `symbol`: each step's answer, close names, and what to do."""
+    """The NativeSymbolError for `symbol`: each step's answer now; the libraries searched, close names and what
+    to do when the message is first read (see _explain)."""
     asset_text, asset_path, loc = _asset_step(symbol, asset_id, module, source)
-    searched, hidden = _symbols.global_libraries()
     core = _symbols.core_path()
     if loader.startswith(core + ":"):  # dlsym(RTLD_DEFAULT) names the caller, nativeffi's core: not the user's
         loader = loader[len(core) + 1:].strip()
     resolver_text = ("none set" if resolver is None
                      else f"{getattr(resolver, '__name__', resolver)!r} returned {answer!r}")
-    process_names = ", ".join(os.path.basename(p) for p in searched) or "(could not be listed)"
     lines = [f"Couldn't resolve native {what} '{symbol}'"
              + (f" (declared in module '{module}')" if module else "") + ": no library searched exports it.",
              f"  asset: {asset_text}.",
              f"  resolver: {resolver_text}.",
-             f"  process: dlsym(RTLD_DEFAULT) searched the executable and the libraries loaded with global "
-             f"visibility ({process_names}): not found."]
+             "  process: dlsym(RTLD_DEFAULT) searched the executable and the libraries loaded with global visibility: "
+             "not found."]
+    return NativeSymbolError("\n".join(lines), symbol=symbol, asset_id=asset_id, available=sorted(registered()),
+                             resolver_answer=answer, loader_message=loader or why,
+                             explain=lambda: _explain(lines, symbol, asset_id, what, asset_text, asset_path, loc))
+
+
+def _explain(lines: list[str], symbol: str, asset_id: str, what: str, asset_text: str, asset_path: Optional[str],
+             loc: Optional[Location]) -> str:
+    """The full message: `lines` with the libraries process lookup searched, then the hints (reads symbol tables)."""
+    searched, hidden = _symbols.global_libraries()
+    process_names = ", ".join(os.path.basename(p) for p in searched) or "(could not be listed)"
+    lines = lines[:3] + [f"  process: dlsym(RTLD_DEFAULT) searched the executable and the libraries loaded with "
+                         f"global visibility ({process_names}): not found."]
     exporters = [p for p in hidden if symbol in _symbols.exported(p)]
     if exporters:
         lines.append(f"  '{symbol}' is exported by {', '.join(exporters)}, loaded in the process but not visible "
                      f"to process lookup: name it, e.g. asset='{os.path.basename(exporters[0])}'.")
-    libraries = ([asset_path] if asset_path else []) + searched
+    loaded = "could not be loaded" not in asset_text
     candidates: dict[str, str] = {}
-    for path in libraries:
+    for path in ([asset_path] if asset_path else []) + searched:
         for name in _symbols.exported(path):
             candidates.setdefault(name, os.path.basename(path))
-    matches = _symbols.close_matches(symbol, candidates) if "could not be loaded" not in asset_text else []
+    matches = _symbols.close_matches(symbol, candidates) if loaded else []
     if matches:
         lines.append("  Did you mean " + " or ".join(f"'{m}' ({candidates[m]})" for m in matches) + "?")
-    if "could not be loaded" not in asset_text and not exporters:
+    if loaded and not exporters:
         lines.append(f"  If '{symbol}' is a macro or an inline function in the C header, no library exports it: "
                      "bind the function it expands to.")
-    if "could not be loaded" in asset_text and isinstance(loc, System):
+    if not loaded and isinstance(loc, System):
         similar = _similar_libraries(asset_id)
         if similar:
             lines.append(f"  Libraries with a close name on this system: {', '.join(similar)}.")
@@ -397,6 +432,4 @@ def _unresolved(symbol: str, asset_id: str, module: Optional[str], what: str, so
         call = "native_var(..., asset=" if what == "variable" else "@native(asset="
         lines.append(f"  To search a library, name it: {call}'libfoo.so.1') or default_asset('libfoo.so.1') in the "
                      "module.")
-    available = sorted(registered())
-    return NativeSymbolError("\n".join(lines), symbol=symbol, asset_id=asset_id, available=available,
-                             resolver_answer=answer, loader_message=loader or why)
+    return "\n".join(lines)
