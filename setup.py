@@ -25,6 +25,7 @@ cflags = pkg_config("--cflags")
 # make six such calls each).
 no_plt = ["-fno-plt"] if sys.platform.startswith("linux") else []
 libs = pkg_config("--libs")
+libffi_version = pkg_config("--modversion")[0]  # nativeffi._core.LIBFFI_VERSION (python -m nativeffi info)
 # NATIVEFFI_SANITIZE=1: an AddressSanitizer + UndefinedBehaviorSanitizer build for .ci/sanitize (never installed).
 sanitize = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g", "-O1"] \
     if os.environ.get("NATIVEFFI_SANITIZE") == "1" else []
@@ -35,6 +36,7 @@ core = Extension(
     include_dirs=["csrc"] + [f[2:] for f in cflags if f.startswith("-I")],
     libraries=[f[2:] for f in libs if f.startswith("-l")] + ["dl", "pthread"],
     library_dirs=[f[2:] for f in libs if f.startswith("-L")],
+    define_macros=[("NF_LIBFFI_VERSION", f'"{libffi_version}"')],
     extra_compile_args=["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter",
                         "-Wno-missing-field-initializers", "-Wno-type-limits", "-fvisibility=hidden", *no_plt,
                         *sanitize],

@@ -7,6 +7,10 @@
 #include "pointer.h"
 #include "types.h"
 
+#ifndef NF_LIBFFI_VERSION
+#define NF_LIBFFI_VERSION "unknown"  /* set by setup.py from pkg-config: the libffi headers built against */
+#endif
+
 static PyMethodDef *const method_tables[] = {
     nf_types_methods, nf_pointer_methods, nf_downcall_methods, nf_lookup_methods, nf_memory_methods,
     nf_compound_methods, nf_callback_methods,
@@ -34,7 +38,8 @@ PyMODINIT_FUNC PyInit__core(void)
         return NULL;
     if (add_methods(m) < 0 || nf_types_init(m) < 0 || nf_pointer_init(m) < 0 || nf_downcall_init(m) < 0 ||
         nf_compound_init(m) < 0 || nf_callback_init(m) < 0 ||
-        PyModule_AddIntConstant(m, "POINTER_SIZE", (long)sizeof(void *)) < 0) {
+        PyModule_AddIntConstant(m, "POINTER_SIZE", (long)sizeof(void *)) < 0 ||
+        PyModule_AddStringConstant(m, "LIBFFI_VERSION", NF_LIBFFI_VERSION) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -1,17 +1,22 @@
-"""``python -m nativeffi demo``: binds real libc, libm, zlib and SQLite functions and prints what it did.
+"""``python -m nativeffi``: the command line (``--help`` lists the subcommands) and the demo it runs by default.
 
-``python -m nativeffi gen HEADER... -o MODULE.py`` writes bindings for C headers (see ``nativeffi.gen``).
+``demo`` binds real libc, libm, zlib and SQLite functions and prints what it did; ``info`` reports the platform,
+the core's build and the libraries found; ``bench`` runs the benchmarks (``nativeffi.bench``); ``gen`` writes
+bindings for C headers (``nativeffi.gen``). Each has its own ``--help``.
 """
 # Declarations have `...` bodies (mypy: empty-body), and str/bytes are passed where the annotation says Pointer,
 # which the runtime accepts and a type checker cannot know (arg-type). See README, "Type checkers".
 # mypy: disable-error-code="empty-body,arg-type"
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
 import os
 import sys
 import threading
 import zlib
+from typing import Optional, Sequence
 
 from . import (Arena, Char, Double, Int, Int64, Long, NativeCallable, NativeFunction, Opaque, Pointer, Size, Struct,
                Uint8, UnsignedInt, UnsignedLong, Utf8, Void, address_of, malloc, native, native_var, run)
@@ -196,17 +201,80 @@ def demo() -> None:
     show("sqlite3_update_hook with a listener (asyncio)", run(listen()))
 
 
-def main(argv: list[str]) -> int:
-    if argv[:1] in ([], ["demo"]):
-        demo()
-        return 0
-    if argv[:1] == ["gen"]:
+DOCS = "docs/index.md"  # the documentation's home page, in the source tree and on the site
+
+
+def closing_line() -> str:
+    """The demo's last line: where to read on."""
+    return f"Next: the documentation ({DOCS} in the nativeffi repository); python -m nativeffi --help for the commands."
+
+
+# name -> (one-line help, description); bench and gen parse their own arguments
+COMMANDS = {
+    "demo": ("bind real libc, libm, zlib and SQLite functions and show what C computed (the default)",
+             "Binds real libc, libm, zlib and SQLite functions, structs by value and the three kinds of callback, "
+             "and prints what C computed beside what Python computes."),
+    "info": ("report the platform, call stubs, libffi, CPython build, the core and the libraries found",
+             "Reports the platform and ABI, the call stubs this build has, the libffi version, the CPython build "
+             "(version, implementation, GIL or free-threaded, debug), the core's path and build, and which common "
+             "libraries (libc, libm, zlib, sqlite3, libcrypto...) and libclang (for gen) are on this system."),
+    "bench": ("measure calls, memory access and callbacks against ctypes, cffi and C (see bench --help)", ""),
+    "gen": ("write a module of @native declarations for C headers, with libclang (see gen --help)", ""),
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    """The top-level parser: --version, and one subparser per command (bench's and gen's own parsers run later)."""
+    from ._info import version
+    p = argparse.ArgumentParser(prog="python -m nativeffi", description="nativeffi: call C from Python the way "
+                                "Dart's FFI does. With no command, runs the demo.",
+                                epilog=f"Documentation: {DOCS}. Each command has its own --help.")
+    p.add_argument("--version", action="version", version=f"nativeffi {version()}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for name, (short, long) in COMMANDS.items():
+        c = sub.add_parser(name, help=short, description=long or short, add_help=name in ("demo", "info"))
+        if name == "info":
+            c.add_argument("--json", action="store_true", help="print the report as JSON")
+    return p
+
+
+def run_info(as_json: bool) -> int:
+    """``info``: prints the report (JSON with --json)."""
+    from ._info import collect, format_report
+    report = collect()
+    print(json.dumps(report, indent=2) if as_json else format_report(report))
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Runs the command line with `argv` (default: sys.argv[1:]) and returns the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args:
+        args = ["demo"]  # python -m nativeffi alone runs the demo, as it always has
+    if args[0] == "gen":
         from .gen import main as gen_main
-        return gen_main(argv[1:])
-    print("usage: python -m nativeffi demo | python -m nativeffi gen HEADER... -o MODULE.py (see gen --help)",
-          file=sys.stderr)
-    return 2
+        return gen_main(args[1:])
+    if args[0] == "bench":
+        from .bench import main as bench_main
+        return bench_main(args[1:], prog="python -m nativeffi bench")
+    p = parser()
+    if not args[0].startswith("-") and args[0] not in COMMANDS:
+        p.print_usage(sys.stderr)
+        print(f"python -m nativeffi: error: unknown command {args[0]!r}: expected one of {', '.join(COMMANDS)} "
+              "(python -m nativeffi --help describes them)", file=sys.stderr)
+        return 2
+    try:
+        a = p.parse_args(args)
+    except SystemExit as e:  # --help, --version, or a usage error (argparse printed it)
+        return e.code if isinstance(e.code, int) else 2
+    if a.command == "info":
+        return run_info(a.json)
+    if a.command == "demo" or a.command is None:
+        demo()
+        print()
+        print(closing_line())
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

@@ -36,13 +36,18 @@ def default_asset(asset_id: str) -> None:
     sys._getframe(1).f_globals["__native_asset__"] = asset_id
 
 
-def _asset_of(namespace: dict[str, Any], asset: Optional[str]) -> Callable[[], str]:
-    """The asset id of a binding: explicit, else the module's default (read at resolution), else its name."""
+def _asset_of(namespace: dict[str, Any], asset: Optional[str]) -> Callable[[], tuple[str, str]]:
+    """The asset id of a binding and where it came from (see resolve_symbol's `asset_source`): explicit, else
+    the module's default (read at resolution), else its name."""
     if asset is not None:
         if not isinstance(asset, str) or not asset:
             raise TypeError(f"asset must be a non-empty str, got {asset!r}")
-        return lambda: asset
-    return lambda: namespace.get("__native_asset__") or namespace.get("__name__") or "__main__"
+        return lambda: (asset, "asset")
+
+    def implicit() -> tuple[str, str]:
+        default = namespace.get("__native_asset__")
+        return (default, "default_asset") if default else (namespace.get("__name__") or "__main__", "module")
+    return implicit
 
 
 def _signature_from_annotations(fn: Callable[..., Any]) -> tuple[list[str], list[CType], CType]:
@@ -150,7 +155,8 @@ def native(type: Any = None, *, symbol: Optional[str] = None, asset: Optional[st
         nfixed = ftype.nfixed
 
         def resolve() -> int:
-            return resolve_symbol(sym, asset_of(), module, nfixed)
+            asset_id, source = asset_of()
+            return resolve_symbol(sym, asset_id, module, nfixed, asset_source=source)
 
         bound = _core.Function(ftype, 0, fn.__qualname__, names, bool(is_leaf), bool(capture_errno), resolve)
         for attr, value in (("__doc__", fn.__doc__), ("__module__", fn.__module__), ("__qualname__", fn.__qualname__),
@@ -167,7 +173,8 @@ def native(type: Any = None, *, symbol: Optional[str] = None, asset: Optional[st
 class NativeVar(Generic[T]):
     """A native global variable: ``.value`` reads and writes native memory (made by ``native_var``)."""
 
-    def __init__(self, t: Any, symbol: str, asset_of: Callable[[], str], module: Optional[str], final: bool) -> None:
+    def __init__(self, t: Any, symbol: str, asset_of: Callable[[], tuple[str, str]], module: Optional[str],
+                 final: bool) -> None:
         self._ctype = native_type(t, what=f"native_var {symbol!r}")
         if self._ctype.kind in ("void", "opaque", "function"):
             raise TypeError(f"native_var {symbol!r}: {self._ctype.name} has no values; declare a Pointer to it")
@@ -181,7 +188,8 @@ class NativeVar(Generic[T]):
     def pointer(self) -> Pointer[Any]:
         """``Pointer[T]`` to the variable (resolving the symbol on first use)."""
         if self._pointer is None:
-            address = resolve_symbol(self.symbol, self._asset_of(), self._module, 0, what="variable")
+            asset_id, source = self._asset_of()
+            address = resolve_symbol(self.symbol, asset_id, self._module, 0, what="variable", asset_source=source)
             self._pointer = pointer_class(self._ctype).from_address(address)
         return self._pointer
 

@@ -120,9 +120,9 @@ def format_callbacks(res: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    """Entry point of ``python -m nativeffi.bench``."""
-    p = argparse.ArgumentParser(prog="python -m nativeffi.bench", description=__doc__.splitlines()[0])
+def main(argv: Optional[list[str]] = None, prog: str = "python -m nativeffi.bench") -> int:
+    """Entry point of ``python -m nativeffi.bench`` (and ``python -m nativeffi bench``, which passes its `prog`)."""
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--quick", action="store_true", help="3 short rounds instead of 9 (rough figures)")
     p.add_argument("--rounds", type=int, default=None, help="number of interleaved rounds")
