@@ -65,7 +65,8 @@ typedef struct nf_cb {
     PyObject *on_error;         /* listener: handler(exc) for exceptions, NULL for sys.unraisablehook */
     nf_ctype *ftype;            /* the NativeFunction CType; owned until the record is destroyed */
     Py_ssize_t nargs;           /* number of parameters */
-    nf_ctype **argt;            /* parameter CTypes (borrowed from ftype->params) */
+    nf_ctype **argt;            /* parameter CTypes as they travel (variadic ones promoted); borrowed */
+    nf_ctype **declared;        /* variadic signatures: the declared parameter CTypes (borrowed), else NULL */
     size_t *off;                /* listener: offset of each argument in a message */
     size_t msgsize;             /* listener: bytes of arguments in a message */
     int thunk;                  /* 1: served by a prebuilt thunk (plan), 0: by a libffi closure */
@@ -120,6 +121,7 @@ static void record_destroy(nf_life *life)
     PyMem_RawFree(cb->off);
     PyMem_RawFree(cb->exc_ret);
     PyMem_RawFree(cb->argt);
+    PyMem_RawFree(cb->declared);
     free(cb->name);
     PyMem_RawFree(cb);
 }
@@ -212,6 +214,18 @@ static inline __attribute__((always_inline)) PyObject *load_arg(nf_ctype *t, con
     case NF_STRUCT: case NF_UNION: case NF_ARRAY: return nf_compound_copy(t, src);  /* the bytes die with the call */
     default: return nf_cconv_load(t, src, NULL);
     }
+}
+
+/* Argument i of a call, at src as it travelled: a variadic one narrowed to its declared type first (Float
+   arrives as a double, Int8 as an int), as a C callee's va_arg and cast would. */
+static inline __attribute__((always_inline)) PyObject *load_param(nf_cb *cb, Py_ssize_t i, const void *src)
+{
+    if (cb->declared && cb->declared[i] != cb->argt[i]) {
+        unsigned char narrow[8];
+        nf_cconv_from_promoted(cb->declared[i], src, narrow);
+        return nf_cconv_load(cb->declared[i], narrow, NULL);
+    }
+    return load_arg(cb->argt[i], src);
 }
 
 /* Writes `value` (already in C form at src) as libffi's closure return image: small ints widened to ffi_arg. */
@@ -351,7 +365,7 @@ static inline __attribute__((always_inline)) void call_locked(nf_cb *cb, void *r
         goto fail;
     }
     for (i = 0; i < n; i++) {
-        argv[i + 1] = load_arg(cb->argt[i], arg_at(cb, args, r, d, i));
+        argv[i + 1] = load_param(cb, i, arg_at(cb, args, r, d, i));
         if (!argv[i + 1])
             break;
     }
@@ -577,7 +591,7 @@ static void deliver(nf_cb *cb, PyObject *self, nf_msg *m)
     const char *a = NF_MSG_ARGS(m);
     PyObject *r = NULL;
     for (i = 0; i < n; i++) {
-        argv[i + 1] = load_arg(cb->argt[i], a + cb->off[i]);
+        argv[i + 1] = load_param(cb, i, a + cb->off[i]);
         if (!argv[i + 1])
             break;
     }
@@ -602,13 +616,17 @@ static int setup_record(nf_cb *cb, nf_ctype *ft, PyObject *exc_ret)
     cb->nargs = n;
     cb->argt = PyMem_RawCalloc(n ? n : 1, sizeof(nf_ctype *));
     cb->off = PyMem_RawCalloc(n ? n : 1, sizeof(size_t));
-    if (!cb->argt || !cb->off) {
+    if (ft->variadic)
+        cb->declared = PyMem_RawCalloc(n ? n : 1, sizeof(nf_ctype *));
+    if (!cb->argt || !cb->off || (ft->variadic && !cb->declared)) {
         PyErr_NoMemory();
         return -1;
     }
     size_t off = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        nf_ctype *t = (nf_ctype *)PyTuple_GET_ITEM(ft->params, i);
+        nf_ctype *t = nf_types_param_wire(ft, i);
+        if (cb->declared)
+            cb->declared[i] = (nf_ctype *)PyTuple_GET_ITEM(ft->params, i);
         if (t->kind == NF_VOID || t->kind == NF_OPAQUE || t->kind == NF_FUNCTION || !t->ffi) {
             PyErr_Format(PyExc_TypeError, "parameter %zd of a NativeCallable has type %U, which cannot be "
                          "passed by value; use a Pointer to it", i + 1, t->name);
@@ -674,10 +692,6 @@ static PyObject *callback_new(PyTypeObject *cls, PyObject *args, PyObject *kw)
         return NULL;
     if (ft->kind != NF_FUNCTION) {
         PyErr_Format(PyExc_TypeError, "NativeCallable expected a NativeFunction[[...], R] type, got %U", ft->name);
-        return NULL;
-    }
-    if (ft->variadic) {
-        PyErr_Format(PyExc_TypeError, "NativeCallable cannot implement the variadic type %U", ft->name);
         return NULL;
     }
     if (mode < NF_CB_LOCAL || mode > NF_CB_GROUP) {

@@ -491,3 +491,17 @@ PyObject *nf_cconv_load(nf_ctype *t, const void *src, PyObject *owner)
         return nf_cconv_load_scalar(t->kind, src);
     }
 }
+
+void nf_cconv_from_promoted(nf_ctype *t, const void *src, void *dst)
+{
+    int v = t->kind == NF_F32 ? 0 : *(const int *)src;
+    switch (t->kind) {
+    case NF_F32: *(float *)dst = (float)*(const double *)src; break;
+    case NF_I8: *(int8_t *)dst = (int8_t)v; break;
+    case NF_U8: *(uint8_t *)dst = (uint8_t)v; break;
+    case NF_I16: *(int16_t *)dst = (int16_t)v; break;
+    case NF_U16: *(uint16_t *)dst = (uint16_t)v; break;
+    case NF_BOOL: *(_Bool *)dst = v != 0; break;
+    default: memcpy(dst, src, (size_t)t->size); break;
+    }
+}

@@ -38,4 +38,9 @@ PyObject *nf_cconv_load_scalar(nf_kind k, const void *src);
 /* Describes what a parameter of type `t` accepts, for error messages: "an int in [-128, 127]". */
 const char *nf_cconv_expected(nf_ctype *t);
 
+/* C -> C: a variadic argument as C's default promotions passed it (at `src`, of type nf_types_promoted(t)) back to
+   its declared type `t` at `dst`, as the callee's va_arg and cast would: a double narrowed to float, an int
+   truncated to a narrow integer, an int tested for non-zero as a Bool. */
+void nf_cconv_from_promoted(nf_ctype *t, const void *src, void *dst);
+
 #endif

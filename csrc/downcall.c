@@ -96,16 +96,6 @@ typedef struct {
 
 /* -- Binding: the plan --------------------------------------------------- */
 
-/* The type a variadic argument travels as after C's default argument promotions. */
-static nf_ctype *promoted(nf_ctype *t)
-{
-    switch (t->kind) {
-    case NF_F32: return nf_scalar_types[NF_T_Double];
-    case NF_I8: case NF_I16: case NF_U8: case NF_U16: case NF_BOOL: return nf_scalar_types[NF_T_Int];
-    default: return t;
-    }
-}
-
 static int check_passable(nf_ctype *t, const char *what, Py_ssize_t i)
 {
     if (t->kind == NF_VOID || t->kind == NF_OPAQUE || t->kind == NF_FUNCTION || !t->ffi) {
@@ -196,9 +186,7 @@ static int make_plan(nf_function *f)
     }
     Py_ssize_t off = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        nf_ctype *t = (nf_ctype *)PyTuple_GET_ITEM(ft->params, i);
-        if (i >= ft->nfixed)
-            t = promoted(t);
+        nf_ctype *t = nf_types_param_wire(ft, i);
         if (check_passable(t, "parameter", i) < 0)
             return -1;
         Py_ssize_t a = t->align > 8 ? t->align : 8;

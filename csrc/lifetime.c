@@ -132,8 +132,11 @@ static nf_pool *closure_pool(nf_ctype *ft, void *fun)
         return NULL;
     }
     for (Py_ssize_t i = 0; i < n; i++)
-        atypes[i] = ((nf_ctype *)PyTuple_GET_ITEM(ft->params, i))->ffi;
-    if (ffi_prep_cif(&p->cif, FFI_DEFAULT_ABI, (unsigned)n, ft->ret->ffi, atypes) != FFI_OK) {
+        atypes[i] = nf_types_param_wire(ft, i)->ffi;
+    ffi_status st = ft->variadic
+        ? ffi_prep_cif_var(&p->cif, FFI_DEFAULT_ABI, (unsigned)ft->nfixed, (unsigned)n, ft->ret->ffi, atypes)
+        : ffi_prep_cif(&p->cif, FFI_DEFAULT_ABI, (unsigned)n, ft->ret->ffi, atypes);
+    if (st != FFI_OK) {
         free(p);
         free(atypes);
         PyErr_Format(PyExc_TypeError, "libffi cannot describe a callback of type %U", ft->name);

@@ -108,7 +108,7 @@ int nf_thunk_plan_init(nf_thunk_plan *plan, nf_ctype *ft, int listener)
 {
     Py_ssize_t n = PyTuple_GET_SIZE(ft->params);
     int ints = 0, floats = 0;
-    if (n > NF_THUNK_MAX_ARGS)
+    if (n > NF_THUNK_MAX_ARGS || ft->variadic)  /* variadic: libffi knows each platform's convention for them */
         return -1;
     for (Py_ssize_t i = 0; i < n; i++) {
         nf_kind k = ((nf_ctype *)PyTuple_GET_ITEM(ft->params, i))->kind;

@@ -278,6 +278,21 @@ static PyObject *m_set_pointer_target(PyObject *m, PyObject *args)
     Py_RETURN_NONE;
 }
 
+nf_ctype *nf_types_promoted(nf_ctype *t)
+{
+    switch (t->kind) {
+    case NF_F32: return nf_scalar_types[NF_T_Double];
+    case NF_I8: case NF_I16: case NF_U8: case NF_U16: case NF_BOOL: return nf_scalar_types[NF_T_Int];
+    default: return t;
+    }
+}
+
+nf_ctype *nf_types_param_wire(nf_ctype *ft, Py_ssize_t i)
+{
+    nf_ctype *t = (nf_ctype *)PyTuple_GET_ITEM(ft->params, i);
+    return i >= ft->nfixed ? nf_types_promoted(t) : t;
+}
+
 /* Function types made so far, by (return type, nfixed, parameter types): equal type expressions give one CType, so
    that everything keyed by a CType (pointer classes, bindings) is made once. Holds what it caches for good. */
 static PyObject *function_types;

@@ -68,6 +68,13 @@ extern nf_ctype *nf_void_type;
    (a 4 MiB struct did). Larger compounds pass by pointer. */
 #define NF_BYVALUE_MAX ((Py_ssize_t)1 << 20)
 
+/* The type a variadic argument of type `t` travels as after C's default argument promotions (Float as Double,
+   integers narrower than int and Bool as Int); `t` itself otherwise. Borrowed. */
+nf_ctype *nf_types_promoted(nf_ctype *t);
+
+/* The CType of parameter i of function type `ft` as it travels: promoted if it is variadic. Borrowed. */
+nf_ctype *nf_types_param_wire(nf_ctype *ft, Py_ssize_t i);
+
 /* Allocates a blank CType of `kind` named `name`; the caller fills in the rest. New reference. */
 nf_ctype *nf_ctype_alloc(nf_kind kind, const char *name);
 

@@ -10,6 +10,7 @@ Example:
 from . import assets
 from .assets import NativeSymbolError, set_native_resolver
 from .callable import NativeCallable, run
+from .finalizer import Finalizable, NativeFinalizer, native_memory_held
 from .compound import Array, ArrayView, Bits, Struct, Union, fields, offsetof
 from .memory import Allocator, Arena, calloc, malloc, to_native_utf8
 from .native import NativeVar, address_of, binding_of, default_asset, get_errno, native, native_var
@@ -27,6 +28,7 @@ __all__ = [
     "Int32", "Int64", "IntPtr", "Long", "LongLong", "NativeFunction", "Opaque", "Short", "SignedChar", "Size",
     "Uint8", "Uint16", "Uint32", "Uint64", "UintPtr", "UnsignedChar", "UnsignedInt", "UnsignedLong",
     "UnsignedLongLong", "UnsignedShort", "Utf8", "VarArgs", "Void", "WChar", "alignof", "native_type", "sizeof",
-    "Struct", "Union", "Array", "ArrayView", "Bits", "fields", "offsetof",
+    "Struct", "Union", "Array", "ArrayView", "Bits", "fields", "offsetof", "Finalizable", "NativeFinalizer",
+    "native_memory_held",
 ]
 __version__ = "0.1.0"

@@ -240,6 +240,11 @@ class NativeCallable(Generic[F]):
     """A native function pointer that calls a Python callable; make one with ``isolate_local``, ``listener``
     or ``isolate_group_bound`` and pass ``native_function`` (or the callable itself) to C. Close it when
     native code will no longer call it; it is also a context manager that closes on exit.
+
+    A type with ``VarArgs[...]`` (``NativeFunction[[Int, VarArgs[Double, Int64]], Int]``) makes a callable C
+    calls through a variadic pointer (``int (*)(int, ...)``) with exactly those variadic types: the arguments
+    travel as C's default promotions pass them and reach Python as their declared types (a ``Float`` is the
+    double C passed, rounded to float), as a C callee's ``va_arg`` and cast would read them.
     """
 
     __slots__ = ("_cb", "_mode", "_loop", "_keep", "_fd", "_pointer", "_where", "__weakref__")
