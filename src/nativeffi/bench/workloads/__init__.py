@@ -152,6 +152,7 @@ def run(rounds: int = 3, select: Optional[str] = None, scale: float = 1.0, workd
         return [], [Skip("workloads", "all", why)]
     with tempfile.TemporaryDirectory(prefix="nativeffi-workloads-") as tmp:
         wd = Path(workdir or tmp)
+        wd.mkdir(parents=True, exist_ok=True)
         impls, skips = implementations(wd)
         inp = data.make(wd, scale)
         return results(measure(impls, inp, rounds, select, progress)), skips
