@@ -58,3 +58,76 @@ def test_table_and_json_shapes(ctx):
     assert all((r["ratio"] is None) == (r["ref"] is None) for r in res)
     table = bench.format_table(res, skips, bench.machine())
     assert table.startswith("Machine: ") and "| add(int64, int64) |" in table
+
+
+# -- Workloads ---------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def workload_impls(tmp_path_factory):
+    """Every workload implementation this machine can run, and the tiny inputs they share."""
+    from nativeffi.bench import workloads
+    from nativeffi.bench.workloads import data
+    if workloads.supported():
+        pytest.skip(workloads.supported())
+    wd = tmp_path_factory.mktemp("workloads")
+    impls, skips = workloads.implementations(wd)
+    return impls, skips, data.make(wd, scale=0.01)
+
+
+def _expected(key, inp):
+    """What each workload must return, computed in plain Python without the C library where that is possible."""
+    import hashlib
+    import zlib
+    from nativeffi.bench.workloads import data
+    if key == "sqlite":
+        counts: dict = {}
+        for i in range(inp.rows):
+            counts[data.bucket(data.score(i))] = counts.get(data.bucket(data.score(i)), 0) + 1
+        return sorted(counts.items())
+    if key == "sha256":
+        return [hashlib.sha256(m).digest() for m in inp.messages]
+    if key == "zlib":
+        return [zlib.crc32(b) for b in inp.buffers], [zlib.compress(b, data.ZLIB_LEVEL) for b in inp.buffers]
+    if key == "sort_ints":
+        return sorted(inp.ints)
+    return None  # stat_time and expat: the standard library's module is the reference
+
+
+@pytest.mark.parametrize("key", ["sqlite", "sha256", "stat_time", "zlib", "expat", "sort_ints"])
+def test_workload_implementations_agree(workload_impls, key):
+    """Each workload returns the same result in nativeffi, ctypes, cffi ABI/API and the standard library."""
+    impls, skips, inp = workload_impls
+    got = {name: getattr(impl, key)(inp) for name, impl in impls.items()}
+    want = _expected(key, inp)
+    reference = got["stdlib"] if want is None else want
+    assert reference, key
+    for name, value in got.items():
+        assert value == reference, (key, name)
+    assert {"nativeffi", "ctypes", "stdlib"} <= set(got)
+    if importlib.util.find_spec("cffi") is not None:
+        assert "cffi ABI" in got
+        assert "cffi API" in got or any(s.impl == "cffi API" and s.why for s in skips)
+
+
+def test_workload_inputs_have_the_issue_sizes(tmp_path):
+    """At scale 1 the inputs are the sizes the issue names: 10,000 rows/messages/stats/buffers, 100,000 ints, 5 MB."""
+    from nativeffi.bench.workloads import data
+    inp = data.make(tmp_path, scale=1.0)
+    assert inp.rows == len(inp.messages) == len(inp.paths) == len(inp.buffers) == 10_000
+    assert len(inp.ints) == 100_000
+    assert 5_000_000 <= len(inp.document) < 5_001_000
+    assert inp.document.count(b"<record ") > 30_000
+
+
+def test_workload_table_and_ratios(workload_impls):
+    """One measured round yields a table row per workload and implementation, ratios to ctypes and the stdlib."""
+    from nativeffi.bench import workloads
+    impls, skips, inp = workload_impls
+    res = workloads.results(workloads.measure(impls, inp, rounds=1, select="sha"))
+    assert {r["impl"] for r in res} == set(impls)
+    assert all(r["results_agree"] and r["ms"] > 0 for r in res)
+    ct = next(r for r in res if r["impl"] == "ctypes")
+    assert ct["x_ctypes"] == 1.0 and next(r for r in res if r["impl"] == "stdlib")["x_stdlib"] == 1.0
+    table = workloads.format_table(res, skips)
+    assert "| SHA-256 of 10,000 small messages through EVP_Digest | nativeffi |" in table
+    assert "hashlib.sha256" in table

@@ -10,7 +10,9 @@ note, never faked. bench-only dependencies: ``pip install 'nativeffi[bench]'`` (
 
 Callback results come from ``nativeffi.bench.callbacks`` (``run(report)``, also runnable alone as
 ``python -m nativeffi.bench.callbacks``): they are timed by C loops of their own and printed as a
-second table.
+second table. Workload results (whole tasks on SQLite, OpenSSL, libc, zlib and expat against ctypes, cffi and
+the standard library's modules) come from ``nativeffi.bench.workloads`` and are printed as a third table; run
+them alone with ``python -m nativeffi.bench workloads``.
 """
 from __future__ import annotations
 
@@ -121,7 +123,12 @@ def format_callbacks(res: list[dict[str, Any]]) -> str:
 
 
 def main(argv: Optional[list[str]] = None, prog: str = "python -m nativeffi.bench") -> int:
-    """Entry point of ``python -m nativeffi.bench`` (and ``python -m nativeffi bench``, which passes its `prog`)."""
+    """Entry point of ``python -m nativeffi.bench`` (and ``python -m nativeffi bench``, which passes its `prog`);
+    ``workloads`` as the first argument runs those alone."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["workloads"]:
+        from . import workloads
+        return workloads.main(argv[1:])
     p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--quick", action="store_true", help="3 short rounds instead of 9 (rough figures)")
@@ -129,6 +136,7 @@ def main(argv: Optional[list[str]] = None, prog: str = "python -m nativeffi.benc
     p.add_argument("-k", dest="select", default=None, help="only groups whose name contains this text")
     p.add_argument("--workdir", default=None, help="where to compile (default: a temporary directory)")
     p.add_argument("--no-callbacks", action="store_true", help="leave out the callback benchmarks")
+    p.add_argument("--no-workloads", action="store_true", help="leave out the workload benchmarks")
     a = p.parse_args(argv)
     from .build import setup
     with tempfile.TemporaryDirectory(prefix="nativeffi-bench-") as tmp:
@@ -148,12 +156,21 @@ def main(argv: Optional[list[str]] = None, prog: str = "python -m nativeffi.benc
                 print("callback benchmarks...", file=sys.stderr, flush=True)
             cb, cb_skips = callback_results(a.select)
             skips += cb_skips
+        wl: list[dict[str, Any]] = []
+        if not a.no_workloads:
+            from . import workloads
+            wl, wl_skips = workloads.run(1 if a.quick else 3, a.select, workdir=Path(tmp) / "workloads",
+                                         progress=None if a.json else progress)
+            skips += wl_skips
         if a.json:
-            print(json.dumps({"machine": info, "results": res, "callbacks": cb,
+            print(json.dumps({"machine": info, "results": res, "callbacks": cb, "workloads": wl,
                               "skipped": [s.__dict__ for s in skips]}, indent=2))
         else:
             print(format_table(res, skips, info))
             if cb:
                 print()
                 print(format_callbacks(cb))
+            if wl:
+                print()
+                print(workloads.format_table(wl, []))
     return 0
