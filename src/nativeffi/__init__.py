@@ -14,7 +14,7 @@ from .finalizer import Finalizable, NativeFinalizer, native_memory_held
 from .compound import Array, ArrayView, Bits, Struct, Union, fields, offsetof
 from .memory import Allocator, Arena, calloc, malloc, to_native_utf8
 from .native import NativeVar, address_of, binding_of, default_asset, get_errno, native, native_var
-from .pointer import NullPointerError, Pointer, nullptr
+from .pointer import CString, NullPointerError, Pointer, PointerLike, nullptr
 from .types import (
     Bool, Char, CType, Double, Float, Int, Int8, Int16, Int32, Int64, IntPtr, Long, LongLong, NativeFunction, Opaque,
     Short, SignedChar, Size, Uint8, Uint16, Uint32, Uint64, UintPtr, UnsignedChar, UnsignedInt, UnsignedLong,
@@ -24,7 +24,8 @@ from .types import (
 __all__ = [
     "assets", "NativeSymbolError", "set_native_resolver", "NativeCallable", "run", "Allocator", "Arena", "calloc", "malloc",
     "to_native_utf8", "NativeVar", "address_of", "binding_of", "default_asset", "get_errno", "native", "native_var",
-    "NullPointerError", "Pointer", "nullptr", "Bool", "Char", "CType", "Double", "Float", "Int", "Int8", "Int16",
+    "NullPointerError", "Pointer", "PointerLike", "CString", "nullptr", "Bool", "Char", "CType", "Double", "Float",
+    "Int", "Int8", "Int16",
     "Int32", "Int64", "IntPtr", "Long", "LongLong", "NativeFunction", "Opaque", "Short", "SignedChar", "Size",
     "Uint8", "Uint16", "Uint32", "Uint64", "UintPtr", "UnsignedChar", "UnsignedInt", "UnsignedLong",
     "UnsignedLongLong", "UnsignedShort", "Utf8", "VarArgs", "Void", "WChar", "alignof", "native_type", "sizeof",

@@ -27,11 +27,20 @@ import os
 import sys
 import threading
 import time
-from typing import Any, Awaitable, Callable, Generic, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Generic, Optional, TypeVar
 
 from . import _core
 from .pointer import Pointer, pointer_class
-from .types import CType, native_type
+from .types import CType, NativeFunction, native_type
+
+if TYPE_CHECKING:
+    if sys.version_info >= (3, 10):
+        from typing import ParamSpec
+    else:  # typing_extensions is only read by the type checker here (its stubs come with it), never imported
+        from typing_extensions import ParamSpec
+
+    _P = ParamSpec("_P")
+    _R = TypeVar("_R")
 
 __all__ = ["NativeCallable", "run"]
 
@@ -260,8 +269,8 @@ class NativeCallable(Generic[F]):
         raise TypeError("use NativeCallable.isolate_local(...), .listener(...) or .isolate_group_bound(...)")
 
     @classmethod
-    def _make(cls, mode: int, type: Any, callback: F, exceptional_return: Any,
-              loop: Optional[asyncio.AbstractEventLoop]) -> NativeCallable[F]:
+    def _make(cls, mode: int, type: Any, callback: Any, exceptional_return: Any,
+              loop: Optional[asyncio.AbstractEventLoop]) -> NativeCallable[Any]:
         ft = _function_ctype(type)
         if not callable(callback):
             raise TypeError(f"NativeCallable expected a callable, got {callback!r}")
@@ -297,7 +306,8 @@ class NativeCallable(Generic[F]):
         return self
 
     @classmethod
-    def isolate_local(cls, type: Any, callback: F, *, exceptional_return: Any = _MISSING) -> NativeCallable[F]:
+    def isolate_local(cls, type: type[NativeFunction[_P, _R]], callback: Callable[_P, _R], *,
+                      exceptional_return: Any = _MISSING) -> NativeCallable[Callable[_P, _R]]:
         """A synchronous callable for the creating thread only.
 
         Args:
@@ -320,8 +330,8 @@ class NativeCallable(Generic[F]):
         return cls._make(_LOCAL, type, callback, exceptional_return, None)
 
     @classmethod
-    def listener(cls, type: Any, callback: F, *, loop: Optional[asyncio.AbstractEventLoop] = None
-                 ) -> NativeCallable[F]:
+    def listener(cls, type: type[NativeFunction[_P, None]], callback: Callable[_P, object], *,
+                 loop: Optional[asyncio.AbstractEventLoop] = None) -> NativeCallable[Callable[_P, object]]:
         """An asynchronous callable for any thread; the call runs later on the owner.
 
         The native caller copies the raw arguments into a queue and returns at once, without the GIL; the
@@ -346,8 +356,8 @@ class NativeCallable(Generic[F]):
         return cls._make(_LISTENER, type, callback, _MISSING, loop)
 
     @classmethod
-    def isolate_group_bound(cls, type: Any, callback: F, *, exceptional_return: Any = _MISSING
-                            ) -> NativeCallable[F]:
+    def isolate_group_bound(cls, type: type[NativeFunction[_P, _R]], callback: Callable[_P, _R], *,
+                            exceptional_return: Any = _MISSING) -> NativeCallable[Callable[_P, _R]]:
         """A synchronous callable for any thread: the calling thread takes the GIL and runs `callback`.
 
         A native thread Python has never seen gets a thread state on its first call, kept until it exits.

@@ -119,17 +119,40 @@ class _ArrayType:
 
 
 if TYPE_CHECKING:
-    class Array(typing.Generic[T]):
-        """An inline C array (see the runtime class)."""
+    if sys.version_info >= (3, 11):
+        from typing import TypeVarTuple, Unpack
+    else:  # read by the type checker only (typing_extensions' stubs come with it), never imported
+        from typing_extensions import TypeVarTuple, Unpack
 
+    _Dims = TypeVarTuple("_Dims")
+    _Rest = TypeVarTuple("_Rest")
+    _N = TypeVar("_N")
+    _M = TypeVar("_M")
+
+    class Array(typing.Generic[T, Unpack[_Dims]]):
+        """An inline C array (see the runtime class): ``Array[Int32, Literal[3]]`` for a type checker."""
+
+        def __init__(self, values: Optional[typing.Iterable[Any]] = None) -> None: ...
         def __len__(self) -> int: ...
+        @typing.overload
+        def __getitem__(self: Array[T, _N], i: int) -> T: ...
+        @typing.overload
+        def __getitem__(self: Array[T, _N, _M, Unpack[_Rest]], i: int) -> Array[T, _M, Unpack[_Rest]]: ...
+        @typing.overload
+        def __getitem__(self, i: slice) -> list[Any]: ...
         def __getitem__(self, i: Any) -> Any: ...
-        def __setitem__(self, i: Any, v: Any) -> None: ...
+        def __setitem__(self, i: int, v: Any) -> None: ...
         def __iter__(self) -> Iterator[Any]: ...
         def tolist(self) -> list[Any]: ...
+        # As a struct field: reads give the array (a view), writes take any sequence of the right length.
+        def __get__(self, obj: object, owner: Any = None) -> Array[T, Unpack[_Dims]]: ...
+        def __set__(self, obj: object, value: typing.Sequence[Any]) -> None: ...
 else:
     class Array:
         """An inline C array: ``cells: Array[Int32, 3, 3]`` is C's ``int32_t cells[3][3]``.
+
+        Type checkers accept lengths written ``Literal[3]`` (``Array[Int32, Literal[3], Literal[3]]``), which
+        nativeffi reads as 3; a bare ``3`` is the same array at run time, but checkers reject it as a type.
 
         Field reads give an ``ArrayView`` over the struct's memory: ``len``, indexing (views again for inner
         dimensions), iteration, slice reads (lists), item writes, and assignment of a whole sequence of the
@@ -145,7 +168,7 @@ else:
         def __class_getitem__(cls, item):
             if not isinstance(item, tuple) or len(item) < 2:
                 raise TypeError(f"Array takes [element type, length, ...more lengths], got {item!r}")
-            element, dims = item[0], item[1:]
+            element, dims = item[0], tuple(_literal_length(d) for d in item[1:])
             for d in dims:
                 if not isinstance(d, int) or isinstance(d, bool):
                     raise TypeError(f"Array lengths must be ints, got {d!r}")
@@ -162,6 +185,13 @@ else:
 
         def __new__(cls, *args, **kwargs):
             raise TypeError("Array is a type: write Array[T, n](values) for an array owned by Python")
+
+
+def _literal_length(d: Any) -> Any:
+    """A length written ``Literal[3]`` (the spelling type checkers accept) as 3; anything else as it is."""
+    if typing.get_origin(d) is typing.Literal and len(typing.get_args(d)) == 1:
+        return typing.get_args(d)[0]
+    return d
 
 
 # -- Structs and unions ------------------------------------------------------------------------------
@@ -256,6 +286,11 @@ class _CompoundBase(_core.CData, metaclass=_CompoundMeta):
 
     _compound_base = True
     __native__: CType  # set on each declared subclass
+
+    if TYPE_CHECKING:
+        # Made by the C core: positional values in field order, or by field name; missing fields stay zero.
+        # (PEP 681's dataclass_transform would make every field a required argument, rejecting `Stat()`.)
+        def __init__(self, *values: Any, **fields: Any) -> None: ...
 
     @property
     def address(self) -> Pointer[Any]:

@@ -10,13 +10,15 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, TypeVar, cast, overload
 
 from . import _core
 from .pointer import Pointer, pointer_class
 from .types import Utf8, native_type
 
 __all__ = ["Allocator", "malloc", "calloc", "Arena", "to_native_utf8"]
+
+T = TypeVar("T")
 
 
 def _item_type(t: Any, count: int) -> Any:
@@ -35,6 +37,13 @@ class Allocator:
     def __init__(self, zeroed: bool) -> None:
         self._alloc = _core.calloc if zeroed else _core.malloc
         self.zeroed = zeroed
+
+    # A checker reads a struct or Pointer type as itself, a scalar alias (Annotated) as its Python type (mypy)
+    # or as nothing it can name (pyright: Pointer[Any]).
+    @overload
+    def __call__(self, t: type[T], count: int = 1) -> Pointer[T]: ...
+    @overload
+    def __call__(self, t: object, count: int = 1) -> Pointer[Any]: ...
 
     def __call__(self, t: Any, count: int = 1) -> Pointer[Any]:
         """Allocates `count` values of type `t` (uninitialised for malloc, zeroed for calloc).
@@ -81,7 +90,13 @@ class Arena:
         self._allocator = allocator
         self._addresses: list[int] = []
 
+    @overload
+    def __call__(self, t: type[T], count: int = 1) -> Pointer[T]: ...
+    @overload
+    def __call__(self, t: object, count: int = 1) -> Pointer[Any]: ...
+
     def __call__(self, t: Any, count: int = 1) -> Pointer[Any]:
+        """Allocates `count` zeroed values of type `t`, freed by ``release_all()``."""
         p = self._allocator(t, count)
         self._addresses.append(p.address)
         return p

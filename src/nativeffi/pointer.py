@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Generic, Optional, TypeVar, Union, overload
 
 from . import _core
 from ._core import NullPointerError
-from .types import CType, native_type
+from .types import Char, CType, NativeFunction, Utf8, native_type
 
-__all__ = ["Pointer", "nullptr", "NullPointerError", "pointer_class"]
+__all__ = ["Pointer", "PointerLike", "CString", "nullptr", "NullPointerError", "pointer_class"]
 
 T = TypeVar("T")
 
@@ -53,6 +53,18 @@ def _forward_class(name: str, namespace: dict[str, Any]) -> type:
 
 
 if TYPE_CHECKING:
+    from typing import Protocol
+
+    if sys.version_info >= (3, 10):
+        from typing import ParamSpec, TypeAlias
+    else:  # typing_extensions is only read by the type checker here (its stubs come with it), never imported
+        from typing_extensions import ParamSpec, TypeAlias
+    from typing_extensions import Buffer
+
+    _P = ParamSpec("_P")
+    _R = TypeVar("_R")
+    _U = TypeVar("_U")
+
     class Pointer(Generic[T]):
         """A typed native address (see the module docstring)."""
 
@@ -66,15 +78,37 @@ if TYPE_CHECKING:
         @classmethod
         def from_address(cls, address: int, keep: object = None) -> Pointer[T]: ...
         @classmethod
-        def from_buffer(cls, obj: Any) -> Pointer[T]: ...
+        def from_buffer(cls, obj: Buffer) -> Pointer[T]: ...
         def __getitem__(self, i: int) -> T: ...
         def __setitem__(self, i: int, v: T) -> None: ...
         def __add__(self, n: int) -> Pointer[T]: ...
+        @overload
         def __sub__(self, n: int) -> Pointer[T]: ...
+        @overload
+        def __sub__(self, other: Pointer[T]) -> int: ...
+        def __sub__(self, n: Any) -> Any: ...
+        def __eq__(self, other: object) -> bool: ...
+        def __hash__(self) -> int: ...
+        @overload
+        def cast(self, t: type[_U]) -> Pointer[_U]: ...
+        @overload
+        def cast(self, t: object) -> Pointer[Any]: ...
         def cast(self, t: Any) -> Pointer[Any]: ...
         def as_memoryview(self, nbytes: int) -> memoryview: ...
-        def to_str(self, length: int | None = None) -> str: ...
-        def as_function(self, is_leaf: bool = False, capture_errno: bool = False) -> Any: ...
+        def to_str(self, length: Optional[int] = None) -> str: ...
+        def as_function(self: Pointer[NativeFunction[_P, _R]], is_leaf: bool = False,
+                        capture_errno: bool = False) -> Callable[_P, _R]: ...
+
+    class _HasNativePointer(Protocol):
+        """What stands for a pointer: structs and unions (their address), NativeCallable (its function)."""
+
+        @property
+        def __native_pointer__(self) -> Pointer[Any]: ...
+
+    from .compound import Array
+
+    PointerLike: TypeAlias = Union[Pointer[T], Buffer, _HasNativePointer, "Array[Any]", None]
+    CString: TypeAlias = Union[Pointer[int], Pointer[Utf8], str, Buffer, None]
 else:
     class Pointer(_core.PointerBase):
         """A typed native address: ``Pointer[Int32]``, ``Pointer[Coord]``, ``Pointer[NativeFunction[[Int], Int]]``.
@@ -124,5 +158,31 @@ else:
                                     f"Calls the native {target.name} at {self.address:#x}.")
 
     _core._set_pointer_class(Pointer)
+
+    class PointerLike:
+        """A pointer parameter as callers may pass it: ``PointerLike[T]`` is ``Pointer[T]`` for nativeffi.
+
+        For a type checker it is ``Pointer[T] | Buffer | <struct, union, array or NativeCallable> | None``,
+        what a native function's ``T *`` parameter accepts (``None`` is ``nullptr``); nativeffi checks the
+        rest when the call is made (a buffer's elements must be T, a struct's type must be T).
+
+        Example:
+            >>> from nativeffi import native, PointerLike, Double, Size
+            >>> @native(symbol="memset")
+            ... def zero_doubles(p: PointerLike[Double], c: Int, n: Size) -> None: ...
+            >>> zero_doubles(array.array("d", [1.0, 2.0]), 0, 16)   # doctest: +SKIP
+        """
+
+        def __class_getitem__(cls, item):
+            if isinstance(item, str):
+                return _forward_class(item, sys._getframe(1).f_globals)
+            return Pointer[item]
+
+        def __new__(cls, *args, **kwargs):
+            raise TypeError("PointerLike is a parameter type: write PointerLike[T] (a Pointer[T] for nativeffi)")
+
+    CString = Pointer[Char]
+    """A ``char *`` parameter as callers may pass it: ``Pointer[Char]`` for nativeffi; for a type checker
+    ``str | bytes`` (any byte buffer) ``| Pointer[Char] | Pointer[Utf8] | None``."""
 
 nullptr: Pointer[Any] = Pointer.from_address(0)

@@ -57,7 +57,9 @@ WChar = Annotated[int, _SCALARS["WChar"]]  # C wchar_t
 SCALAR_NAMES = ("Int8", "Int16", "Int32", "Int64", "Uint8", "Uint16", "Uint32", "Uint64", "Float", "Double", "Bool", "Char", "SignedChar", "UnsignedChar", "Short", "UnsignedShort", "Int", "UnsignedInt", "Long", "UnsignedLong", "LongLong", "UnsignedLongLong", "IntPtr", "UintPtr", "Size", "WChar",)
 # -- end of generated block --
 
-Void = Annotated[None, _core.void_type]
+Void = Annotated[Any, _core.void_type]
+"""C's ``void``: as a return type the result is ``None``; ``Pointer[Void]`` is ``void *``, which a type checker
+sees as ``Pointer[Any]``: any pointer converts to it and from it, as in C."""
 
 
 class Opaque:
