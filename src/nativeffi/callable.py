@@ -191,7 +191,7 @@ def run(main: Awaitable[T], *, debug: Optional[bool] = None) -> T:
         debug: passed to ``asyncio.run``.
 
     Raises:
-        Whatever `main` raises.
+        Exception: whatever `main` raises.
 
     Example:
         >>> async def main():

@@ -805,9 +805,11 @@ def generate(headers: Sequence[str], *, asset: Optional[str] = None, include_dir
     Args:
         headers: header paths (or names found on the include path, e.g. ``zlib.h``).
         asset: asset id, soname or path the module's functions and variables bind to (``default_asset``).
-        include_dirs, defines, target: ``-I``, ``-D`` and ``--target`` for clang.
-        include, exclude: regular expressions over C names; a name must match one of `include` (if any)
-            and none of `exclude`.
+        include_dirs: ``-I`` directories for clang.
+        defines: ``-D`` definitions for clang (``NAME`` or ``NAME=VALUE``).
+        target: ``--target`` triple for clang.
+        include: regular expressions over C names; a name must match one of them (if any are given).
+        exclude: regular expressions over C names; a name must match none of them.
         leaf: function names declared ``is_leaf=True``.
         varargs: variadic function name -> the native type names of its variadic part (``["Int", "Double"]``).
         all_files: also declare what the headers include (otherwise only what they need from it).
