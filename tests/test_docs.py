@@ -118,7 +118,14 @@ def test_examples_run(path: pathlib.Path, tmp_path: pathlib.Path, monkeypatch: p
     module.__file__ = str(path)
     monkeypatch.setitem(sys.modules, module_name, module)
     monkeypatch.chdir(tmp_path)
+    # Interpreters the examples start import the nativeffi under test (PYTHONPATH=src is relative to the checkout).
+    import nativeffi
+    package_root = str(pathlib.Path(nativeffi.__file__).resolve().parent.parent)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
     before = _open_callables()
+    from nativeffi import assets
+    monkeypatch.setattr(assets, "_registry", dict(assets._registry))    # what a page registers stays with it
+    monkeypatch.setattr(assets, "_resolvers", dict(assets._resolvers))
     ran, marks = 0, []
     faulthandler.dump_traceback_later(PAGE_TIMEOUT, exit=True)
     try:
