@@ -28,6 +28,7 @@ void nf_classify_sysv(const nf_leaf *leaves, Py_ssize_t nleaves, Py_ssize_t size
                       nf_abi_class *out)
 {
     out->in_memory = 0;
+    out->by_reference = 0;
     out->nparts = 0;
     if (size > 16) {
         out->in_memory = 1;
@@ -113,6 +114,7 @@ void nf_classify_aarch64(const nf_leaf *leaves, Py_ssize_t nleaves, Py_ssize_t s
                          nf_abi_class *out)
 {
     out->in_memory = 0;
+    out->by_reference = 0;
     out->nparts = 0;
     char kind;
     int n = hfa(leaves, nleaves, size, &kind);
@@ -123,6 +125,7 @@ void nf_classify_aarch64(const nf_leaf *leaves, Py_ssize_t nleaves, Py_ssize_t s
     }
     if (size > 16) {
         out->in_memory = 1;
+        out->by_reference = 1;   /* AAPCS64 B.4: the caller copies it to memory and passes the address */
         return;
     }
     int_chunks(out, 0, size, align);

@@ -15,6 +15,8 @@ typedef struct {
 /* How a compound travels: in memory (by copy on the stack, or by reference), or in registers as parts. */
 typedef struct {
     int in_memory;       /* x86-64: MEMORY class; AArch64: larger than 16 bytes and not an HFA (passed by reference) */
+    int by_reference;    /* as an argument the caller passes a pointer to a copy it made (AArch64's in_memory);
+                            x86-64 copies MEMORY-class values onto the stack instead */
     int nparts;          /* registers: number of entries in parts */
     char parts[16];      /* in memory order: 'f' float, 'd' double, or an integer chunk of '1', '2', '4', '8' bytes */
 } nf_abi_class;

@@ -395,6 +395,19 @@ int nf_compound_classify(nf_ctype *t, nf_abi_class *out)
 #endif
 }
 
+int nf_compound_by_reference(nf_ctype *t)
+{
+#ifdef NF_HAVE_CLASSIFIER
+    nf_abi_class c;
+    if (!NF_IS_COMPOUND(t->kind) || !is_complete(t))
+        return 0;
+    return classify(t, NF_ABI, &c) < 0 ? -1 : c.by_reference;
+#else
+    return 0;
+#endif
+}
+
+#if defined(__x86_64__) && !defined(_WIN32)
 /* Eightbyte classes of a by-value argument as libffi sees it: 'i' or 's' per eightbyte; 0 if in memory. */
 static int eightbytes(nf_ctype *t, char eb[2])
 {
@@ -409,6 +422,7 @@ static int eightbytes(nf_ctype *t, char eb[2])
     }
     return nf_classify_sysv_eightbytes(&c, t->size, eb);
 }
+#endif
 
 Py_ssize_t nf_compound_ffi_split(nf_ctype *ret, nf_ctype *const *argt, Py_ssize_t n, unsigned char *split)
 {

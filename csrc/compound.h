@@ -25,6 +25,13 @@ void nf_compound_free(nf_ctype *t);
    -1 with an exception if t is not a complete compound or the platform has no classifier. */
 int nf_compound_classify(nf_ctype *t, nf_abi_class *out);
 
+/* Whether this platform's calling convention passes an argument of type t by reference: the caller makes a copy
+   and passes its address (AArch64, composites over 16 bytes that are not HFAs; never on x86-64). Calls through
+   libffi make that copy themselves and give libffi a pointer argument, as libffi 3.4.4 on AArch64 corrupts the
+   stacked pointers of several such arguments (its copies overlap the stack arguments it writes). Returns 1 or 0,
+   or -1 with an exception (out of memory). */
+int nf_compound_by_reference(nf_ctype *t);
+
 /* Works around libffi on x86-64 (3.4.4 at least): for a struct argument whose first eightbyte is INTEGER and
    second SSE, ffi_call copies all 16 bytes into the last free integer register slot, and the overflow lands
    in the first vector register slot, clobbering an earlier float argument. Such an argument, when it takes

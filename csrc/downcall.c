@@ -19,7 +19,8 @@
  *      bytes (for a pointer to a byte type or Void) inline, without allocating; anything else through convert.c (subclasses, __index__, buffers,
  *      str, structs), whose temporaries are kept until the call returns. Stub calls write each value,
  *      widened to 64 bits (narrow integers sign- or zero-extended, a float's bits in the low half), into
- *      its register slot; libffi calls write it into its slot of the argument buffer. A failure is
+ *      its register slot; libffi calls write it into its slot of the argument buffer (a struct the ABI passes by
+ *      reference: the copy the caller makes, and after it the pointer libffi passes). A failure is
  *      re-raised naming the function, the parameter and the expected native type, and nothing is called.
  *   5. Non-leaf calls release the GIL (PyEval_SaveThread, the cheapest correct way); leaf calls keep it.
  *   6. The stub loads the register image into the argument registers and calls the function; or ffi_call
@@ -86,6 +87,8 @@ typedef struct {
     ffi_type **atypes;         /* libffi argument types (nffi of them) */
     Py_ssize_t nffi;           /* libffi arguments: nargs, plus one per split argument */
     unsigned char *split;      /* per argument: passed to libffi as two scalars (nf_compound_ffi_split); or NULL */
+    unsigned char *byref;      /* per argument: passed by reference (nf_compound_by_reference): libffi gets a pointer
+                                  to the copy in the argument buffer, stored right after it; or NULL */
     ffi_cif cif;               /* prepared once, at bind time */
     PyObject *weakreflist;
     PyObject *dict;            /* __doc__, __signature__, __wrapped__ set by the Python layer */
@@ -166,6 +169,24 @@ static int make_splits(nf_function *f, Py_ssize_t *nfixed)
     return 0;
 }
 
+/* Where the pointer to a by-reference argument's copy is stored, from the start of its slot: after the copy. */
+static Py_ssize_t byref_pointer_at(nf_ctype *t)
+{
+    return (t->size + 7) / 8 * 8;
+}
+
+/* What libffi reads for argument i whose value is in its slot of buf: the slot, or for an argument passed by
+   reference the pointer to it (written here, after the copy). */
+static void *ffi_value(nf_function *f, char *buf, Py_ssize_t i)
+{
+    char *slot = buf + f->offsets[i];
+    if (!f->byref || !f->byref[i])
+        return slot;
+    void **p = (void **)(slot + byref_pointer_at(f->argt[i]));
+    *p = slot;
+    return p;
+}
+
 static int make_plan(nf_function *f)
 {
     nf_ctype *ft = f->ftype;
@@ -189,12 +210,22 @@ static int make_plan(nf_function *f)
         nf_ctype *t = nf_types_param_wire(ft, i);
         if (check_passable(t, "parameter", i) < 0)
             return -1;
+        int byref = nf_compound_by_reference(t);
+        if (byref < 0)
+            return -1;
+        if (byref && !f->byref && !(f->byref = PyMem_Calloc(n, 1))) {
+            PyErr_NoMemory();
+            return -1;
+        }
         Py_ssize_t a = t->align > 8 ? t->align : 8;
         off = (off + a - 1) / a * a;
         f->argt[i] = t;
         f->offsets[i] = off;
-        f->atypes[i] = t->ffi;
-        off += t->size > 8 ? t->size : 8;
+        f->atypes[i] = byref ? &ffi_type_pointer : t->ffi;
+        /* sizes are at most NF_BYVALUE_MAX (1 MiB) each: no overflow */
+        off += byref ? byref_pointer_at(t) + 8 : t->size > 8 ? t->size : 8;
+        if (byref)
+            f->byref[i] = 1;
         f->has_ptr_args |= t->kind == NF_POINTER;
     }
     f->bufsize = off;
@@ -641,10 +672,13 @@ static __attribute__((noinline)) PyObject *ffi_path(nf_function *f, PyObject *co
     }
     if (f->split) {  /* rare: lay the values out again with two entries for each split argument */
         for (Py_ssize_t j = 0, k = 0; j < n; j++) {
-            avalues[k++] = buf + f->offsets[j];
+            avalues[k++] = ffi_value(f, buf, j);
             if (f->split[j])
                 avalues[k++] = buf + f->offsets[j] + 8;
         }
+    } else if (f->byref) {  /* by-reference arguments: libffi gets pointers to their copies */
+        for (Py_ssize_t j = 0; j < n; j++)
+            avalues[j] = ffi_value(f, buf, j);
     }
 
     rbuf = f->retsize <= (Py_ssize_t)sizeof stackret ? stackret : scratch_acquire(f->retsize);
@@ -976,6 +1010,7 @@ static void function_dealloc(nf_function *f)
     PyMem_Free(f->offsets);
     PyMem_Free(f->atypes);
     PyMem_Free(f->split);
+    PyMem_Free(f->byref);
     PyMem_Free(f->plan);
     PyMem_Free(f->sargs);
     Py_TYPE(f)->tp_free((PyObject *)f);

@@ -1,7 +1,8 @@
-"""The calling-convention classifiers (csrc/classify.c) on data: AArch64's rules, which cannot run here, and SysV's.
+"""The calling-convention classifiers (csrc/classify.c) on data: AArch64's rules and SysV's, on any platform.
 
-Both classifiers are compiled on every platform. The x86-64 one is also checked end to end against GCC by the
-compound matrix; the AArch64 expectations below come from AAPCS64 (homogeneous floating-point aggregates of
+Both classifiers are compiled on every platform. Each is also checked end to end against its ABI's GCC by the
+compound matrix, run on x86-64 and, by .ci/aarch64, on emulated AArch64 (helpers built by aarch64-linux-gnu-gcc);
+the AArch64 expectations below come from AAPCS64 (homogeneous floating-point aggregates of
 1 to 4 members travel in vector registers; other composites of up to 16 bytes in general registers, larger
 ones by reference). A result is "memory" or the parts of the equivalent struct given to libffi: "f" float,
 "d" double, and integer chunks "1", "2", "4", "8" (bytes).

@@ -4,7 +4,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import pathlib
-import shutil
 import subprocess
 import sys
 import zlib
@@ -22,7 +21,7 @@ from test_typing import run_mypy  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 SAMPLE = HERE / "native" / "gen_sample.h"
-CC = os.environ.get("CC") or shutil.which("cc") or "cc"
+from build import CC  # noqa: E402  (the tests' one C compiler: $CC, the cross compiler in the AArch64 job)
 # Real headers of the machine, with the library each module binds to and the included files declared too.
 REAL = {"zlib.h": ("libz.so.1", []), "sqlite3.h": ("libsqlite3.so.0", []), "bzlib.h": ("libbz2.so.1.0", []),
         "lzma.h": ("liblzma.so.5", ["/lzma/"]), "expat.h": ("libexpat.so.1", ["expat_external"]),
