@@ -63,6 +63,15 @@ class GenResult:
     layouts: list[Layout]
 
 
+def _parameter_type(expr: str) -> str:
+    """A declared function's pointer parameter as callers may pass it: ``char *`` as ``CString`` (str, bytes),
+    ``T *`` as ``PointerLike[T]`` (buffers, struct values, None too); the same native types at run time."""
+    if not (expr.startswith("Pointer[") and expr.endswith("]")):
+        return expr
+    inner = expr[len("Pointer["):-1]
+    return "CString" if inner in ("Char", "SignedChar", "UnsignedChar") else f"PointerLike[{inner}]"
+
+
 class _Unsupported(Exception):
     """A type nativeffi cannot express; the message is the reason."""
 
@@ -119,7 +128,8 @@ _VA_LIST = {"va_list", "__gnuc_va_list", "__builtin_va_list"}
 _RESERVED_FIELDS = {"address", "copy", "native_type"}
 # Names the generated module defines or imports itself: a C name equal to one is renamed.
 _BUILTIN_NAMES = {"native", "native_var", "Struct", "Union", "Array", "Bits", "Opaque", "Pointer", "NativeFunction",
-                  "VarArgs", "Void", "enum", "Any", "Final", "Literal", "TYPE_CHECKING", "default_asset", "_LAZY"} \
+                  "VarArgs", "Void", "enum", "Any", "Final", "Literal", "TYPE_CHECKING", "default_asset", "_LAZY",
+                  "PointerLike", "CString"} \
     | set(_SCALAR_KINDS.values()) | set(_KNOWN_TYPEDEFS.values())
 
 
@@ -559,7 +569,7 @@ class _Generator:
                 while pname in used or pname in ("args",):
                     pname += "_"
                 used.add(pname)
-                params.append((pname, self.type_expr(a.type, needs, context="param")))
+                params.append((pname, _parameter_type(self.type_expr(a.type, needs, context="param"))))
             ret = self.type_expr(t.get_result(), needs, context="return")
             ftype = self.function_type(t, needs, variadic) if variadic is not None else None
         except _Unsupported as e:
