@@ -331,6 +331,23 @@ def test_array_assignment_from_sequences():
     assert grid_trace(g) == 16 and g.cells[0] == [4, 4, 0]
 
 
+def test_array_lengths_written_as_literal():
+    """Array[T, Literal[n], ...] (the spelling type checkers accept) is the same type as Array[T, n, ...]; C sees it."""
+    from typing import Literal
+
+    assert Array[Int32, Literal[3], Literal[3]] is Array[Int32, 3, 3]
+
+    class LiteralGrid(Struct):
+        cells: Array[Int32, Literal[3], Literal[3]]
+
+    g = LiteralGrid()
+    g.cells = [[1, 0, 0], [0, 2, 0], [0, 0, 3]]
+    assert sizeof(LiteralGrid) == sizeof(Grid) == 36
+    assert grid_trace(g.address.cast(Grid).ref) == 6  # the same bytes as a Grid, which C reads
+    with pytest.raises(TypeError, match="Array lengths must be ints, got 'x'"):
+        Array[Int32, Literal["x"]]
+
+
 def test_array_wrong_length_raises_and_leaves_memory():
     """A sequence of the wrong length is a ValueError and nothing is written."""
     g = Grid()

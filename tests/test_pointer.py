@@ -125,6 +125,28 @@ def test_pointer_parameter_type_checks(lib) -> None:
     malloc.free(p)
 
 
+def test_pointer_like_and_cstring_are_pointer_types() -> None:
+    """PointerLike[T] is Pointer[T] and CString is Pointer[Char] for nativeffi (checkers see wider unions), so a
+    CString parameter takes str, bytes and pointers as Pointer[Char] does, and PointerLike has no values."""
+    from nativeffi import CString, PointerLike
+
+    assert PointerLike[Int32] is Pointer[Int32] and PointerLike[Pointer[Char]] is Pointer[Pointer[Char]]
+    assert CString is Pointer[Char]
+    strlen = nativeffi.native(symbol="strlen")(_strlen_decl)
+    assert strlen("héllo") == 6 and strlen(b"abc") == 3 and strlen(Pointer[Char].from_buffer(bytearray(b"ab\0"))) == 2
+    ns: dict = {}
+    exec("from nativeffi import PointerLike, Struct, Int32\n"
+         "class Node(Struct):\n"
+         "    v: Int32\n"
+         "    nxt: PointerLike['Node']\n", ns)
+    assert nativeffi.fields(ns["Node"])[1].type.target is ns["Node"].__native__
+    with pytest.raises(TypeError, match="PointerLike is a parameter type"):
+        PointerLike()
+
+
+def _strlen_decl(s: nativeffi.CString) -> Size: ...
+
+
 def test_to_str_reads_utf8(lib) -> None:
     """to_str decodes a C string up to its NUL, or exactly `length` bytes."""
     s = cfunc(lib, "greeting", [], Pointer[Char])()

@@ -56,12 +56,13 @@ def test_pointer_size_matches_c() -> None:
 
 
 def test_annotations_carry_python_types() -> None:
-    """Scalar aliases are Annotated with the Python type a caller passes, so type checkers see int/float/bool."""
+    """Scalar aliases are Annotated with the Python type a caller passes, so type checkers see int/float/bool;
+    Void is Annotated Any, so that Pointer[Void] is Pointer[Any] for them (void * converts both ways, as in C)."""
     assert typing.get_origin(nativeffi.Int64) is typing.Annotated
     assert typing.get_args(nativeffi.Int64)[0] is int
     assert typing.get_args(nativeffi.Double)[0] is float
     assert typing.get_args(nativeffi.Bool)[0] is bool
-    assert typing.get_args(Void)[0] is type(None)
+    assert typing.get_args(Void)[0] is typing.Any
 
 
 def test_pointer_classes_are_cached_and_typed() -> None:

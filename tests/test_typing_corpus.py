@@ -36,15 +36,14 @@ def _package_root() -> str | None:
 
 
 def run_mypy(files: list[pathlib.Path], cache: pathlib.Path) -> dict[tuple[str, int], list[str]]:
-    """mypy --strict over `files` (``empty-body`` disabled, as the docs say: a declaration's body is ``...``);
-    the error messages by (file name, line)."""
+    """mypy --strict over `files` (modules of declarations disable ``empty-body`` in a comment, as the docs
+    say); the error messages by (file name, line)."""
     env = dict(os.environ)
     root = _package_root()
     if root:
         env["MYPYPATH"] = root
-    proc = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--disable-error-code", "empty-body",
-                           "--cache-dir", str(cache), "--no-error-summary", "--no-pretty", "--hide-error-context",
-                           "--show-column-numbers", *map(str, files)],
+    proc = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(cache), "--no-error-summary",
+                           "--no-pretty", "--hide-error-context", "--show-column-numbers", *map(str, files)],
                           capture_output=True, text=True, env=env, timeout=600)
     errors: dict[tuple[str, int], list[str]] = {}
     for line in proc.stdout.splitlines():
@@ -136,3 +135,16 @@ def test_good_corpus_runs(program: pathlib.Path) -> None:
         env["PYTHONPATH"] = os.pathsep.join(p for p in [root, env.get("PYTHONPATH", "")] if p)
     proc = subprocess.run([sys.executable, str(program)], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("checker", [0, 1], ids=["mypy", "pyright"])
+def test_type_checking_page_passes_checkers(tmp_path: pathlib.Path, checker: int) -> None:
+    """The examples of docs/type-checking.md, one module as the docs test runs them, give no error to either
+    checker (the docs test executes them)."""
+    page = (CORPUS.parent.parent / "docs" / "type-checking.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", page, re.S)
+    assert len(blocks) >= 5
+    module = tmp_path / "type_checking_page.py"
+    module.write_text('# mypy: disable-error-code="empty-body"\n' + "\n".join(blocks))
+    errors = run_mypy([module], tmp_path / "cache") if checker == 0 else run_pyright([module], tmp_path)
+    assert not errors, describe(errors)

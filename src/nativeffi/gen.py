@@ -23,7 +23,7 @@ from typing import Any, Iterable, Optional, Sequence
 __all__ = ["generate", "main", "parse_varargs", "GenError", "GenResult", "Skip", "Layout", "system_include_dirs",
            "GENERATOR_VERSION"]
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 
 
 class GenError(Exception):
@@ -61,6 +61,15 @@ class GenResult:
     declared: list[str]
     skipped: list[Skip]
     layouts: list[Layout]
+
+
+def _parameter_type(expr: str) -> str:
+    """A declared function's pointer parameter as callers may pass it: ``char *`` as ``CString`` (str, bytes),
+    ``T *`` as ``PointerLike[T]`` (buffers, struct values, None too); the same native types at run time."""
+    if not (expr.startswith("Pointer[") and expr.endswith("]")):
+        return expr
+    inner = expr[len("Pointer["):-1]
+    return "CString" if inner in ("Char", "SignedChar", "UnsignedChar") else f"PointerLike[{inner}]"
 
 
 class _Unsupported(Exception):
@@ -119,7 +128,8 @@ _VA_LIST = {"va_list", "__gnuc_va_list", "__builtin_va_list"}
 _RESERVED_FIELDS = {"address", "copy", "native_type"}
 # Names the generated module defines or imports itself: a C name equal to one is renamed.
 _BUILTIN_NAMES = {"native", "native_var", "Struct", "Union", "Array", "Bits", "Opaque", "Pointer", "NativeFunction",
-                  "VarArgs", "Void", "enum", "Any", "Final", "TYPE_CHECKING", "default_asset", "_LAZY"} \
+                  "VarArgs", "Void", "enum", "Any", "Final", "Literal", "TYPE_CHECKING", "default_asset", "_LAZY",
+                  "PointerLike", "CString"} \
     | set(_SCALAR_KINDS.values()) | set(_KNOWN_TYPEDEFS.values())
 
 
@@ -301,7 +311,7 @@ class _Generator:
             if any(d < 1 for d in dims):
                 raise _Unsupported("zero-length array")
             elem = self.type_expr(t, needs, context="field")
-            return f"Array[{elem}, {', '.join(str(d) for d in dims)}]"
+            return f"Array[{elem}, {', '.join(f'Literal[{d}]' for d in dims)}]"  # Literal: what checkers take
         if k == ci.TypeKind.INCOMPLETEARRAY:
             raise _Unsupported("array of unknown size: nativeffi arrays have a fixed length")
         if k in (ci.TypeKind.FUNCTIONPROTO, ci.TypeKind.FUNCTIONNOPROTO):
@@ -358,8 +368,7 @@ class _Generator:
             return None, fnptr
         self.in_progress.discard(key)
         py = self.claim(key, decl.spelling, "typedef")
-        ignore = "  # type: ignore[type-arg, valid-type]" if "Array[" in expr else ""
-        self.add(_Decl(py, [f"{py} = {expr}{ignore}"], needs, "alias"))
+        self.add(_Decl(py, [f"{py} = {expr}"], needs, "alias"))
         return py, fnptr
 
     def enum(self, decl: Any, typedef_name: Optional[str] = None) -> str:
@@ -499,9 +508,7 @@ class _Generator:
                     name += "_"
             used.add(name)
             layout.fields.append((name, f.spelling))
-            # mypy takes no integer type arguments: the README's documented ignore for Array fields
-            ignore = "  # type: ignore[type-arg, valid-type]" if "Array[" in expr else ""
-            body.append(f"    {name}: {expr}{ignore}")
+            body.append(f"    {name}: {expr}")
         if not body:
             raise _Unsupported("a struct with no fields has no C layout nativeffi accepts")
         pack = 0
@@ -562,7 +569,7 @@ class _Generator:
                 while pname in used or pname in ("args",):
                     pname += "_"
                 used.add(pname)
-                params.append((pname, self.type_expr(a.type, needs, context="param")))
+                params.append((pname, _parameter_type(self.type_expr(a.type, needs, context="param"))))
             ret = self.type_expr(t.get_result(), needs, context="return")
             ftype = self.function_type(t, needs, variadic) if variadic is not None else None
         except _Unsupported as e:
@@ -879,7 +886,7 @@ def _render(gen: _Generator, headers: Sequence[str], asset: Optional[str], comma
     if lazy_functions:
         chunks.append((True, _lazy_block(lazy_functions)))
     used = set(re.findall(r"\w+", "\n".join(x for _, lines in chunks for x in lines)))
-    nativeffi_names = sorted((_BUILTIN_NAMES - {"enum", "Any", "Final", "TYPE_CHECKING", "_LAZY"}) & used)
+    nativeffi_names = sorted((_BUILTIN_NAMES - {"enum", "Any", "Final", "Literal", "TYPE_CHECKING", "_LAZY"}) & used)
     if asset:
         nativeffi_names = sorted(set(nativeffi_names) | {"default_asset"})
     names = ", ".join(os.path.basename(h) for h in headers)
@@ -894,7 +901,7 @@ def _render(gen: _Generator, headers: Sequence[str], asset: Optional[str], comma
             ""]
     if "enum" in used:
         out.append("import enum")
-    typing_names = [n for n in ("TYPE_CHECKING", "Any", "Final") if n in used]
+    typing_names = [n for n in ("TYPE_CHECKING", "Any", "Final", "Literal") if n in used]
     if typing_names:
         out.append(f"from typing import {', '.join(typing_names)}")
     out.append("")

@@ -55,10 +55,10 @@ def _forward_class(name: str, namespace: dict[str, Any]) -> type:
 if TYPE_CHECKING:
     from typing import Protocol
 
-    if sys.version_info >= (3, 10):
-        from typing import ParamSpec, TypeAlias
+    if sys.version_info >= (3, 11):
+        from typing import ParamSpec, TypeAlias, Unpack
     else:  # typing_extensions is only read by the type checker here (its stubs come with it), never imported
-        from typing_extensions import ParamSpec, TypeAlias
+        from typing_extensions import ParamSpec, TypeAlias, Unpack
     from typing_extensions import Buffer
 
     _P = ParamSpec("_P")
@@ -107,7 +107,8 @@ if TYPE_CHECKING:
 
     from .compound import Array
 
-    PointerLike: TypeAlias = Union[Pointer[T], Buffer, _HasNativePointer, "Array[Any]", None]
+    # An array of T (of any lengths) passes for a T * as in C.
+    PointerLike: TypeAlias = Union[Pointer[T], Buffer, _HasNativePointer, Array[T, Unpack[tuple[Any, ...]]], None]
     CString: TypeAlias = Union[Pointer[int], Pointer[Utf8], str, Buffer, None]
 else:
     class Pointer(_core.PointerBase):
@@ -167,7 +168,7 @@ else:
         rest when the call is made (a buffer's elements must be T, a struct's type must be T).
 
         Example:
-            >>> from nativeffi import native, PointerLike, Double, Size
+            >>> from nativeffi import native, PointerLike, Double, Int, Size
             >>> @native(symbol="memset")
             ... def zero_doubles(p: PointerLike[Double], c: Int, n: Size) -> None: ...
             >>> zero_doubles(array.array("d", [1.0, 2.0]), 0, 16)   # doctest: +SKIP

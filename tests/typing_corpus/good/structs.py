@@ -1,7 +1,10 @@
 """Structs, unions, arrays and bit fields: struct tm with localtime_r and strftime, div_t returned by value,
 a union to look at a double's bits, a grid of inline arrays and a packed header of bit fields."""
+# Declarations have `...` bodies, which mypy --strict reports as empty-body errors in .py files:
+# mypy: disable-error-code="empty-body"
 from __future__ import annotations
 
+import array
 import ctypes
 from typing import Literal
 
@@ -57,6 +60,10 @@ def strftime(buf: PointerLike[Uint8], size: Size, fmt: CString, tm: PointerLike[
 def div(numerator: Int, denominator: Int) -> Div: ...
 
 
+@native(asset="libc.so.6", symbol="memcpy")
+def copy_doubles(dst: PointerLike[Double], src: PointerLike[Double], n: Size) -> Pointer[Double]: ...
+
+
 def iso_date(seconds: int) -> str:
     tm = Tm()
     t = ctypes.c_int64(seconds)
@@ -82,6 +89,8 @@ def main() -> None:
     g.weights[2] = 0.5
     total: float = sum(g.weights)
     assert total == 0.5 and len(g.cells) == 3
+    copy_doubles(g.weights, array.array("d", [1.0, 2.0, 3.0]), 3 * sizeof(Double))  # an array for a double *
+    assert g.weights.tolist() == [1.0, 2.0, 3.0]
 
     h = Header(version=4, urgent=True, length=512)
     version: int = h.version
