@@ -4,6 +4,8 @@
 #include "convert.h"
 #include "sizes.h"
 
+#include <wchar.h>
+
 static PyObject *default_pointer_class;  /* nativeffi.Pointer, set by the Python layer */
 PyObject *nf_NullPointerError;
 
@@ -274,8 +276,10 @@ static int element_address(nf_pointer *p, nf_ctype *t, PyObject *index, int sign
    exception if the pointee has no values, p is null, or the address leaves the address space. */
 static nf_ctype *element_at(nf_pointer *p, PyObject *index, const char *what, char **a)
 {
+    if (check_not_null(p, what) < 0)   /* first: nullptr, untyped, raises NullPointerError as any null pointer */
+        return NULL;
     nf_ctype *t = element_type(p, what);
-    if (!t || check_not_null(p, what) < 0)
+    if (!t)
         return NULL;
     *a = p->addr;
     if (index && element_address(p, t, index, 1, "[]", a) < 0)
@@ -421,6 +425,13 @@ static PyObject *pointer_get_keep(nf_pointer *p, void *c) { return Py_NewRef(p->
 
 /* -- Strings -------------------------------------------------------------- */
 
+/* Whether t is a byte type a C string is made of: the 1-byte integers (Char, Uint8, Int8...) or Utf8. */
+static int is_byte_text(nf_ctype *t)
+{
+    return t->kind == NF_I8 || t->kind == NF_U8 ||
+           (t->kind == NF_OPAQUE && PyUnicode_CompareWithASCIIString(t->name, "Utf8") == 0);
+}
+
 static PyObject *pointer_to_str(nf_pointer *p, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"length", NULL};
@@ -430,21 +441,32 @@ static PyObject *pointer_to_str(nf_pointer *p, PyObject *args, PyObject *kw)
     nf_ctype *t = nf_pointer_target(p->type);
     if (!t)
         return NULL;
-    int textual = (t->kind == NF_I8 || t->kind == NF_U8) ||
-                  (t->kind == NF_OPAQUE && PyUnicode_CompareWithASCIIString(t->name, "Utf8") == 0);
-    if (!textual) {
-        PyErr_Format(PyExc_TypeError, "to_str() is for Pointer[Utf8] and Pointer[Char], not %U", p->type->name);
+    int wide = t->scalar == NF_T_WChar;
+    if (!wide && !is_byte_text(t)) {
+        PyErr_Format(PyExc_TypeError, "to_str() is for pointers to bytes (Pointer[Utf8], Pointer[Char], "
+                     "Pointer[Uint8], Pointer[Int8]...) and Pointer[WChar], not %U", p->type->name);
         return NULL;
     }
     if (check_not_null(p, "read a string") < 0)
         return NULL;
-    Py_ssize_t n;
+    Py_ssize_t n, nbytes;
     if (length == Py_None) {
-        n = (Py_ssize_t)strlen(p->addr);
+        n = wide ? (Py_ssize_t)wcslen((const wchar_t *)p->addr) : (Py_ssize_t)strlen(p->addr);
     } else {
-        if (region_length(p, length, "to_str() length", &n) < 0)
+        if (nf_count_from_object(length, "to_str() length", &n) < 0)
+            return NULL;
+        if (nf_size_mul(n, wide ? (Py_ssize_t)sizeof(wchar_t) : 1, &nbytes) < 0) {
+            PyErr_Format(PyExc_OverflowError, "to_str() length %R is " NF_TOO_LARGE, length);
+            return NULL;
+        }
+        PyObject *bytes = PyLong_FromSsize_t(nbytes);
+        int bad = !bytes || region_length(p, bytes, "to_str() length", &nbytes) < 0;
+        Py_XDECREF(bytes);
+        if (bad)
             return NULL;
     }
+    if (wide)
+        return PyUnicode_FromWideChar((const wchar_t *)p->addr, n);
     return PyUnicode_DecodeUTF8(p->addr, n, "strict");
 }
 
@@ -467,7 +489,8 @@ static PyMethodDef pointer_methods[] = {
     {"as_memoryview", (PyCFunction)pointer_as_memoryview, METH_O,
      "as_memoryview(nbytes): a writable memoryview of nbytes at this address (no copy)."},
     {"to_str", (PyCFunction)(void (*)(void))pointer_to_str, METH_VARARGS | METH_KEYWORDS,
-     "to_str(length=None): decode UTF-8 up to the NUL terminator, or exactly `length` bytes."},
+     "to_str(length=None): decode the string up to the NUL terminator, or exactly `length` elements: UTF-8 for "
+     "pointers to bytes, wchar_t (UTF-32 on Linux) for Pointer[WChar]."},
     {"_retype", (PyCFunction)pointer_retype, METH_O, "_retype(cls): the same address as another Pointer class."},
     {NULL},
 };

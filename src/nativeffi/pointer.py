@@ -82,7 +82,18 @@ else:
         ``p.value`` and ``p[i]`` read and write the pointee (``p.ref`` for structs), ``p + n`` steps by the
         pointee's size (``OverflowError`` rather than wrap around the address space), ``p - q`` is the exact
         element count, ``p.cast(T)`` reinterprets, equality and hashing go by address. Reading or writing
-        through ``nullptr`` raises ``NullPointerError``.
+        through ``nullptr`` (or any null pointer) raises ``NullPointerError``.
+
+        Text: a ``str`` argument for a pointer to any byte type (``Pointer[Char]``, ``Pointer[Utf8]``,
+        ``Pointer[Uint8]``, ``Pointer[UnsignedChar]``, ``Pointer[Int8]``) passes its NUL-terminated UTF-8 for
+        the call, and ``p.to_str()`` decodes through any of them (``Pointer[WChar]``: wchar_t text). A str is
+        never stored into memory (a field or ``p.value``): its bytes would not outlive the call; use
+        ``to_native_utf8``.
+
+        Example:
+            >>> strlen = native(NativeFunction[[Pointer[Uint8]], Size], symbol="strlen")(lambda s: ...)
+            >>> strlen("héllo")
+            6
         """
 
         __slots__ = ()
