@@ -2,6 +2,7 @@
 #include "pointer.h"
 #include "compound.h"
 #include "convert.h"
+#include "errors.h"
 #include "sizes.h"
 
 #include <wchar.h>
@@ -236,6 +237,32 @@ static PyObject *pointer_as_memoryview(nf_pointer *p, PyObject *arg)
     return mv;
 }
 
+/* p.to_bytes(n): a copy of the memory of n elements (n bytes for Pointer[Void]). */
+static PyObject *pointer_to_bytes(nf_pointer *p, PyObject *arg)
+{
+    nf_ctype *t = nf_pointer_target(p->type);
+    if (!t)
+        return NULL;
+    Py_ssize_t n, nbytes, size = t->kind == NF_VOID ? 1 : t->size;
+    if (t->kind == NF_OPAQUE || t->kind == NF_FUNCTION) {
+        PyErr_Format(PyExc_TypeError, "to_bytes() through %U: its pointee has no size; cast it to Pointer[Uint8] "
+                     "first", p->type->name);
+        return NULL;
+    }
+    if (nf_count_from_object(arg, "to_bytes() element count", &n) < 0)
+        return NULL;
+    if (nf_size_mul(n, size, &nbytes) < 0) {
+        PyErr_Format(PyExc_OverflowError, "to_bytes() element count %R is " NF_TOO_LARGE, arg);
+        return NULL;
+    }
+    PyObject *bytes = PyLong_FromSsize_t(nbytes);
+    int bad = !bytes || region_length(p, bytes, "to_bytes() size in bytes", &nbytes) < 0;
+    Py_XDECREF(bytes);
+    if (bad || (nbytes > 0 && check_not_null(p, "read bytes") < 0))
+        return NULL;
+    return PyBytes_FromStringAndSize(p->addr, nbytes);
+}
+
 /* -- Element access ------------------------------------------------------ */
 
 /* The pointee, which must have values of a known size. Borrowed. */
@@ -287,8 +314,110 @@ static nf_ctype *element_at(nf_pointer *p, PyObject *index, const char *what, ch
     return t;
 }
 
+/* -- Slices: p[a:b], p[a:b:k], as ctypes pointers: indices count elements from p (negative ones lie before it),
+      stop is required (a pointer has no length), start too when stepping backwards. ---------------------- */
+
+/* The pointee, the address of element `start` and the count of a slice of p; NULL with an exception. */
+static nf_ctype *slice_at(nf_pointer *p, PyObject *slice, const char *what, char **a, Py_ssize_t *step,
+                          Py_ssize_t *count)
+{
+    PySliceObject *sl = (PySliceObject *)slice;
+    Py_ssize_t start, stop;
+    if (sl->stop == Py_None) {
+        PyErr_Format(PyExc_ValueError, "%U[a:b]: the slice needs a stop (a pointer has no length), got %R",
+                     p->type->name, slice);
+        return NULL;
+    }
+    if (PySlice_Unpack(slice, &start, &stop, step) < 0)
+        return NULL;
+    if (sl->start == Py_None && *step < 0) {
+        PyErr_Format(PyExc_ValueError, "%U[a:b:k]: a slice with a negative step needs a start, got %R",
+                     p->type->name, slice);
+        return NULL;
+    }
+    /* PySlice_Unpack clamps to +-PY_SSIZE_T_MAX; element_address then refuses such offsets */
+    *count = *step > 0 ? (stop > start ? (stop - start - 1) / *step + 1 : 0)
+                       : (stop < start ? (start - stop - 1) / -*step + 1 : 0);
+    if (check_not_null(p, what) < 0)
+        return NULL;
+    nf_ctype *t = element_type(p, what);
+    PyObject *first = t ? PyLong_FromSsize_t(start) : NULL;
+    int bad = !first || element_address(p, t, first, 1, "[]", a) < 0;
+    Py_XDECREF(first);
+    if (bad)
+        return NULL;
+    Py_ssize_t span, last;   /* the last element's offset from the first, in bytes: must stay in the address space */
+    char *end;
+    if (*count > 0 && (nf_size_mul(*count - 1, *step, &span) < 0 || nf_size_mul(span, t->size, &last) < 0 ||
+                       nf_addr_add(*a, last, &end) < 0)) {
+        PyErr_Format(PyExc_OverflowError, "%U[%R]: the slice leaves the address space", p->type->name, slice);
+        return NULL;
+    }
+    return t;
+}
+
+static PyObject *slice_read(nf_pointer *p, PyObject *slice)
+{
+    char *a;
+    Py_ssize_t step, n;
+    nf_ctype *t = slice_at(p, slice, "read", &a, &step, &n);
+    if (!t)
+        return NULL;
+    PyObject *list = PyList_New(n);
+    for (Py_ssize_t k = 0; list && k < n; k++, a += step * t->size) {
+        PyObject *v = NF_IS_SCALAR(t->kind) ? nf_cconv_load_scalar(t->kind, a) : nf_cconv_load(t, a, p->keep);
+        if (!v)
+            Py_CLEAR(list);
+        else
+            PyList_SET_ITEM(list, k, v);
+    }
+    return list;
+}
+
+/* p[a:b] = values: every value is converted first (into a temporary), so a bad one writes nothing. */
+static int slice_write(nf_pointer *p, PyObject *slice, PyObject *values)
+{
+    char *a;
+    Py_ssize_t step, n, nbytes;
+    nf_ctype *t = slice_at(p, slice, "write", &a, &step, &n);
+    if (!t)
+        return -1;
+    PyObject *seq = PySequence_Fast(values, "");
+    if (!seq) {
+        PyErr_Format(PyExc_TypeError, "%U[%R] = ...: expected a sequence of %zd values, got %.200s", p->type->name,
+                     slice, n, Py_TYPE(values)->tp_name);
+        return -1;
+    }
+    if (PySequence_Fast_GET_SIZE(seq) != n) {
+        PyErr_Format(PyExc_ValueError, "%U[%R] = ...: expected a sequence of %zd values (the slice's length), "
+                     "got %zd", p->type->name, slice, n, PySequence_Fast_GET_SIZE(seq));
+        Py_DECREF(seq);
+        return -1;
+    }
+    char *tmp = NULL;
+    int r = -1;
+    if (nf_size_mul(n, t->size, &nbytes) < 0 || !(tmp = PyMem_Malloc(nbytes ? nbytes : 1))) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t k = 0; k < n; k++)
+        if (nf_cconv_store(t, tmp + k * t->size, PySequence_Fast_GET_ITEM(seq, k)) < 0) {
+            nf_errors_prefix("%U[%R] item %zd", p->type->name, slice, k);
+            goto done;
+        }
+    for (Py_ssize_t k = 0; k < n; k++, a += step * t->size)
+        memcpy(a, tmp + k * t->size, t->size);
+    r = 0;
+done:
+    PyMem_Free(tmp);
+    Py_DECREF(seq);
+    return r;
+}
+
 static PyObject *load_at(nf_pointer *p, PyObject *index)
 {
+    if (index && PySlice_Check(index))
+        return slice_read(p, index);
     char *a;
     nf_ctype *t = element_at(p, index, "read", &a);
     if (!t)
@@ -304,6 +433,8 @@ static int store_at(nf_pointer *p, PyObject *index, PyObject *v)
         PyErr_SetString(PyExc_TypeError, "pointer elements cannot be deleted");
         return -1;
     }
+    if (index && PySlice_Check(index))
+        return slice_write(p, index, v);
     char *a;
     nf_ctype *t = element_at(p, index, "write", &a);
     return t ? nf_cconv_store(t, a, v) : -1;
@@ -488,6 +619,8 @@ static PyMethodDef pointer_methods[] = {
      "for Pointer[Void]), keeping obj alive."},
     {"as_memoryview", (PyCFunction)pointer_as_memoryview, METH_O,
      "as_memoryview(nbytes): a writable memoryview of nbytes at this address (no copy)."},
+    {"to_bytes", (PyCFunction)pointer_to_bytes, METH_O,
+     "to_bytes(n): a bytes copy of the memory of n elements from this address (n bytes for Pointer[Void])."},
     {"to_str", (PyCFunction)(void (*)(void))pointer_to_str, METH_VARARGS | METH_KEYWORDS,
      "to_str(length=None): decode the string up to the NUL terminator, or exactly `length` elements: UTF-8 for "
      "pointers to bytes, wchar_t (UTF-32 on Linux) for Pointer[WChar]."},
