@@ -433,6 +433,8 @@ static PyObject *m_compound_type(PyObject *m, PyObject *args)
     return (PyObject *)t;
 }
 
+static PyObject *set_layout(nf_ctype *t, PyObject *fields, Py_ssize_t pack, int derived);
+
 static int parse_specs(nf_ctype *t, PyObject *seq, field_spec *specs, Py_ssize_t n)
 {
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -472,13 +474,61 @@ static int parse_specs(nf_ctype *t, PyObject *seq, field_spec *specs, Py_ssize_t
     return 0;
 }
 
+/* -- Inheritance: a struct class derived from another appends fields, as ctypes does ---------------- */
+
+/* The base as a leading member, named so that no field can clash: C's struct D { struct B base; ... }. */
+static PyObject *base_spec_name;
+
+/* The field tuple of a derived struct: the base's fields (aliases owned by t, at the same offsets, since the base
+   is at offset 0), then the fields laid out after it (own[1..]). Steals nothing; new reference. */
+static PyObject *inherited_fields(nf_ctype *t, nf_ctype *base, PyObject *own)
+{
+    Py_ssize_t nb = PyTuple_GET_SIZE(base->fields), no = PyTuple_GET_SIZE(own) - 1;
+    PyObject *all = PyTuple_New(nb + no);
+    for (Py_ssize_t i = 0; all && i < nb + no; i++) {
+        nf_field *f = i < nb ? (nf_field *)PyTuple_GET_ITEM(base->fields, i) : (nf_field *)PyTuple_GET_ITEM(own, i - nb + 1);
+        nf_field *a = nf_field_alias(f, t, 0, i);
+        if (!a)
+            Py_CLEAR(all);
+        else
+            PyTuple_SET_ITEM(all, i, (PyObject *)a);
+    }
+    return all;
+}
+
 static PyObject *m_set_layout(PyObject *m, PyObject *args)
 {
-    nf_ctype *t;
-    PyObject *fields;
+    nf_ctype *t, *base = NULL;
+    PyObject *fields, *given;
     Py_ssize_t pack;
-    if (!PyArg_ParseTuple(args, "O!On:set_layout", &nf_CType_Type, &t, &fields, &pack))
+    if (!PyArg_ParseTuple(args, "O!On|O!:set_layout", &nf_CType_Type, &t, &given, &pack, &nf_CType_Type, &base))
         return NULL;
+    if (base && (base->kind != NF_STRUCT || t->kind != NF_STRUCT || !base->fields)) {
+        PyErr_Format(PyExc_TypeError, "%U: only a struct derives from a complete struct (the base %U is not one)",
+                     t->name, base->name);
+        return NULL;
+    }
+    if (base) {   /* lay out (base, *fields): the base is a member at offset 0, the new fields come after it */
+        PyObject *lead = Py_BuildValue("[(OOn)]", base_spec_name, base, (Py_ssize_t)-1);
+        fields = lead ? PySequence_InPlaceConcat(lead, given) : NULL;
+        Py_XDECREF(lead);
+        if (!fields)
+            return NULL;
+    } else {
+        fields = Py_NewRef(given);
+    }
+    PyObject *r = set_layout(t, fields, pack, base != NULL);
+    Py_DECREF(fields);
+    if (r && base) {
+        Py_SETREF(r, inherited_fields(t, base, r));
+        if (r)
+            Py_SETREF(t->fields, Py_NewRef(r));
+    }
+    return r;
+}
+
+static PyObject *set_layout(nf_ctype *t, PyObject *fields, Py_ssize_t pack, int derived)
+{
     if ((t->kind != NF_STRUCT && t->kind != NF_UNION) || t->fields) {
         PyErr_Format(PyExc_TypeError, "set_layout: %U is not an incomplete struct or union", t->name);
         return NULL;
@@ -514,7 +564,9 @@ static PyObject *m_set_layout(PyObject *m, PyObject *args)
     if (lay_out(t, specs, n, pack, &size, &align) < 0)
         goto done;
     lay->pack = pack;
-    lay->natural = t->kind == NF_STRUCT && !lay->has_bitfields;
+    /* a derived struct's own fields may not go into the base's tail padding, which libffi's field-by-field layout
+       would do: it is classified instead */
+    lay->natural = t->kind == NF_STRUCT && !lay->has_bitfields && !derived;
     for (Py_ssize_t i = 0; i < n && lay->natural; i++)
         lay->natural = is_natural(specs[i].type);
     if (lay->natural && pack) {
@@ -599,6 +651,28 @@ done:
     return (PyObject *)t;
 }
 
+/* A flexible array member's type (C's `double values[];`, Dart's Array.variable): an array of no elements, so that
+   it takes no room in sizeof yet is aligned as its element, which places it as the compiler does. Only valid as the
+   last field of a struct (checked by the Python layer, which also reads it as a Pointer to its first element). */
+static PyObject *m_flexible_array_type(PyObject *m, PyObject *arg)
+{
+    if (!nf_ctype_check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "flexible_array_type(element): element must be a CType");
+        return NULL;
+    }
+    nf_ctype *elem = (nf_ctype *)arg, *t = NULL;
+    PyObject *name = PyUnicode_FromFormat("Array[%U, ...]", elem->name);
+    PyObject *what = name ? PyUnicode_FromFormat("the element of %U", name) : NULL;
+    if (what && check_member_type(elem, what) == 0 && (t = nf_ctype_alloc(NF_ARRAY, "Array"))) {
+        Py_SETREF(t->name, Py_NewRef(name));
+        t->target = (nf_ctype *)Py_NewRef(elem);
+        t->align = elem->align;   /* length and size stay 0 */
+    }
+    Py_XDECREF(what);
+    Py_XDECREF(name);
+    return (PyObject *)t;
+}
+
 static PyObject *m_classify(PyObject *m, PyObject *args)
 {
     nf_ctype *t;
@@ -636,9 +710,12 @@ PyMethodDef nf_compound_methods[] = {
     {"compound_type", m_compound_type, METH_VARARGS,
      "compound_type(kind, name) -> an incomplete 'struct' or 'union' CType, completed by set_layout."},
     {"set_layout", m_set_layout, METH_VARARGS,
-     "set_layout(ctype, [(name, CType, width), ...], pack) -> tuple of Field: lays out and completes ctype;\n"
-     "width -1 for an ordinary field, >= 0 for a bit field (0: unnamed padding as in C)."},
+     "set_layout(ctype, [(name, CType, width), ...], pack, base=None) -> tuple of Field: lays out and completes\n"
+     "ctype; width -1 for an ordinary field, >= 0 for a bit field (0: unnamed padding as in C); base: a struct\n"
+     "whose fields come first, the new ones after its whole size (C's struct D { struct B base; ... })."},
     {"array_type", m_array_type, METH_VARARGS, "array_type(element, length, name=None) -> CType of an inline array."},
+    {"flexible_array_type", m_flexible_array_type, METH_O,
+     "flexible_array_type(element) -> CType of a flexible array member (Array[T, ...]): no elements, no size."},
     {"_classify", m_classify, METH_VARARGS,
      "_classify(ctype, abi) -> 'memory' or the register parts ('d', 'ff', '84'...) under abi 'sysv' or 'aarch64'."},
     {"_layout_info", m_layout_info, METH_O, "_layout_info(ctype) -> dict: pack, natural, by_value, ffi."},
@@ -653,5 +730,7 @@ void nf_compound_free(nf_ctype *t)
 
 int nf_compound_init(PyObject *module)
 {
+    if (!(base_spec_name = PyUnicode_InternFromString("(base)")))
+        return -1;
     return nf_cdata_init(module);
 }
