@@ -5,6 +5,8 @@
 #include "errors.h"
 #include "pointer.h"
 
+#include <wchar.h>
+
 #define NF_VALUE_ALIGN 16   /* owned storage is aligned to this; every compound's alignment is at most 16 */
 
 /* -- Making values and views ---------------------------------------------- */
@@ -94,7 +96,8 @@ static int store_text(nf_ctype *t, char *dst, PyObject *obj)
         if (n < 0)
             return -1;
         if (n > t->length) {
-            PyErr_Format(PyExc_ValueError, "a str of %zd wide characters does not fit %U", n, t->name);
+            PyErr_Format(PyExc_ValueError, "%zd wide characters do not fit %U (at most %zd)", n, t->name,
+                         t->length);
             return -1;
         }
         memset(dst, 0, t->size);
@@ -836,6 +839,45 @@ static PyObject *array_tolist(nf_cdata *c, PyObject *unused)
     return list;
 }
 
+/* -- Text in arrays of bytes or of WChar ------------------------------------------------------- */
+
+/* The count of elements before the first NUL (the length if none) of a text array; -1 with TypeError if c is not
+   an array of bytes (wide: of WChar). */
+static Py_ssize_t text_length(nf_cdata *c, int wide, const char *what)
+{
+    nf_ctype *e = c->type->target;
+    int ok = wide ? e->scalar == NF_T_WChar && !c->swap : e->size == 1 && NF_IS_INTEGER(e->kind);
+    if (!ok) {
+        PyErr_Format(PyExc_TypeError, "%s() is for arrays of %s, not %U", what,
+                     wide ? "WChar (in the platform's byte order)" : "bytes (Char, Uint8, Int8...) or WChar",
+                     c->type->name);
+        return -1;
+    }
+    Py_ssize_t n = 0;
+    if (wide)
+        while (n < c->type->length && ((wchar_t *)c->addr)[n] != 0)
+            n++;
+    else
+        while (n < c->type->length && c->addr[n] != 0)
+            n++;
+    return n;
+}
+
+static PyObject *array_to_bytes(nf_cdata *c, PyObject *unused)
+{
+    Py_ssize_t n = text_length(c, 0, "to_bytes");
+    return n < 0 ? NULL : PyBytes_FromStringAndSize(c->addr, n);
+}
+
+static PyObject *array_to_str(nf_cdata *c, PyObject *unused)
+{
+    int wide = c->type->target->scalar == NF_T_WChar;
+    Py_ssize_t n = text_length(c, wide, "to_str");
+    if (n < 0)
+        return NULL;
+    return wide ? PyUnicode_FromWideChar((wchar_t *)c->addr, n) : PyUnicode_DecodeUTF8(c->addr, n, "strict");
+}
+
 static PyObject *array_repr(nf_cdata *c)
 {
     PyObject *list = array_tolist(c, NULL);
@@ -898,7 +940,14 @@ static PyGetSetDef array_getset[] = {
 
 static PyMethodDef array_methods[] = {
     {"tolist", (PyCFunction)array_tolist, METH_NOARGS, "tolist() -> the elements as a (nested) list."},
+    {"to_bytes", (PyCFunction)array_to_bytes, METH_NOARGS,
+     "to_bytes() -> an array of bytes (Char, Uint8...) up to its first NUL, as C reads the string (bytes(a): all)."},
+    {"to_str", (PyCFunction)array_to_str, METH_NOARGS,
+     "to_str() -> the text up to the first NUL: UTF-8 for arrays of bytes, wchar_t for Array[WChar, n]."},
     {"_copy", (PyCFunction)cdata_copy, METH_NOARGS, "_copy() -> a new Python-owned array with the same bytes."},
+    {"copy", (PyCFunction)cdata_copy, METH_NOARGS, "copy() -> a new Python-owned array with the same bytes."},
+    {"__copy__", (PyCFunction)cdata_copy, METH_NOARGS, "copy.copy(a): a.copy()."},
+    {"__deepcopy__", (PyCFunction)cdata_copy, METH_O, "copy.deepcopy(a): a.copy() (its items are plain values)."},
     {NULL},
 };
 

@@ -265,7 +265,7 @@ class _CompoundMeta(type):
         localns = {**frame.f_locals, **namespace, name: cls}
         if namespace.get("_compound_base"):
             return cls
-        kind, base = _kind_of(cls, bases)
+        kind, base = _kind_of(cls, bases)  # base: Any, as its attributes are set by this metaclass
         if pack is not None and (not isinstance(pack, int) or isinstance(pack, bool)):
             raise TypeError(f"{name}: pack must be an int (1, 2, 4, 8 or 16), got {pack!r}")
         if base is not None and endian not in (None, base._endian_):
@@ -329,10 +329,16 @@ class _CompoundMeta(type):
         return cls
 
 
+def _innermost(ct: CType) -> CType:
+    """The element type of an array (of arrays...), or `ct` itself."""
+    while ct.kind == "array" and ct.target is not None:
+        ct = ct.target
+    return ct
+
+
 def _check_not_flexible(ct: CType, what: str) -> None:
     """A struct that ends in a flexible array member cannot be a field or an array element (C forbids it)."""
-    while ct.kind == "array":
-        ct = ct.target
+    ct = _innermost(ct)
     if ct.kind in ("struct", "union") and getattr(ct.pyclass, "_flexible_", None):
         raise TypeError(f"{what}: {ct.name} ends in a flexible array member, so it cannot be a field or an array "
                         f"element (as in C); use Pointer[{ct.name}]")
@@ -340,14 +346,14 @@ def _check_not_flexible(ct: CType, what: str) -> None:
 
 def _check_endian(ct: CType, endian: str, what: str) -> None:
     """A struct or union inside one of a declared byte order must be declared with the same (ctypes' rule)."""
-    while ct.kind == "array":
-        ct = ct.target
-    if ct.kind in ("struct", "union") and getattr(ct.pyclass, "_endian_", endian) != endian:
-        raise TypeError(f"{what}: {ct.name} is {ct.pyclass._endian_}-endian inside a {endian}-endian struct; declare "
+    ct = _innermost(ct)
+    other = getattr(ct.pyclass, "_endian_", endian)
+    if ct.kind in ("struct", "union") and other != endian:
+        raise TypeError(f"{what}: {ct.name} is {other}-endian inside a {endian}-endian struct; declare "
                         f"it with endian={endian!r} too")
 
 
-def _anonymous_aliases(cls: type, ct: CType, namespace: dict[str, Any], base: Optional[type]) -> dict[str, Any]:
+def _anonymous_aliases(cls: type, ct: CType, namespace: dict[str, Any], base: Any) -> dict[str, Any]:
     """Fields of anonymous members (``_anonymous_ = ("u",)``, C's unnamed ``union { ... };``) set on `cls`, so they
     read and write through the parent; names inherited from the base's anonymous members are aliased again."""
     names = tuple(getattr(base, "_anonymous_", ())) if base is not None else ()
@@ -374,13 +380,13 @@ def _anonymous_aliases(cls: type, ct: CType, namespace: dict[str, Any], base: Op
     return aliases
 
 
-def _kind_of(cls: type, bases: tuple[type, ...]) -> tuple[str, Optional[type]]:
+def _kind_of(cls: type, bases: tuple[type, ...]) -> tuple[str, Any]:
     """The kind ('struct' or 'union') of a new compound class, and the struct it derives from (None: none)."""
     if len(bases) == 1 and bases[0] in (Struct, Union):
         return ("union" if bases[0] is Union else "struct"), None
     if len(bases) == 1 and issubclass(bases[0], Struct) and "__native__" in bases[0].__dict__:
         base = bases[0]
-        if base._flexible_:  # type: ignore[attr-defined]
+        if base._flexible_:
             raise TypeError(f"{cls.__name__}: {base.__name__} ends in a flexible array member; no field can follow it")
         return "struct", base
     raise TypeError(f"{cls.__name__}: a struct or union class derives from Struct or Union, or a struct from one "
@@ -396,8 +402,7 @@ def _field_ctype(value: Any, what: str) -> tuple[CType, int]:
 
 
 def _has_pointers(ct: CType) -> bool:
-    while ct.kind == "array":
-        ct = ct.target
+    ct = _innermost(ct)
     if ct.kind in ("struct", "union"):
         return any(_has_pointers(f.type) for f in ct.fields)
     return ct.kind == "pointer"
@@ -451,7 +456,7 @@ class _CompoundBase(_core.CData, metaclass=_CompoundMeta):
         if mv.readonly:
             raise TypeError(f"{cls.__name__}.from_buffer() needs a writable buffer (bytearray, memoryview of one, "
                             f"mmap), got a read-only {type(source).__name__}; use from_buffer_copy()")
-        p = Pointer.from_buffer(mv)  # keeps the exported buffer (so `source` too) alive
+        p: Pointer[Any] = Pointer.from_buffer(mv)  # keeps the exported buffer (so `source` too) alive
         ptr = pointer_class(cls.__native__).from_address(p.address + offset, p._keep)  # type: ignore[attr-defined]
         return ptr.ref  # type: ignore[no-any-return]
 
@@ -474,13 +479,13 @@ class _CompoundBase(_core.CData, metaclass=_CompoundMeta):
         ct = type(self).__native__
         if _has_pointers(ct):
             raise TypeError(f"{ct.name} holds pointers, which mean nothing in another process: it cannot be pickled")
-        return (type(self).from_buffer_copy, (bytes(memoryview(self)),))  # type: ignore[arg-type]
+        return (type(self).from_buffer_copy, (bytes(memoryview(self)),))
 
     def __repr__(self) -> str:
         cls = type(self)
         parts = []
         for f in cls.__native__.fields:
-            if f.name != cls._flexible_:  # type: ignore[attr-defined]
+            if f.name != cls._flexible_:
                 parts.append(f"{f.name}={getattr(self, f.name)!r}")
         return f"{cls.__name__}({', '.join(parts)})"
 
