@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import struct
 import sys
 
 import pytest
@@ -90,6 +91,7 @@ def test_inherited_fields_read_what_c_wrote(lib) -> None:
     d3 = D3(1, 2, 3, 4)
     assert [f.name for f in fields(D3)] == ["a", "b", "c", "e"]
     assert cfunc(lib, "d3_sum", [D3], Int64)(d3) == 10
+    assert cfunc(lib, "d3_sum", [D3], Int64)((1, 2, 3, 4)) == 10   # a tuple initialiser passes by value too
     assert isinstance(d3, B) and repr(d3) == "D3(a=1, b=2, c=3, e=4)"
 
 
@@ -291,6 +293,12 @@ def test_flexible_array_is_indexed_through_a_pointer(lib) -> None:
         s.values = [1.0]
     assert repr(s) == "FA(n=5)"
     malloc.free(p)
+    with pytest.raises(TypeError, match="owned by Python has no room for its flexible array member"):
+        FA(n=1).values
+    buf = bytearray(sizeof(FA) + 2 * sizeof(Double))
+    fa = FA.from_buffer(buf)   # a view over a buffer sized by the user is fine
+    fa.values[1] = 4.0
+    assert bytes(buf[16:24]) == struct.pack("d", 4.0)
 
 
 def test_flexible_array_errors() -> None:

@@ -158,6 +158,11 @@ class _FlexibleField:
     def __get__(self, obj: Any, cls: Any = None) -> Any:
         if obj is None:
             return self
+        if not obj._is_view:
+            raise TypeError(f"{self.owner.name}.{self.name}: a {self.owner.name} owned by Python has no room for its "
+                            f"flexible array member; allocate one sized for its elements, e.g. "
+                            f"malloc(Uint8, offsetof({self.owner.name}, {self.name!r}) + n * sizeof(T))"
+                            f".cast({self.owner.name}), and read it through that pointer's .ref")
         return self.pointer_class.from_address(obj._address + self.offset, obj._keep)
 
     def __set__(self, obj: Any, value: Any) -> None:
@@ -177,6 +182,9 @@ if TYPE_CHECKING:
         def __setitem__(self, i: Any, v: Any) -> None: ...
         def __iter__(self) -> Iterator[Any]: ...
         def tolist(self) -> list[Any]: ...
+        def to_bytes(self) -> bytes: ...
+        def to_str(self) -> str: ...
+        def copy(self) -> ArrayView: ...
 else:
     class Array:
         """An inline C array: ``cells: Array[Int32, 3, 3]`` is C's ``int32_t cells[3][3]``.
