@@ -324,15 +324,13 @@ static nf_ctype *slice_at(nf_pointer *p, PyObject *slice, const char *what, char
     PySliceObject *sl = (PySliceObject *)slice;
     Py_ssize_t start, stop;
     if (sl->stop == Py_None) {
-        PyErr_Format(PyExc_ValueError, "%U[a:b]: the slice needs a stop (a pointer has no length), got %R",
-                     p->type->name, slice);
+        PyErr_SetString(PyExc_ValueError, "the slice needs a stop (a pointer has no length)");
         return NULL;
     }
     if (PySlice_Unpack(slice, &start, &stop, step) < 0)
         return NULL;
     if (sl->start == Py_None && *step < 0) {
-        PyErr_Format(PyExc_ValueError, "%U[a:b:k]: a slice with a negative step needs a start, got %R",
-                     p->type->name, slice);
+        PyErr_SetString(PyExc_ValueError, "a slice with a negative step needs a start");
         return NULL;
     }
     /* PySlice_Unpack clamps to +-PY_SSIZE_T_MAX; element_address then refuses such offsets */
@@ -350,7 +348,7 @@ static nf_ctype *slice_at(nf_pointer *p, PyObject *slice, const char *what, char
     char *end;
     if (*count > 0 && (nf_size_mul(*count - 1, *step, &span) < 0 || nf_size_mul(span, t->size, &last) < 0 ||
                        nf_addr_add(*a, last, &end) < 0)) {
-        PyErr_Format(PyExc_OverflowError, "%U[%R]: the slice leaves the address space", p->type->name, slice);
+        PyErr_SetString(PyExc_OverflowError, "the slice leaves the address space");
         return NULL;
     }
     return t;
@@ -384,13 +382,12 @@ static int slice_write(nf_pointer *p, PyObject *slice, PyObject *values)
         return -1;
     PyObject *seq = PySequence_Fast(values, "");
     if (!seq) {
-        PyErr_Format(PyExc_TypeError, "%U[%R] = ...: expected a sequence of %zd values, got %.200s", p->type->name,
-                     slice, n, Py_TYPE(values)->tp_name);
+        PyErr_Format(PyExc_TypeError, "expected a sequence of %zd values, got %.200s", n, Py_TYPE(values)->tp_name);
         return -1;
     }
     if (PySequence_Fast_GET_SIZE(seq) != n) {
-        PyErr_Format(PyExc_ValueError, "%U[%R] = ...: expected a sequence of %zd values (the slice's length), "
-                     "got %zd", p->type->name, slice, n, PySequence_Fast_GET_SIZE(seq));
+        PyErr_Format(PyExc_ValueError, "expected a sequence of %zd values (the slice's length), got %zd", n,
+                     PySequence_Fast_GET_SIZE(seq));
         Py_DECREF(seq);
         return -1;
     }
@@ -402,7 +399,7 @@ static int slice_write(nf_pointer *p, PyObject *slice, PyObject *values)
     }
     for (Py_ssize_t k = 0; k < n; k++)
         if (nf_cconv_store(t, tmp + k * t->size, PySequence_Fast_GET_ITEM(seq, k)) < 0) {
-            nf_errors_prefix("%U[%R] item %zd", p->type->name, slice, k);
+            nf_errors_prefix("item %zd", k);
             goto done;
         }
     for (Py_ssize_t k = 0; k < n; k++, a += step * t->size)
@@ -414,10 +411,30 @@ done:
     return r;
 }
 
+/* Puts "Pointer[T][a:b:k]" before the pending exception's message; returns -1. */
+static int slice_context(nf_pointer *p, PyObject *slice)
+{
+    PySliceObject *sl = (PySliceObject *)slice;
+    PyObject *part[3] = {sl->start, sl->stop, sl->step}, *text[3] = {NULL, NULL, NULL}, *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    for (int i = 0; i < 3; i++)
+        text[i] = part[i] == Py_None ? PyUnicode_FromString("") : PyObject_Str(part[i]);
+    PyErr_Restore(type, value, tb);
+    if (text[0] && text[1] && text[2])
+        nf_errors_prefix(sl->step == Py_None ? "%U[%U:%U]" : "%U[%U:%U:%U]", p->type->name, text[0], text[1], text[2]);
+    for (int i = 0; i < 3; i++)
+        Py_XDECREF(text[i]);
+    return -1;
+}
+
 static PyObject *load_at(nf_pointer *p, PyObject *index)
 {
-    if (index && PySlice_Check(index))
-        return slice_read(p, index);
+    if (index && PySlice_Check(index)) {
+        PyObject *r = slice_read(p, index);
+        if (!r)
+            slice_context(p, index);
+        return r;
+    }
     char *a;
     nf_ctype *t = element_at(p, index, "read", &a);
     if (!t)
@@ -434,7 +451,7 @@ static int store_at(nf_pointer *p, PyObject *index, PyObject *v)
         return -1;
     }
     if (index && PySlice_Check(index))
-        return slice_write(p, index, v);
+        return slice_write(p, index, v) < 0 ? slice_context(p, index) : 0;
     char *a;
     nf_ctype *t = element_at(p, index, "write", &a);
     return t ? nf_cconv_store(t, a, v) : -1;
