@@ -10,7 +10,10 @@
  *     sizeof(T) bytes, in which case it starts at the next such boundary; under #pragma pack it never moves;
  *   - a zero-width bit field moves the next field to a boundary of alignof(T), whatever the packing, and
  *     does not raise the struct's alignment;
- *   - a union puts every field at offset 0; size is rounded up to the alignment.
+ *   - a union puts every field at offset 0; size is rounded up to the alignment;
+ *   - a derived struct (set_layout's base) is laid out as C's struct D { struct B base; ... }: the base is a
+ *     leading member, so new fields never use its tail padding; its fields are then re-owned by D (aliases);
+ *   - a flexible array member (flexible_array_type) is an array of no elements: aligned as its element, no size.
  *
  * libffi description (t->ffi): a small struct (NF_FIELDS_MAX) whose layout libffi would compute itself is
  * described field by field (arrays flattened to repeated elements). Unions, structs with bit fields, packed and

@@ -1,4 +1,4 @@
-/* Pointer objects: typed addresses with element access, arithmetic, strings and buffer interop. */
+/* Pointer objects: typed addresses with element access, slices, arithmetic, strings and buffer interop. */
 #include "pointer.h"
 #include "compound.h"
 #include "convert.h"
