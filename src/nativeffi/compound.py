@@ -523,7 +523,15 @@ class Struct(_CompoundBase):
 
     ``Coord(x=1.0, y=2.0)`` (or positional, in field order) makes a zeroed struct owned by Python; missing
     fields stay zero. Fields read as Python values (views for nested structs and arrays) and write with the
-    same conversions and range checks as arguments. ``class Packed(Struct, pack=1)`` is ``#pragma pack(1)``.
+    same conversions and range checks as arguments; a struct field or argument also takes a tuple, list or dict
+    initialiser. ``class Packed(Struct, pack=1)`` is ``#pragma pack(1)``.
+
+    Also (see docs/structs-advanced.md): ``class Wire(Struct, endian="big")`` stores scalars in that byte order;
+    ``class Derived(Base)`` appends fields after the whole base (C's ``struct D { struct B base; ... }``);
+    ``_anonymous_ = ("u",)`` reads the fields of member ``u`` through the parent; a last field
+    ``Array[T, ...]`` is a flexible array member. Values compare with ``==`` field by field (padding
+    excluded; so they are unhashable), copy with ``copy.copy``, pickle (unless they hold pointers), and come from
+    buffers with ``from_buffer`` (a view) and ``from_buffer_copy``.
 
     Raises:
         TypeError: at declaration, for a non-native field type, an opaque or Void field, a struct that
