@@ -168,11 +168,16 @@ static int store_array(nf_ctype *t, char *dst, PyObject *obj)
     return r;
 }
 
+static void swap_scalars(nf_ctype *t, char *p);
+
+/* Writes dst in the platform's byte order: a byte-swapped array view given as the value is swapped back. */
 int nf_compound_store(nf_ctype *t, void *dst, PyObject *obj)
 {
     void *src = nf_compound_address(t, obj);
     if (src) {
         memmove(dst, src, t->size);
+        if (((nf_cdata *)obj)->swap)
+            swap_scalars(t, dst);
         return 0;
     }
     if (t->kind == NF_ARRAY)

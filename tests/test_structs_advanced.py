@@ -212,6 +212,12 @@ def test_big_endian_writes_what_c_reads_with_ntohl(lib, cls, c_name, why) -> Non
     assert cfunc(lib, c_name + "_fill_check", [Pointer[cls]], Int32)(w) == 1
     assert w.words.copy()[2] == copy.deepcopy(w.words)[2] == 0x030A   # a copy of a swapped array view keeps reading right
     assert cls.from_buffer_copy(bytes(w)) == w
+    other = cls()
+    other.words = w.words                         # swapped to swapped
+    native = Array[Uint16, 3](w.words)            # swapped to native
+    assert other.words.tolist() == native.tolist() == [0x010A, 0x020A, 0x030A]
+    other.words = native                          # native to swapped
+    assert bytes(other.words) == bytes(w.words)
 
 
 def test_little_endian_is_native_here_and_nesting_is_checked() -> None:
