@@ -225,15 +225,21 @@ static void swap_scalars(nf_ctype *t, char *p)
     }
 }
 
+/* A scalar or pointer of type t stored at a in the other byte order, as a Python value. Out of line: the
+   platform's order, the common case, keeps a frame without a buffer. */
+static __attribute__((noinline)) PyObject *load_swapped(nf_ctype *t, const char *a, nf_cdata *c)
+{
+    char tmp[16] __attribute__((aligned(16)));
+    reverse_copy(tmp, a, t->size);
+    return NF_IS_SCALAR(t->kind) ? nf_cconv_load_scalar(t->kind, tmp) : nf_cconv_load(t, tmp, keeper_of(c));
+}
+
 /* Reads a value of type t at a, inside the compound c (views keep c's memory alive); swap: a scalar (or array of
    them) stored in the other byte order. */
-static PyObject *load_member(nf_ctype *t, char *a, nf_cdata *c, int swap)
+static inline __attribute__((always_inline)) PyObject *load_member(nf_ctype *t, char *a, nf_cdata *c, int swap)
 {
-    if (swap && (NF_IS_SCALAR(t->kind) || t->kind == NF_POINTER)) {
-        char tmp[16] __attribute__((aligned(16)));
-        reverse_copy(tmp, a, t->size);
-        return NF_IS_SCALAR(t->kind) ? nf_cconv_load_scalar(t->kind, tmp) : nf_cconv_load(t, tmp, keeper_of(c));
-    }
+    if (swap && (NF_IS_SCALAR(t->kind) || t->kind == NF_POINTER))
+        return load_swapped(t, a, c);
     if (NF_IS_SCALAR(t->kind))
         return nf_cconv_load_scalar(t->kind, a);
     if (NF_IS_COMPOUND(t->kind)) {
@@ -245,11 +251,9 @@ static PyObject *load_member(nf_ctype *t, char *a, nf_cdata *c, int swap)
     return nf_cconv_load(t, a, keeper_of(c));
 }
 
-/* Writes v as a value of type t at a (swap: in the other byte order); nothing is written if v does not convert. */
-static int store_member(nf_ctype *t, char *a, PyObject *v, int swap)
+/* Writes v as a value of type t at a in the other byte order; nothing is written if v does not convert. */
+static __attribute__((noinline)) int store_swapped(nf_ctype *t, char *a, PyObject *v)
 {
-    if (!swap)
-        return nf_cconv_store(t, a, v);
     char stackbuf[64] __attribute__((aligned(16)));
     char *tmp = t->size <= (Py_ssize_t)sizeof stackbuf ? stackbuf : PyMem_Malloc(t->size);
     if (!tmp) {
@@ -266,6 +270,12 @@ static int store_member(nf_ctype *t, char *a, PyObject *v, int swap)
     if (tmp != stackbuf)
         PyMem_Free(tmp);
     return r;
+}
+
+/* Writes v as a value of type t at a (swap: in the other byte order); nothing is written if v does not convert. */
+static inline int store_member(nf_ctype *t, char *a, PyObject *v, int swap)
+{
+    return swap ? store_swapped(t, a, v) : nf_cconv_store(t, a, v);
 }
 
 /* -- Bit fields (little-endian bit numbering, as GCC and Clang on x86-64 and AArch64) ---------- */

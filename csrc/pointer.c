@@ -301,7 +301,7 @@ static int element_address(nf_pointer *p, nf_ctype *t, PyObject *index, int sign
 
 /* The pointee type and the address of p[index] (index NULL: p[0]) to `what` ("read", "write"). NULL with an
    exception if the pointee has no values, p is null, or the address leaves the address space. */
-static nf_ctype *element_at(nf_pointer *p, PyObject *index, const char *what, char **a)
+static inline __attribute__((always_inline)) nf_ctype *element_at(nf_pointer *p, PyObject *index, const char *what, char **a)
 {
     if (check_not_null(p, what) < 0)   /* first: nullptr, untyped, raises NullPointerError as any null pointer */
         return NULL;
@@ -354,7 +354,7 @@ static nf_ctype *slice_at(nf_pointer *p, PyObject *slice, const char *what, char
     return t;
 }
 
-static PyObject *slice_read(nf_pointer *p, PyObject *slice)
+static __attribute__((noinline)) PyObject *slice_read(nf_pointer *p, PyObject *slice)
 {
     char *a;
     Py_ssize_t step, n;
@@ -373,7 +373,7 @@ static PyObject *slice_read(nf_pointer *p, PyObject *slice)
 }
 
 /* p[a:b] = values: every value is converted first (into a temporary), so a bad one writes nothing. */
-static int slice_write(nf_pointer *p, PyObject *slice, PyObject *values)
+static __attribute__((noinline)) int slice_write(nf_pointer *p, PyObject *slice, PyObject *values)
 {
     char *a;
     Py_ssize_t step, n, nbytes;
@@ -412,7 +412,7 @@ done:
 }
 
 /* Puts "Pointer[T][a:b:k]" before the pending exception's message; returns -1. */
-static int slice_context(nf_pointer *p, PyObject *slice)
+static __attribute__((noinline)) int slice_context(nf_pointer *p, PyObject *slice)
 {
     PySliceObject *sl = (PySliceObject *)slice;
     PyObject *part[3] = {sl->start, sl->stop, sl->step}, *text[3] = {NULL, NULL, NULL}, *type, *value, *tb;
