@@ -5,6 +5,8 @@
 #include "errors.h"
 #include "pointer.h"
 
+#include <wchar.h>
+
 #define NF_VALUE_ALIGN 16   /* owned storage is aligned to this; every compound's alignment is at most 16 */
 
 /* -- Making values and views ---------------------------------------------- */
@@ -83,8 +85,48 @@ void *nf_compound_address(nf_ctype *t, PyObject *obj)
 
 /* -- Python -> C ------------------------------------------------------------ */
 
+/* Text into an array of bytes (bytes, bytearray, or str as UTF-8) or of WChar (str): NUL-padded to the length;
+   exactly the length is allowed (no NUL then, as C's char s[3] = "abc"). Returns 1 if done, 0 if t or obj is not
+   text, -1 with ValueError if it does not fit. */
+static int store_text(nf_ctype *t, char *dst, PyObject *obj)
+{
+    nf_ctype *e = t->target;
+    if (e->scalar == NF_T_WChar && PyUnicode_Check(obj)) {
+        Py_ssize_t n = PyUnicode_AsWideChar(obj, NULL, 0) - 1;   /* without the terminator it counts */
+        if (n < 0)
+            return -1;
+        if (n > t->length) {
+            PyErr_Format(PyExc_ValueError, "%zd wide characters do not fit %U (at most %zd)", n, t->name,
+                         t->length);
+            return -1;
+        }
+        memset(dst, 0, t->size);
+        return PyUnicode_AsWideChar(obj, (wchar_t *)dst, n) < 0 ? -1 : 1;
+    }
+    if (e->size != 1 || !(NF_IS_INTEGER(e->kind)) ||
+        !(PyBytes_Check(obj) || PyByteArray_Check(obj) || PyUnicode_Check(obj)))
+        return 0;
+    Py_ssize_t n;
+    const char *s = PyUnicode_Check(obj) ? PyUnicode_AsUTF8AndSize(obj, &n)
+                  : PyBytes_Check(obj) ? (n = PyBytes_GET_SIZE(obj), PyBytes_AS_STRING(obj))
+                                       : (n = PyByteArray_GET_SIZE(obj), PyByteArray_AS_STRING(obj));
+    if (!s)
+        return -1;
+    if (n > t->length) {
+        PyErr_Format(PyExc_ValueError, "%zd bytes%s do not fit %U (at most %zd)", n,
+                     PyUnicode_Check(obj) ? " (the str as UTF-8)" : "", t->name, t->length);
+        return -1;
+    }
+    memcpy(dst, s, n);
+    memset(dst + n, 0, t->size - n);
+    return 1;
+}
+
 static int store_array(nf_ctype *t, char *dst, PyObject *obj)
 {
+    int text = store_text(t, dst, obj);
+    if (text != 0)
+        return text < 0 ? -1 : 0;
     if (PyUnicode_Check(obj) || PyBytes_Check(obj) || PyByteArray_Check(obj)) {
         PyErr_Format(PyExc_TypeError, "expected a sequence of %zd items for %U, got %.200s (convert it to a list "
                      "of numbers first)", t->length, t->name, Py_TYPE(obj)->tp_name);
@@ -126,15 +168,31 @@ static int store_array(nf_ctype *t, char *dst, PyObject *obj)
     return r;
 }
 
+static void swap_scalars(nf_ctype *t, char *p);
+
+/* Writes dst in the platform's byte order: a byte-swapped array view given as the value is swapped back. */
 int nf_compound_store(nf_ctype *t, void *dst, PyObject *obj)
 {
     void *src = nf_compound_address(t, obj);
     if (src) {
         memmove(dst, src, t->size);
+        if (((nf_cdata *)obj)->swap)
+            swap_scalars(t, dst);
         return 0;
     }
     if (t->kind == NF_ARRAY)
         return store_array(t, dst, obj);
+    if ((PyTuple_Check(obj) || PyList_Check(obj) || PyDict_Check(obj)) && t->pyclass && t->fields) {
+        /* an initialiser, as in C: fields by position or by name, the others zero */
+        PyObject *args = PyDict_Check(obj) ? PyTuple_New(0) : PySequence_Tuple(obj);
+        PyObject *value = args ? PyObject_Call(t->pyclass, args, PyDict_Check(obj) ? obj : NULL) : NULL;
+        Py_XDECREF(args);
+        void *src = value ? nf_compound_address(t, value) : NULL;
+        if (src)
+            memmove(dst, src, t->size);
+        Py_XDECREF(value);
+        return src ? 0 : -1;
+    }
     if (nf_cdata_check(obj))
         PyErr_Format(PyExc_TypeError, "expected %U, got %U (a different %s type)", t->name,
                      ((nf_cdata *)obj)->type->name, t->kind == NF_UNION ? "union" : "struct");
@@ -145,14 +203,79 @@ int nf_compound_store(nf_ctype *t, void *dst, PyObject *obj)
 
 /* -- Element and field reads ------------------------------------------------- */
 
-/* Reads a value of type t at a, inside the compound c (views keep c's memory alive). */
-static PyObject *load_member(nf_ctype *t, char *a, nf_cdata *c)
+/* -- Byte order (structs declared with endian=): scalars stored the other way round ------------------- */
+
+static void reverse_copy(char *dst, const char *src, Py_ssize_t n)
 {
+    for (Py_ssize_t i = 0; i < n; i++)
+        dst[i] = src[n - 1 - i];
+}
+
+/* Reverses, in place, every scalar of a value of type t at p (arrays: each element; structs and unions are left
+   alone: their own fields say their byte order). */
+static void swap_scalars(nf_ctype *t, char *p)
+{
+    if (t->kind == NF_ARRAY) {
+        for (Py_ssize_t i = 0; i < t->length; i++)
+            swap_scalars(t->target, p + i * t->target->size);
+    } else if (NF_IS_SCALAR(t->kind) || t->kind == NF_POINTER) {
+        char tmp[16];
+        memcpy(tmp, p, t->size);
+        reverse_copy(p, tmp, t->size);
+    }
+}
+
+/* A scalar or pointer of type t stored at a in the other byte order, as a Python value. Out of line: the
+   platform's order, the common case, keeps a frame without a buffer. */
+static __attribute__((noinline)) PyObject *load_swapped(nf_ctype *t, const char *a, nf_cdata *c)
+{
+    char tmp[16] __attribute__((aligned(16)));
+    reverse_copy(tmp, a, t->size);
+    return NF_IS_SCALAR(t->kind) ? nf_cconv_load_scalar(t->kind, tmp) : nf_cconv_load(t, tmp, keeper_of(c));
+}
+
+/* Reads a value of type t at a, inside the compound c (views keep c's memory alive); swap: a scalar (or array of
+   them) stored in the other byte order. */
+static inline __attribute__((always_inline)) PyObject *load_member(nf_ctype *t, char *a, nf_cdata *c, int swap)
+{
+    if (swap && (NF_IS_SCALAR(t->kind) || t->kind == NF_POINTER))
+        return load_swapped(t, a, c);
     if (NF_IS_SCALAR(t->kind))
         return nf_cconv_load_scalar(t->kind, a);
-    if (NF_IS_COMPOUND(t->kind))
-        return nf_compound_load(t, a, keeper_of(c));
+    if (NF_IS_COMPOUND(t->kind)) {
+        PyObject *v = nf_compound_load(t, a, keeper_of(c));
+        if (v && t->kind == NF_ARRAY)
+            ((nf_cdata *)v)->swap = swap;
+        return v;
+    }
     return nf_cconv_load(t, a, keeper_of(c));
+}
+
+/* Writes v as a value of type t at a in the other byte order; nothing is written if v does not convert. */
+static __attribute__((noinline)) int store_swapped(nf_ctype *t, char *a, PyObject *v)
+{
+    char stackbuf[64] __attribute__((aligned(16)));
+    char *tmp = t->size <= (Py_ssize_t)sizeof stackbuf ? stackbuf : PyMem_Malloc(t->size);
+    if (!tmp) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(tmp, a, t->size);
+    swap_scalars(t, tmp);   /* native order, so that a partial store (none today) would keep the rest */
+    int r = nf_cconv_store(t, tmp, v);
+    if (r == 0) {
+        swap_scalars(t, tmp);
+        memcpy(a, tmp, t->size);
+    }
+    if (tmp != stackbuf)
+        PyMem_Free(tmp);
+    return r;
+}
+
+/* Writes v as a value of type t at a (swap: in the other byte order); nothing is written if v does not convert. */
+static inline int store_member(nf_ctype *t, char *a, PyObject *v, int swap)
+{
+    return swap ? store_swapped(t, a, v) : nf_cconv_store(t, a, v);
 }
 
 /* -- Bit fields (little-endian bit numbering, as GCC and Clang on x86-64 and AArch64) ---------- */
@@ -169,12 +292,19 @@ static unsigned __int128 bits_window(const unsigned char *p, int nbytes)
     return v;
 }
 
-static PyObject *bits_load(nf_field *f, const char *base)
+/* The bits of bit field f in the compound at base, unsigned. */
+static uint64_t bits_raw(nf_field *f, const char *base)
 {
     const unsigned char *p = (const unsigned char *)base + f->bitpos / 8;
     int shift = (int)(f->bitpos % 8), nbytes = (shift + f->width + 7) / 8;
     uint64_t mask = f->width == 64 ? ~(uint64_t)0 : ((uint64_t)1 << f->width) - 1;
-    uint64_t u = (uint64_t)(bits_window(p, nbytes) >> shift) & mask;
+    return (uint64_t)(bits_window(p, nbytes) >> shift) & mask;
+}
+
+static PyObject *bits_load(nf_field *f, const char *base)
+{
+    uint64_t mask = f->width == 64 ? ~(uint64_t)0 : ((uint64_t)1 << f->width) - 1;
+    uint64_t u = bits_raw(f, base);
     if (f->type->kind == NF_BOOL)
         return PyBool_FromLong(u != 0);
     if (f->type->is_signed && f->width < 64 && (u >> (f->width - 1)) & 1)
@@ -266,8 +396,18 @@ nf_field *nf_field_new(PyObject *name, nf_ctype *type, nf_ctype *owner, Py_ssize
     f->bitpos = bitpos;
     f->width = width;
     f->index = index;
+    f->swap = 0;
     PyObject_GC_Track(f);
     return f;
+}
+
+nf_field *nf_field_alias(nf_field *f, nf_ctype *owner, Py_ssize_t delta, Py_ssize_t index)
+{
+    nf_field *a = nf_field_new(f->name, f->type, owner, f->offset + delta, f->width >= 0 ? f->bitpos + 8 * delta : -1,
+                               f->width, index);
+    if (a)
+        a->swap = f->swap;
+    return a;
 }
 
 static void field_dealloc(nf_field *f)
@@ -315,7 +455,7 @@ static PyObject *field_get(nf_field *f, PyObject *obj, PyObject *type)
         return NULL;
     if (f->width >= 0)
         return bits_load(f, c->addr);
-    return load_member(f->type, c->addr + f->offset, c);
+    return load_member(f->type, c->addr + f->offset, c, f->swap);
 }
 
 static int field_set(nf_field *f, PyObject *obj, PyObject *v)
@@ -327,7 +467,7 @@ static int field_set(nf_field *f, PyObject *obj, PyObject *v)
         PyErr_Format(PyExc_TypeError, "cannot delete field %U of %U", f->name, f->owner->name);
         return -1;
     }
-    int r = f->width >= 0 ? bits_store(f, c->addr, v) : nf_cconv_store(f->type, c->addr + f->offset, v);
+    int r = f->width >= 0 ? bits_store(f, c->addr, v) : store_member(f->type, c->addr + f->offset, v, f->swap);
     return r < 0 ? nf_errors_prefix("%U.%U", f->owner->name, f->name) : 0;
 }
 
@@ -411,7 +551,10 @@ static PyBufferProcs cdata_as_buffer = {(getbufferproc)cdata_getbuffer, NULL};
 
 static PyObject *cdata_copy(nf_cdata *c, PyObject *unused)
 {
-    return nf_compound_copy(c->type, c->addr);
+    PyObject *r = nf_compound_copy(c->type, c->addr);
+    if (r)
+        ((nf_cdata *)r)->swap = c->swap;   /* a copy of a byte-swapped array view keeps its bytes and their order */
+    return r;
 }
 
 static PyObject *cdata_get_address(nf_cdata *c, void *x) { return PyLong_FromVoidPtr(c->addr); }
@@ -478,14 +621,19 @@ static PyObject *field_names(nf_ctype *t)
     return s;
 }
 
-static nf_field *find_field(nf_ctype *t, PyObject *name)
+/* The field `name` of the value c: a declared field, or an alias on its class (a field of an anonymous member). */
+static nf_field *find_field(nf_cdata *c, PyObject *name)
 {
+    nf_ctype *t = c->type;
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(t->fields); i++) {
         nf_field *f = (nf_field *)PyTuple_GET_ITEM(t->fields, i);
         int eq = PyUnicode_Compare(f->name, name);
         if (eq == 0)
             return f;
     }
+    PyObject *attr = _PyType_Lookup(Py_TYPE(c), name);   /* borrowed */
+    if (attr && Py_IS_TYPE(attr, &nf_Field_Type) && ((nf_field *)attr)->owner == t)
+        return (nf_field *)attr;
     return NULL;
 }
 
@@ -505,7 +653,7 @@ static int struct_init(nf_cdata *c, PyObject *args, PyObject *kw)
         PyObject *key, *value;
         Py_ssize_t pos = 0;
         while (PyDict_Next(kw, &pos, &key, &value)) {
-            nf_field *f = PyUnicode_Check(key) ? find_field(t, key) : NULL;
+            nf_field *f = PyUnicode_Check(key) ? find_field(c, key) : NULL;
             if (!f) {
                 PyObject *names = field_names(t);
                 if (names)
@@ -522,6 +670,43 @@ static int struct_init(nf_cdata *c, PyObject *args, PyObject *kw)
         }
     }
     return 0;
+}
+
+/* -- Equality: member by member, so that padding bytes never count ------------------ */
+
+/* Whether the values of type t at a and b are equal: scalars and pointers by their bytes (so NaN equals the same
+   NaN, and 0.0 differs from -0.0), bit fields by their bits, structs field by field, arrays element by element,
+   unions by the bytes of their largest member. */
+static int values_equal(nf_ctype *t, const char *a, const char *b)
+{
+    if (t->kind == NF_ARRAY) {
+        for (Py_ssize_t i = 0; i < t->length; i++)
+            if (!values_equal(t->target, a + i * t->target->size, b + i * t->target->size))
+                return 0;
+        return 1;
+    }
+    if (t->kind != NF_STRUCT && t->kind != NF_UNION)
+        return memcmp(a, b, t->size) == 0;
+    Py_ssize_t largest = 0;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(t->fields); i++) {
+        nf_field *f = (nf_field *)PyTuple_GET_ITEM(t->fields, i);
+        Py_ssize_t end = f->width >= 0 ? (f->bitpos + f->width + 7) / 8 : f->offset + f->type->size;
+        largest = end > largest ? end : largest;
+        if (t->kind == NF_STRUCT && !(f->width >= 0 ? bits_raw(f, a) == bits_raw(f, b)
+                                                    : values_equal(f->type, a + f->offset, b + f->offset)))
+            return 0;
+    }
+    return t->kind == NF_STRUCT || memcmp(a, b, largest) == 0;
+}
+
+static PyObject *struct_richcompare(PyObject *a, PyObject *b, int op)
+{
+    if ((op != Py_EQ && op != Py_NE) || !PyObject_TypeCheck(a, &nf_CData_Type) ||
+        !PyObject_TypeCheck(b, &nf_CData_Type) || ((nf_cdata *)a)->type != ((nf_cdata *)b)->type)
+        Py_RETURN_NOTIMPLEMENTED;
+    nf_cdata *x = (nf_cdata *)a, *y = (nf_cdata *)b;
+    int eq = values_equal(x->type, x->addr, y->addr);
+    return PyBool_FromLong(op == Py_EQ ? eq : !eq);
 }
 
 /* Attribute writes: a misspelt field gets an error naming the fields instead of a bare AttributeError. */
@@ -552,6 +737,7 @@ PyTypeObject nf_CData_Type = {
     .tp_traverse = (traverseproc)cdata_traverse,
     .tp_clear = (inquiry)cdata_clear,
     .tp_setattro = (setattrofunc)struct_setattro,
+    .tp_richcompare = struct_richcompare,
     .tp_as_buffer = &cdata_as_buffer,
     .tp_methods = cdata_methods,
     .tp_getset = cdata_getset,
@@ -568,7 +754,7 @@ static PyObject *array_item(nf_cdata *c, Py_ssize_t i)
         return NULL;
     }
     nf_ctype *e = c->type->target;
-    return load_member(e, c->addr + i * e->size, c);
+    return load_member(e, c->addr + i * e->size, c, c->swap);
 }
 
 static int array_ass_item(nf_cdata *c, Py_ssize_t i, PyObject *v)
@@ -582,7 +768,7 @@ static int array_ass_item(nf_cdata *c, Py_ssize_t i, PyObject *v)
         return -1;
     }
     nf_ctype *e = c->type->target;
-    if (nf_cconv_store(e, c->addr + i * e->size, v) < 0)
+    if (store_member(e, c->addr + i * e->size, v, c->swap) < 0)
         return nf_errors_prefix("%U[%zd]", c->type->name, i);
     return 0;
 }
@@ -633,7 +819,7 @@ static int array_ass_subscript(nf_cdata *c, PyObject *key, PyObject *v)
             return -1;
         }
         /* convert everything into a copy first, so that a bad item leaves the array untouched */
-        nf_cdata *tmp = (nf_cdata *)nf_compound_copy(c->type, c->addr);
+        nf_cdata *tmp = (nf_cdata *)cdata_copy(c, NULL);
         int r = tmp ? 0 : -1;
         for (Py_ssize_t k = 0; r == 0 && k < n; k++)
             r = array_ass_item(tmp, start + k * step, PySequence_Fast_GET_ITEM(seq, k));
@@ -666,6 +852,45 @@ static PyObject *array_tolist(nf_cdata *c, PyObject *unused)
             PyList_SET_ITEM(list, i, v);
     }
     return list;
+}
+
+/* -- Text in arrays of bytes or of WChar ------------------------------------------------------- */
+
+/* The count of elements before the first NUL (the length if none) of a text array; -1 with TypeError if c is not
+   an array of bytes (wide: of WChar). */
+static Py_ssize_t text_length(nf_cdata *c, int wide, const char *what)
+{
+    nf_ctype *e = c->type->target;
+    int ok = wide ? e->scalar == NF_T_WChar && !c->swap : e->size == 1 && NF_IS_INTEGER(e->kind);
+    if (!ok) {
+        PyErr_Format(PyExc_TypeError, "%s() is for arrays of %s, not %U", what,
+                     wide ? "WChar (in the platform's byte order)" : "bytes (Char, Uint8, Int8...) or WChar",
+                     c->type->name);
+        return -1;
+    }
+    Py_ssize_t n = 0;
+    if (wide)
+        while (n < c->type->length && ((wchar_t *)c->addr)[n] != 0)
+            n++;
+    else
+        while (n < c->type->length && c->addr[n] != 0)
+            n++;
+    return n;
+}
+
+static PyObject *array_to_bytes(nf_cdata *c, PyObject *unused)
+{
+    Py_ssize_t n = text_length(c, 0, "to_bytes");
+    return n < 0 ? NULL : PyBytes_FromStringAndSize(c->addr, n);
+}
+
+static PyObject *array_to_str(nf_cdata *c, PyObject *unused)
+{
+    int wide = c->type->target->scalar == NF_T_WChar;
+    Py_ssize_t n = text_length(c, wide, "to_str");
+    if (n < 0)
+        return NULL;
+    return wide ? PyUnicode_FromWideChar((wchar_t *)c->addr, n) : PyUnicode_DecodeUTF8(c->addr, n, "strict");
 }
 
 static PyObject *array_repr(nf_cdata *c)
@@ -730,7 +955,14 @@ static PyGetSetDef array_getset[] = {
 
 static PyMethodDef array_methods[] = {
     {"tolist", (PyCFunction)array_tolist, METH_NOARGS, "tolist() -> the elements as a (nested) list."},
+    {"to_bytes", (PyCFunction)array_to_bytes, METH_NOARGS,
+     "to_bytes() -> an array of bytes (Char, Uint8...) up to its first NUL, as C reads the string (bytes(a): all)."},
+    {"to_str", (PyCFunction)array_to_str, METH_NOARGS,
+     "to_str() -> the text up to the first NUL: UTF-8 for arrays of bytes, wchar_t for Array[WChar, n]."},
     {"_copy", (PyCFunction)cdata_copy, METH_NOARGS, "_copy() -> a new Python-owned array with the same bytes."},
+    {"copy", (PyCFunction)cdata_copy, METH_NOARGS, "copy() -> a new Python-owned array with the same bytes."},
+    {"__copy__", (PyCFunction)cdata_copy, METH_NOARGS, "copy.copy(a): a.copy()."},
+    {"__deepcopy__", (PyCFunction)cdata_copy, METH_O, "copy.deepcopy(a): a.copy() (its items are plain values)."},
     {NULL},
 };
 
@@ -753,6 +985,50 @@ PyTypeObject nf_ArrayView_Type = {
     .tp_as_buffer = &cdata_as_buffer,
     .tp_methods = array_methods,
     .tp_getset = array_getset,
+};
+
+/* -- Module functions ------------------------------------------------------------- */
+
+static PyObject *m_field_alias(PyObject *m, PyObject *args)
+{
+    nf_field *f;
+    nf_ctype *owner;
+    Py_ssize_t delta, index;
+    if (!PyArg_ParseTuple(args, "O!O!nn:_field_alias", &nf_Field_Type, &f, &nf_CType_Type, &owner, &delta, &index))
+        return NULL;
+    if (!NF_IS_COMPOUND(owner->kind) || owner->kind == NF_ARRAY || !owner->fields || delta < 0 ||
+        delta + (f->width >= 0 ? (f->bitpos + f->width + 7) / 8 - f->offset : f->type->size) + f->offset > owner->size) {
+        PyErr_SetString(PyExc_ValueError, "_field_alias: the field must lie inside a complete struct or union");
+        return NULL;
+    }
+    return (PyObject *)nf_field_alias(f, owner, delta, index);
+}
+
+static PyObject *m_set_swapped(PyObject *m, PyObject *fields)
+{
+    PyObject *seq = PySequence_Fast(fields, "_set_swapped expects a sequence of Field");
+    if (!seq)
+        return NULL;
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
+        PyObject *f = PySequence_Fast_GET_ITEM(seq, i);
+        if (!Py_IS_TYPE(f, &nf_Field_Type) || ((nf_field *)f)->width >= 0) {
+            PyErr_SetString(PyExc_TypeError, "_set_swapped expects fields that are not bit fields");
+            Py_DECREF(seq);
+            return NULL;
+        }
+    }
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++)
+        ((nf_field *)PySequence_Fast_GET_ITEM(seq, i))->swap = 1;
+    Py_DECREF(seq);
+    Py_RETURN_NONE;
+}
+
+PyMethodDef nf_cdata_methods[] = {
+    {"_field_alias", m_field_alias, METH_VARARGS,
+     "_field_alias(field, owner, delta, index) -> a copy of field for the compound owner, delta bytes further on."},
+    {"_set_swapped", m_set_swapped, METH_O,
+     "_set_swapped(fields): these fields store their scalars in the other byte order (declared with endian=)."},
+    {NULL},
 };
 
 int nf_cdata_init(PyObject *module)

@@ -11,6 +11,8 @@ typedef struct {
     nf_ctype *type;      /* its STRUCT/UNION/ARRAY CType; strong reference */
     PyObject *keep;      /* views: the object that owns the memory (NULL for raw native memory); owned: NULL */
     int owns;            /* addr points into this object's own storage */
+    int swap;            /* array views: scalar elements are stored in the other byte order (an array field of a
+                            struct declared with endian= other than the platform's) */
     char data[];         /* owned values: inline storage; addr is the first suitably aligned byte in it */
 } nf_cdata;
 
@@ -23,7 +25,8 @@ typedef struct {
     Py_ssize_t offset;   /* byte offset; for bit fields the byte holding the first bit */
     Py_ssize_t bitpos;   /* bit fields: bit offset from the start of the compound; -1 otherwise */
     int width;           /* bit fields: width in bits; -1 otherwise */
-    Py_ssize_t index;    /* position in declaration order */
+    Py_ssize_t index;    /* position in declaration order (an alias: that of the member it reads through) */
+    int swap;            /* scalars (and arrays of them) are stored in the other byte order: endian= */
 } nf_field;
 
 extern PyTypeObject nf_CData_Type;      /* base of Struct and Union classes */
@@ -36,6 +39,11 @@ extern PyTypeObject nf_Field_Type;
 nf_field *nf_field_new(PyObject *name, nf_ctype *type, nf_ctype *owner, Py_ssize_t offset, Py_ssize_t bitpos,
                        int width, Py_ssize_t index);
 
+/* A copy of field f for the compound `owner`, `delta` bytes further (an inherited field, or a field of an anonymous
+   member read through its parent), at declaration position `index`. New reference. */
+nf_field *nf_field_alias(nf_field *f, nf_ctype *owner, Py_ssize_t delta, Py_ssize_t index);
+
 int nf_cdata_init(PyObject *module);
+extern PyMethodDef nf_cdata_methods[];
 
 #endif

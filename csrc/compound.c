@@ -10,7 +10,10 @@
  *     sizeof(T) bytes, in which case it starts at the next such boundary; under #pragma pack it never moves;
  *   - a zero-width bit field moves the next field to a boundary of alignof(T), whatever the packing; whether it
  *     also raises the compound's alignment (unions included) depends on the ABI (layout_rules below);
- *   - a union puts every field at offset 0; size is rounded up to the alignment.
+ *   - a union puts every field at offset 0; size is rounded up to the alignment;
+ *   - a derived struct (set_layout's base) is laid out as C's struct D { struct B base; ... }: the base is a
+ *     leading member, so new fields never use its tail padding; its fields are then re-owned by D (aliases);
+ *   - a flexible array member (flexible_array_type) is an array of no elements: aligned as its element, no size.
  *
  * libffi description (t->ffi): a small struct (NF_FIELDS_MAX) whose layout libffi would compute itself is
  * described field by field (arrays flattened to repeated elements). Unions, structs with bit fields, packed and
@@ -72,7 +75,7 @@ static int is_natural(nf_ctype *t)
 
 /* The C layout rules that differ between ABIs, as GCC applies them: one row per ABI, the one place they are
    decided. set_layout uses the row of the platform it is built for, or the one a test names. */
-typedef struct {
+typedef struct layout_rules {
     const char *abi;           /* "sysv" (x86-64) or "aarch64" */
     int zero_width_aligns;     /* a zero-width bit field of type T raises the compound's alignment to alignof(T),
                                   even under pack(n) and in unions (AAPCS64); x86-64 leaves the alignment alone */
@@ -479,6 +482,8 @@ static PyObject *m_compound_type(PyObject *m, PyObject *args)
     return (PyObject *)t;
 }
 
+static PyObject *set_layout(nf_ctype *t, PyObject *fields, Py_ssize_t pack, const layout_rules *rules, int derived);
+
 static int parse_specs(nf_ctype *t, PyObject *seq, field_spec *specs, Py_ssize_t n)
 {
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -518,19 +523,68 @@ static int parse_specs(nf_ctype *t, PyObject *seq, field_spec *specs, Py_ssize_t
     return 0;
 }
 
+/* -- Inheritance: a struct class derived from another appends fields, as ctypes does ---------------- */
+
+/* The base as a leading member, named so that no field can clash: C's struct D { struct B base; ... }. */
+static PyObject *base_spec_name;
+
+/* The field tuple of a derived struct: the base's fields (aliases owned by t, at the same offsets, since the base
+   is at offset 0), then the fields laid out after it (own[1..]). Steals nothing; new reference. */
+static PyObject *inherited_fields(nf_ctype *t, nf_ctype *base, PyObject *own)
+{
+    Py_ssize_t nb = PyTuple_GET_SIZE(base->fields), no = PyTuple_GET_SIZE(own) - 1;
+    PyObject *all = PyTuple_New(nb + no);
+    for (Py_ssize_t i = 0; all && i < nb + no; i++) {
+        nf_field *f = i < nb ? (nf_field *)PyTuple_GET_ITEM(base->fields, i) : (nf_field *)PyTuple_GET_ITEM(own, i - nb + 1);
+        nf_field *a = nf_field_alias(f, t, 0, i);
+        if (!a)
+            Py_CLEAR(all);
+        else
+            PyTuple_SET_ITEM(all, i, (PyObject *)a);
+    }
+    return all;
+}
+
 static PyObject *m_set_layout(PyObject *m, PyObject *args)
 {
-    nf_ctype *t;
-    PyObject *fields;
+    nf_ctype *t, *base = NULL;
+    PyObject *fields, *given;
     Py_ssize_t pack;
     const char *abi = NULL;
-    if (!PyArg_ParseTuple(args, "O!On|s:set_layout", &nf_CType_Type, &t, &fields, &pack, &abi))
+    if (!PyArg_ParseTuple(args, "O!On|zO!:set_layout", &nf_CType_Type, &t, &given, &pack, &abi, &nf_CType_Type,
+                          &base))
         return NULL;
     const layout_rules *rules = abi ? layout_rules_named(abi) : &layout_rules_of[NF_LAYOUT_ABI];
     if (!rules) {
         PyErr_Format(PyExc_ValueError, "set_layout: abi must be 'sysv' or 'aarch64', got %R", PyTuple_GET_ITEM(args, 3));
         return NULL;
     }
+    if (base && (base->kind != NF_STRUCT || t->kind != NF_STRUCT || !base->fields)) {
+        PyErr_Format(PyExc_TypeError, "%U: only a struct derives from a complete struct (the base %U is not one)",
+                     t->name, base->name);
+        return NULL;
+    }
+    if (base) {   /* lay out (base, *fields): the base is a member at offset 0, the new fields come after it */
+        PyObject *lead = Py_BuildValue("[(OOn)]", base_spec_name, base, (Py_ssize_t)-1);
+        fields = lead ? PySequence_InPlaceConcat(lead, given) : NULL;
+        Py_XDECREF(lead);
+        if (!fields)
+            return NULL;
+    } else {
+        fields = Py_NewRef(given);
+    }
+    PyObject *r = set_layout(t, fields, pack, rules, base != NULL);
+    Py_DECREF(fields);
+    if (r && base) {
+        Py_SETREF(r, inherited_fields(t, base, r));
+        if (r)
+            Py_SETREF(t->fields, Py_NewRef(r));
+    }
+    return r;
+}
+
+static PyObject *set_layout(nf_ctype *t, PyObject *fields, Py_ssize_t pack, const layout_rules *rules, int derived)
+{
     /* laid out for another ABI (tests of its rules): a type to measure, never passed by value here */
     int foreign = rules != &layout_rules_of[NF_LAYOUT_ABI];
     if ((t->kind != NF_STRUCT && t->kind != NF_UNION) || t->fields) {
@@ -568,7 +622,9 @@ static PyObject *m_set_layout(PyObject *m, PyObject *args)
     if (lay_out(rules, t, specs, n, pack, &size, &align) < 0)
         goto done;
     lay->pack = pack;
-    lay->natural = t->kind == NF_STRUCT && !lay->has_bitfields;
+    /* a derived struct's own fields may not go into the base's tail padding, which libffi's field-by-field layout
+       would do: it is classified instead */
+    lay->natural = t->kind == NF_STRUCT && !lay->has_bitfields && !derived;
     for (Py_ssize_t i = 0; i < n && lay->natural; i++)
         lay->natural = is_natural(specs[i].type);
     if (lay->natural && pack) {
@@ -653,6 +709,28 @@ done:
     return (PyObject *)t;
 }
 
+/* A flexible array member's type (C's `double values[];`, Dart's Array.variable): an array of no elements, so that
+   it takes no room in sizeof yet is aligned as its element, which places it as the compiler does. Only valid as the
+   last field of a struct (checked by the Python layer, which also reads it as a Pointer to its first element). */
+static PyObject *m_flexible_array_type(PyObject *m, PyObject *arg)
+{
+    if (!nf_ctype_check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "flexible_array_type(element): element must be a CType");
+        return NULL;
+    }
+    nf_ctype *elem = (nf_ctype *)arg, *t = NULL;
+    PyObject *name = PyUnicode_FromFormat("Array[%U, ...]", elem->name);
+    PyObject *what = name ? PyUnicode_FromFormat("the element of %U", name) : NULL;
+    if (what && check_member_type(elem, what) == 0 && (t = nf_ctype_alloc(NF_ARRAY, "Array"))) {
+        Py_SETREF(t->name, Py_NewRef(name));
+        t->target = (nf_ctype *)Py_NewRef(elem);
+        t->align = elem->align;   /* length and size stay 0 */
+    }
+    Py_XDECREF(what);
+    Py_XDECREF(name);
+    return (PyObject *)t;
+}
+
 static PyObject *m_classify(PyObject *m, PyObject *args)
 {
     nf_ctype *t;
@@ -690,11 +768,18 @@ PyMethodDef nf_compound_methods[] = {
     {"compound_type", m_compound_type, METH_VARARGS,
      "compound_type(kind, name) -> an incomplete 'struct' or 'union' CType, completed by set_layout."},
     {"set_layout", m_set_layout, METH_VARARGS,
-     "set_layout(ctype, [(name, CType, width), ...], pack) -> tuple of Field: lays out and completes ctype;\n"
-     "width -1 for an ordinary field, >= 0 for a bit field (0: unnamed padding as in C).\n"
-     "set_layout(ctype, fields, pack, abi): laid out by the rules of abi ('sysv' or 'aarch64') instead of this\n"
-     "platform's, for tests of those rules; such a type is measured, never passed by value."},
+     "set_layout(ctype, [(name, CType, width), ...], pack, abi=None, base=None) -> tuple of Field: lays out and
+"
+     "completes ctype; width -1 for an ordinary field, >= 0 for a bit field (0: unnamed padding as in C);
+"
+     "abi: laid out by the rules of 'sysv' or 'aarch64' instead of this platform's, for tests of those rules (such a
+"
+     "type is measured, never passed by value); base: a struct whose fields come first, the new ones after its whole
+"
+     "size (C's struct D { struct B base; ... })."},
     {"array_type", m_array_type, METH_VARARGS, "array_type(element, length, name=None) -> CType of an inline array."},
+    {"flexible_array_type", m_flexible_array_type, METH_O,
+     "flexible_array_type(element) -> CType of a flexible array member (Array[T, ...]): no elements, no size."},
     {"_classify", m_classify, METH_VARARGS,
      "_classify(ctype, abi) -> 'memory' or the register parts ('d', 'ff', '84'...) under abi 'sysv' or 'aarch64'."},
     {"_layout_info", m_layout_info, METH_O, "_layout_info(ctype) -> dict: pack, natural, by_value, ffi."},
@@ -709,5 +794,7 @@ void nf_compound_free(nf_ctype *t)
 
 int nf_compound_init(PyObject *module)
 {
+    if (!(base_spec_name = PyUnicode_InternFromString("(base)")))
+        return -1;
     return nf_cdata_init(module);
 }

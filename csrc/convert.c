@@ -165,7 +165,9 @@ static int store_bool(nf_ctype *t, void *dst, PyObject *obj)
 
 /* -- Python -> C: pointers --------------------------------------------- */
 
-/* Strings of bytes: Int8, Uint8, Char (and the other 1-byte integers) and Utf8. */
+/* Strings of bytes: Int8, Uint8, Char (and the other 1-byte integers) and Utf8. A str passed as an argument for a
+   pointer to any of them is its NUL-terminated UTF-8 (C spells byte strings `char *`, `unsigned char *`,
+   `uint8_t *` alike: sqlite3_column_text, xmlChar), and Pointer.to_str reads any of them. */
 static int is_text_target(nf_ctype *target)
 {
     if (!target)
@@ -415,7 +417,8 @@ int nf_cconv_store_arg(nf_ctype *t, void *dst, PyObject *obj, nf_argtmp *tmp)
             return -1;
         if (!is_text_target(want)) {
             PyErr_Format(PyExc_TypeError, "expected a Pointer (or None for nullptr) for %U, got str "
-                         "(str is accepted only for Pointer[Utf8] and Pointer[Char])", t->name);
+                         "(str is accepted for pointers to bytes: Pointer[Utf8], Pointer[Char], Pointer[Uint8], Pointer[Int8] "
+                         "and the other 1-byte integers)", t->name);
             return -1;
         }
         Py_ssize_t n;

@@ -1,5 +1,6 @@
 /* The nativeffi._core module: the only file that touches module initialisation. */
 #include "callback.h"
+#include "cdata.h"
 #include "compound.h"
 #include "downcall.h"
 #include "finalizer.h"
@@ -14,7 +15,7 @@
 
 static PyMethodDef *const method_tables[] = {
     nf_types_methods, nf_pointer_methods, nf_downcall_methods, nf_lookup_methods, nf_memory_methods,
-    nf_compound_methods, nf_callback_methods, nf_finalizer_methods,
+    nf_compound_methods, nf_cdata_methods, nf_callback_methods, nf_finalizer_methods,
 };
 
 static int add_methods(PyObject *m)

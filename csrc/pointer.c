@@ -1,8 +1,11 @@
-/* Pointer objects: typed addresses with element access, arithmetic, strings and buffer interop. */
+/* Pointer objects: typed addresses with element access, slices, arithmetic, strings and buffer interop. */
 #include "pointer.h"
 #include "compound.h"
 #include "convert.h"
+#include "errors.h"
 #include "sizes.h"
+
+#include <wchar.h>
 
 static PyObject *default_pointer_class;  /* nativeffi.Pointer, set by the Python layer */
 PyObject *nf_NullPointerError;
@@ -234,6 +237,32 @@ static PyObject *pointer_as_memoryview(nf_pointer *p, PyObject *arg)
     return mv;
 }
 
+/* p.to_bytes(n): a copy of the memory of n elements (n bytes for Pointer[Void]). */
+static PyObject *pointer_to_bytes(nf_pointer *p, PyObject *arg)
+{
+    nf_ctype *t = nf_pointer_target(p->type);
+    if (!t)
+        return NULL;
+    Py_ssize_t n, nbytes, size = t->kind == NF_VOID ? 1 : t->size;
+    if (t->kind == NF_OPAQUE || t->kind == NF_FUNCTION) {
+        PyErr_Format(PyExc_TypeError, "to_bytes() through %U: its pointee has no size; cast it to Pointer[Uint8] "
+                     "first", p->type->name);
+        return NULL;
+    }
+    if (nf_count_from_object(arg, "to_bytes() element count", &n) < 0)
+        return NULL;
+    if (nf_size_mul(n, size, &nbytes) < 0) {
+        PyErr_Format(PyExc_OverflowError, "to_bytes() element count %R is " NF_TOO_LARGE, arg);
+        return NULL;
+    }
+    PyObject *bytes = PyLong_FromSsize_t(nbytes);
+    int bad = !bytes || region_length(p, bytes, "to_bytes() size in bytes", &nbytes) < 0;
+    Py_XDECREF(bytes);
+    if (bad || (nbytes > 0 && check_not_null(p, "read bytes") < 0))
+        return NULL;
+    return PyBytes_FromStringAndSize(p->addr, nbytes);
+}
+
 /* -- Element access ------------------------------------------------------ */
 
 /* The pointee, which must have values of a known size. Borrowed. */
@@ -272,10 +301,12 @@ static int element_address(nf_pointer *p, nf_ctype *t, PyObject *index, int sign
 
 /* The pointee type and the address of p[index] (index NULL: p[0]) to `what` ("read", "write"). NULL with an
    exception if the pointee has no values, p is null, or the address leaves the address space. */
-static nf_ctype *element_at(nf_pointer *p, PyObject *index, const char *what, char **a)
+static inline __attribute__((always_inline)) nf_ctype *element_at(nf_pointer *p, PyObject *index, const char *what, char **a)
 {
+    if (check_not_null(p, what) < 0)   /* first: nullptr, untyped, raises NullPointerError as any null pointer */
+        return NULL;
     nf_ctype *t = element_type(p, what);
-    if (!t || check_not_null(p, what) < 0)
+    if (!t)
         return NULL;
     *a = p->addr;
     if (index && element_address(p, t, index, 1, "[]", a) < 0)
@@ -283,8 +314,127 @@ static nf_ctype *element_at(nf_pointer *p, PyObject *index, const char *what, ch
     return t;
 }
 
+/* -- Slices: p[a:b], p[a:b:k], as ctypes pointers: indices count elements from p (negative ones lie before it),
+      stop is required (a pointer has no length), start too when stepping backwards. ---------------------- */
+
+/* The pointee, the address of element `start` and the count of a slice of p; NULL with an exception. */
+static nf_ctype *slice_at(nf_pointer *p, PyObject *slice, const char *what, char **a, Py_ssize_t *step,
+                          Py_ssize_t *count)
+{
+    PySliceObject *sl = (PySliceObject *)slice;
+    Py_ssize_t start, stop;
+    if (sl->stop == Py_None) {
+        PyErr_SetString(PyExc_ValueError, "the slice needs a stop (a pointer has no length)");
+        return NULL;
+    }
+    if (PySlice_Unpack(slice, &start, &stop, step) < 0)
+        return NULL;
+    if (sl->start == Py_None && *step < 0) {
+        PyErr_SetString(PyExc_ValueError, "a slice with a negative step needs a start");
+        return NULL;
+    }
+    /* PySlice_Unpack clamps to +-PY_SSIZE_T_MAX; element_address then refuses such offsets */
+    *count = *step > 0 ? (stop > start ? (stop - start - 1) / *step + 1 : 0)
+                       : (stop < start ? (start - stop - 1) / -*step + 1 : 0);
+    if (check_not_null(p, what) < 0)
+        return NULL;
+    nf_ctype *t = element_type(p, what);
+    PyObject *first = t ? PyLong_FromSsize_t(start) : NULL;
+    int bad = !first || element_address(p, t, first, 1, "[]", a) < 0;
+    Py_XDECREF(first);
+    if (bad)
+        return NULL;
+    Py_ssize_t span, last;   /* the last element's offset from the first, in bytes: must stay in the address space */
+    char *end;
+    if (*count > 0 && (nf_size_mul(*count - 1, *step, &span) < 0 || nf_size_mul(span, t->size, &last) < 0 ||
+                       nf_addr_add(*a, last, &end) < 0)) {
+        PyErr_SetString(PyExc_OverflowError, "the slice leaves the address space");
+        return NULL;
+    }
+    return t;
+}
+
+static __attribute__((noinline)) PyObject *slice_read(nf_pointer *p, PyObject *slice)
+{
+    char *a;
+    Py_ssize_t step, n;
+    nf_ctype *t = slice_at(p, slice, "read", &a, &step, &n);
+    if (!t)
+        return NULL;
+    PyObject *list = PyList_New(n);
+    for (Py_ssize_t k = 0; list && k < n; k++, a += step * t->size) {
+        PyObject *v = NF_IS_SCALAR(t->kind) ? nf_cconv_load_scalar(t->kind, a) : nf_cconv_load(t, a, p->keep);
+        if (!v)
+            Py_CLEAR(list);
+        else
+            PyList_SET_ITEM(list, k, v);
+    }
+    return list;
+}
+
+/* p[a:b] = values: every value is converted first (into a temporary), so a bad one writes nothing. */
+static __attribute__((noinline)) int slice_write(nf_pointer *p, PyObject *slice, PyObject *values)
+{
+    char *a;
+    Py_ssize_t step, n, nbytes;
+    nf_ctype *t = slice_at(p, slice, "write", &a, &step, &n);
+    if (!t)
+        return -1;
+    PyObject *seq = PySequence_Fast(values, "");
+    if (!seq) {
+        PyErr_Format(PyExc_TypeError, "expected a sequence of %zd values, got %.200s", n, Py_TYPE(values)->tp_name);
+        return -1;
+    }
+    if (PySequence_Fast_GET_SIZE(seq) != n) {
+        PyErr_Format(PyExc_ValueError, "expected a sequence of %zd values (the slice's length), got %zd", n,
+                     PySequence_Fast_GET_SIZE(seq));
+        Py_DECREF(seq);
+        return -1;
+    }
+    char *tmp = NULL;
+    int r = -1;
+    if (nf_size_mul(n, t->size, &nbytes) < 0 || !(tmp = PyMem_Malloc(nbytes ? nbytes : 1))) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t k = 0; k < n; k++)
+        if (nf_cconv_store(t, tmp + k * t->size, PySequence_Fast_GET_ITEM(seq, k)) < 0) {
+            nf_errors_prefix("item %zd", k);
+            goto done;
+        }
+    for (Py_ssize_t k = 0; k < n; k++, a += step * t->size)
+        memcpy(a, tmp + k * t->size, t->size);
+    r = 0;
+done:
+    PyMem_Free(tmp);
+    Py_DECREF(seq);
+    return r;
+}
+
+/* Puts "Pointer[T][a:b:k]" before the pending exception's message; returns -1. */
+static __attribute__((noinline)) int slice_context(nf_pointer *p, PyObject *slice)
+{
+    PySliceObject *sl = (PySliceObject *)slice;
+    PyObject *part[3] = {sl->start, sl->stop, sl->step}, *text[3] = {NULL, NULL, NULL}, *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    for (int i = 0; i < 3; i++)
+        text[i] = part[i] == Py_None ? PyUnicode_FromString("") : PyObject_Str(part[i]);
+    PyErr_Restore(type, value, tb);
+    if (text[0] && text[1] && text[2])
+        nf_errors_prefix(sl->step == Py_None ? "%U[%U:%U]" : "%U[%U:%U:%U]", p->type->name, text[0], text[1], text[2]);
+    for (int i = 0; i < 3; i++)
+        Py_XDECREF(text[i]);
+    return -1;
+}
+
 static PyObject *load_at(nf_pointer *p, PyObject *index)
 {
+    if (index && PySlice_Check(index)) {
+        PyObject *r = slice_read(p, index);
+        if (!r)
+            slice_context(p, index);
+        return r;
+    }
     char *a;
     nf_ctype *t = element_at(p, index, "read", &a);
     if (!t)
@@ -300,6 +450,8 @@ static int store_at(nf_pointer *p, PyObject *index, PyObject *v)
         PyErr_SetString(PyExc_TypeError, "pointer elements cannot be deleted");
         return -1;
     }
+    if (index && PySlice_Check(index))
+        return slice_write(p, index, v) < 0 ? slice_context(p, index) : 0;
     char *a;
     nf_ctype *t = element_at(p, index, "write", &a);
     return t ? nf_cconv_store(t, a, v) : -1;
@@ -421,6 +573,13 @@ static PyObject *pointer_get_keep(nf_pointer *p, void *c) { return Py_NewRef(p->
 
 /* -- Strings -------------------------------------------------------------- */
 
+/* Whether t is a byte type a C string is made of: the 1-byte integers (Char, Uint8, Int8...) or Utf8. */
+static int is_byte_text(nf_ctype *t)
+{
+    return t->kind == NF_I8 || t->kind == NF_U8 ||
+           (t->kind == NF_OPAQUE && PyUnicode_CompareWithASCIIString(t->name, "Utf8") == 0);
+}
+
 static PyObject *pointer_to_str(nf_pointer *p, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"length", NULL};
@@ -430,21 +589,32 @@ static PyObject *pointer_to_str(nf_pointer *p, PyObject *args, PyObject *kw)
     nf_ctype *t = nf_pointer_target(p->type);
     if (!t)
         return NULL;
-    int textual = (t->kind == NF_I8 || t->kind == NF_U8) ||
-                  (t->kind == NF_OPAQUE && PyUnicode_CompareWithASCIIString(t->name, "Utf8") == 0);
-    if (!textual) {
-        PyErr_Format(PyExc_TypeError, "to_str() is for Pointer[Utf8] and Pointer[Char], not %U", p->type->name);
+    int wide = t->scalar == NF_T_WChar;
+    if (!wide && !is_byte_text(t)) {
+        PyErr_Format(PyExc_TypeError, "to_str() is for pointers to bytes (Pointer[Utf8], Pointer[Char], "
+                     "Pointer[Uint8], Pointer[Int8]...) and Pointer[WChar], not %U", p->type->name);
         return NULL;
     }
     if (check_not_null(p, "read a string") < 0)
         return NULL;
-    Py_ssize_t n;
+    Py_ssize_t n, nbytes;
     if (length == Py_None) {
-        n = (Py_ssize_t)strlen(p->addr);
+        n = wide ? (Py_ssize_t)wcslen((const wchar_t *)p->addr) : (Py_ssize_t)strlen(p->addr);
     } else {
-        if (region_length(p, length, "to_str() length", &n) < 0)
+        if (nf_count_from_object(length, "to_str() length", &n) < 0)
+            return NULL;
+        if (nf_size_mul(n, wide ? (Py_ssize_t)sizeof(wchar_t) : 1, &nbytes) < 0) {
+            PyErr_Format(PyExc_OverflowError, "to_str() length %R is " NF_TOO_LARGE, length);
+            return NULL;
+        }
+        PyObject *bytes = PyLong_FromSsize_t(nbytes);
+        int bad = !bytes || region_length(p, bytes, "to_str() length", &nbytes) < 0;
+        Py_XDECREF(bytes);
+        if (bad)
             return NULL;
     }
+    if (wide)
+        return PyUnicode_FromWideChar((const wchar_t *)p->addr, n);
     return PyUnicode_DecodeUTF8(p->addr, n, "strict");
 }
 
@@ -466,8 +636,11 @@ static PyMethodDef pointer_methods[] = {
      "for Pointer[Void]), keeping obj alive."},
     {"as_memoryview", (PyCFunction)pointer_as_memoryview, METH_O,
      "as_memoryview(nbytes): a writable memoryview of nbytes at this address (no copy)."},
+    {"to_bytes", (PyCFunction)pointer_to_bytes, METH_O,
+     "to_bytes(n): a bytes copy of the memory of n elements from this address (n bytes for Pointer[Void])."},
     {"to_str", (PyCFunction)(void (*)(void))pointer_to_str, METH_VARARGS | METH_KEYWORDS,
-     "to_str(length=None): decode UTF-8 up to the NUL terminator, or exactly `length` bytes."},
+     "to_str(length=None): decode the string up to the NUL terminator, or exactly `length` elements: UTF-8 for "
+     "pointers to bytes, wchar_t (UTF-32 on Linux) for Pointer[WChar]."},
     {"_retype", (PyCFunction)pointer_retype, METH_O, "_retype(cls): the same address as another Pointer class."},
     {NULL},
 };

@@ -547,10 +547,12 @@ def test_bad_pack_raises():
             x: Int32
 
 
-def test_struct_inheritance_raises():
-    """Deriving from a struct class is a TypeError (C has no inheritance)."""
-    with pytest.raises(TypeError, match="must derive directly from Struct or Union"):
-        class Sub(Coord):
+def test_struct_multiple_inheritance_raises():
+    """Deriving from two struct classes is a TypeError (a struct appends fields to one base, as in ctypes)."""
+    class Other(Struct):
+        w: Double
+    with pytest.raises(TypeError, match="or a struct from one declared struct"):
+        class Sub(Coord, Other):
             z: Double
 
 

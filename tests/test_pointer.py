@@ -164,7 +164,7 @@ def test_str_and_bytes_arguments(lib) -> None:
     assert count(b"abc\0def") == 3
     with pytest.raises(ValueError, match="NUL"):
         count("a\0b")
-    with pytest.raises(TypeError, match="str is accepted only for"):
+    with pytest.raises(TypeError, match="str is accepted for pointers to bytes"):
         cfunc(lib, "sum_i64", [Pointer[Int64], Size], Int64)("abc", 1)
 
 

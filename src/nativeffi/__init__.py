@@ -12,7 +12,7 @@ from .assets import NativeSymbolError, set_native_resolver
 from .callable import NativeCallable, run
 from .finalizer import Finalizable, NativeFinalizer, native_memory_held
 from .compound import Array, ArrayView, Bits, Struct, Union, fields, offsetof
-from .memory import Allocator, Arena, calloc, malloc, to_native_utf8
+from .memory import Allocator, Arena, calloc, malloc, to_native_utf8, to_native_wchar
 from .native import NativeVar, address_of, binding_of, default_asset, get_errno, native, native_var
 from .pointer import CString, NullPointerError, Pointer, PointerLike, nullptr
 from .types import (
@@ -23,7 +23,8 @@ from .types import (
 
 __all__ = [
     "assets", "NativeSymbolError", "set_native_resolver", "NativeCallable", "run", "Allocator", "Arena", "calloc", "malloc",
-    "to_native_utf8", "NativeVar", "address_of", "binding_of", "default_asset", "get_errno", "native", "native_var",
+    "to_native_utf8", "to_native_wchar",
+    "NativeVar", "address_of", "binding_of", "default_asset", "get_errno", "native", "native_var",
     "NullPointerError", "Pointer", "PointerLike", "CString", "nullptr", "Bool", "Char", "CType", "Double", "Float",
     "Int", "Int8", "Int16",
     "Int32", "Int64", "IntPtr", "Long", "LongLong", "NativeFunction", "Opaque", "Short", "SignedChar", "Size",

@@ -1,4 +1,4 @@
-"""Native memory: ``malloc``, ``calloc``, ``Arena``, and UTF-8 strings.
+"""Native memory: ``malloc``, ``calloc``, ``Arena``, and UTF-8 and wchar_t strings.
 
 Example:
     >>> from nativeffi import Arena, Double, to_native_utf8
@@ -10,13 +10,14 @@ Example:
 """
 from __future__ import annotations
 
+import sys
 from typing import Any, TypeVar, cast, overload
 
 from . import _core
 from .pointer import Pointer, pointer_class
-from .types import Utf8, native_type
+from .types import Utf8, WChar, native_type
 
-__all__ = ["Allocator", "malloc", "calloc", "Arena", "to_native_utf8"]
+__all__ = ["Allocator", "malloc", "calloc", "Arena", "to_native_utf8", "to_native_wchar"]
 
 T = TypeVar("T")
 
@@ -136,5 +137,33 @@ def to_native_utf8(s: str, allocator: Allocator | Arena = malloc) -> Pointer[Utf
     data = s.encode("utf-8") + b"\0"
     address = allocator.allocate_bytes(len(data))
     p: Pointer[Utf8] = pointer_class(Utf8.__native__).from_address(address)
+    p.as_memoryview(len(data))[:] = data
+    return p
+
+
+def to_native_wchar(s: str, allocator: Allocator | Arena = malloc) -> Pointer[WChar]:
+    """Copies `s` into native memory as a NUL-terminated ``wchar_t`` string (UTF-32 on Linux, as ctypes'
+    ``c_wchar_p``) and returns a ``Pointer[WChar]``; ``p.to_str()`` reads it back.
+
+    Raises:
+        TypeError: `s` is not a str.
+        ValueError: `s` contains a NUL character (C would see a shorter string).
+
+    Example:
+        >>> w = to_native_wchar("héllo")
+        >>> w.to_str()
+        'héllo'
+        >>> malloc.free(w)
+    """
+    if not isinstance(s, str):
+        raise TypeError(f"to_native_wchar() expected a str, got {type(s).__name__}")
+    if "\0" in s:
+        raise ValueError("to_native_wchar(): the string contains a NUL character, which would cut it short in C")
+    wchar = native_type(WChar)
+    size = wchar.size
+    encoding = {4: "utf-32", 2: "utf-16"}[size] + ("-le" if sys.byteorder == "little" else "-be")
+    data = s.encode(encoding) + bytes(size)
+    address = allocator.allocate_bytes(len(data))
+    p: Pointer[WChar] = pointer_class(wchar).from_address(address)
     p.as_memoryview(len(data))[:] = data
     return p

@@ -69,17 +69,22 @@ def _signature_from_annotations(fn: Callable[..., Any]) -> tuple[list[str], list
     return names, types, native_type(hints["return"], what=f"@native {fn.__qualname__}: return type")
 
 
-def _is_empty_body(code: Any) -> bool:
-    """Whether a code object is an empty body (`...`, `pass` or a docstring): it only returns None."""
+def _is_empty_body(code: Any, returns: Any = None) -> bool:
+    """Whether a code object is an empty body: it only returns `returns` (None for `...`, `pass` or a docstring in a
+    ``def``; Ellipsis for ``lambda a, b: ...``)."""
     ops = [(i.opname, i.argval) for i in dis.get_instructions(code) if i.opname not in ("RESUME", "NOP", "CACHE")]
-    return ops in ([("LOAD_CONST", None), ("RETURN_VALUE", None)], [("RETURN_CONST", None)])
+    return ops in ([("LOAD_CONST", returns), ("RETURN_VALUE", None)], [("RETURN_CONST", returns)])
 
 
-def _check_body(fn: Callable[..., Any]) -> None:
+def _check_body(fn: Callable[..., Any], symbol: Optional[str]) -> None:
     code = getattr(fn, "__code__", None)
-    if code is None or not _is_empty_body(code):
+    is_lambda = getattr(fn, "__name__", None) == "<lambda>"
+    if code is None or not _is_empty_body(code, ... if is_lambda else None):
         raise TypeError(f"@native {getattr(fn, '__qualname__', fn)}: the body must be `...` (the native function "
-                        "is the implementation)")
+                        "is the implementation)" + (", as in `lambda a, b: ...`" if is_lambda else ""))
+    if is_lambda and not symbol:
+        raise TypeError("native(...)(lambda ...): a lambda has no name to look up; give symbol=, e.g. "
+                        "native(NativeFunction[[Double], Double], symbol='cos')(lambda x: ...)")
 
 
 def _function_ctype(fn: Callable[..., Any], type: Any) -> tuple[CType, tuple[str, ...]]:
@@ -123,6 +128,9 @@ def native(type: Any = None, *, symbol: Optional[str] = None, asset: Optional[st
            capture_errno: bool = False) -> Any:
     """Binds a declaration (whose body is ``...``) to the native function of the same name.
 
+    A ``lambda`` whose body is ``...`` declares too, given the type and the symbol:
+    ``native(NativeFunction[[Double], Double], symbol="cos")(lambda x: ...)``.
+
     Args:
         type: ``NativeFunction[[...], R]``; without it the signature comes from the annotations.
         symbol: the native symbol; defaults to the function's ``__name__``.
@@ -147,7 +155,7 @@ def native(type: Any = None, *, symbol: Optional[str] = None, asset: Optional[st
         return native()(type)  # used bare: @native
 
     def bind(fn: F) -> F:
-        _check_body(fn)
+        _check_body(fn, symbol)
         ftype, names = _function_ctype(fn, type)
         sym = symbol or fn.__name__
         asset_of = _asset_of(fn.__globals__, asset)
@@ -158,13 +166,15 @@ def native(type: Any = None, *, symbol: Optional[str] = None, asset: Optional[st
             asset_id, source = asset_of()
             return resolve_symbol(sym, asset_id, module, nfixed, asset_source=source)
 
-        bound = _core.Function(ftype, 0, fn.__qualname__, names, bool(is_leaf), bool(capture_errno), resolve)
-        for attr, value in (("__doc__", fn.__doc__), ("__module__", fn.__module__), ("__qualname__", fn.__qualname__),
+        is_lambda = fn.__name__ == "<lambda>"
+        qualname = sym if is_lambda else fn.__qualname__  # a lambda's binding is named after its symbol
+        bound = _core.Function(ftype, 0, qualname, names, bool(is_leaf), bool(capture_errno), resolve)
+        for attr, value in (("__doc__", fn.__doc__), ("__module__", fn.__module__), ("__qualname__", qualname),
                             ("__wrapped__", fn), ("symbol", sym)):
             setattr(bound, attr, value)
         # What callers get is the builtin form: CPython 3.11+ calls builtin functions on its fastest path.
         # Its __self__ is the binding (address, resolved, native_type, is_leaf, call_path, symbol).
-        text_signature = f"{fn.__name__}({', '.join(names)})\n--\n\n"
+        text_signature = f"{sym if is_lambda else fn.__name__}({', '.join(names)})\n--\n\n"
         return cast(F, bound._builtin(text_signature + (inspect.cleandoc(fn.__doc__ or "")), fn.__module__))
 
     return bind

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Generic, Optional, TypeVar, Union, overload
+from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, Optional, TypeVar, Union, overload
 
 from . import _core
 from ._core import NullPointerError
@@ -79,8 +79,17 @@ if TYPE_CHECKING:
         def from_address(cls, address: int, keep: object = None) -> Pointer[T]: ...
         @classmethod
         def from_buffer(cls, obj: Buffer) -> Pointer[T]: ...
+        @overload
         def __getitem__(self, i: int) -> T: ...
+        @overload
+        def __getitem__(self, i: slice) -> list[T]: ...
+        def __getitem__(self, i: Union[int, slice]) -> Any: ...
+        @overload
         def __setitem__(self, i: int, v: T) -> None: ...
+        @overload
+        def __setitem__(self, i: slice, v: Iterable[T]) -> None: ...
+        def __setitem__(self, i: Union[int, slice], v: Any) -> None: ...
+        def to_bytes(self, n: int) -> bytes: ...
         def __add__(self, n: int) -> Pointer[T]: ...
         @overload
         def __sub__(self, n: int) -> Pointer[T]: ...
@@ -117,7 +126,23 @@ else:
         ``p.value`` and ``p[i]`` read and write the pointee (``p.ref`` for structs), ``p + n`` steps by the
         pointee's size (``OverflowError`` rather than wrap around the address space), ``p - q`` is the exact
         element count, ``p.cast(T)`` reinterprets, equality and hashing go by address. Reading or writing
-        through ``nullptr`` raises ``NullPointerError``.
+        through ``nullptr`` (or any null pointer) raises ``NullPointerError``.
+
+        Slices, as ctypes pointers: ``p[a:b]`` (and ``p[a:b:k]``) is a list of the elements (views for structs),
+        ``p[a:b] = values`` writes them (all converted first: a bad value writes nothing). Indices count elements
+        from ``p``, negative ones before it, as ``p[-1]`` does; the stop is required (a pointer has no length),
+        and so is the start for a negative step. ``p.to_bytes(n)`` copies the bytes of n elements.
+
+        Text: a ``str`` argument for a pointer to any byte type (``Pointer[Char]``, ``Pointer[Utf8]``,
+        ``Pointer[Uint8]``, ``Pointer[UnsignedChar]``, ``Pointer[Int8]``) passes its NUL-terminated UTF-8 for
+        the call, and ``p.to_str()`` decodes through any of them (``Pointer[WChar]``: wchar_t text). A str is
+        never stored into memory (a field or ``p.value``): its bytes would not outlive the call; use
+        ``to_native_utf8``.
+
+        Example:
+            >>> strlen = native(NativeFunction[[Pointer[Uint8]], Size], symbol="strlen")(lambda s: ...)
+            >>> strlen("héllo")
+            6
         """
 
         __slots__ = ()
