@@ -768,14 +768,10 @@ PyMethodDef nf_compound_methods[] = {
     {"compound_type", m_compound_type, METH_VARARGS,
      "compound_type(kind, name) -> an incomplete 'struct' or 'union' CType, completed by set_layout."},
     {"set_layout", m_set_layout, METH_VARARGS,
-     "set_layout(ctype, [(name, CType, width), ...], pack, abi=None, base=None) -> tuple of Field: lays out and
-"
-     "completes ctype; width -1 for an ordinary field, >= 0 for a bit field (0: unnamed padding as in C);
-"
-     "abi: laid out by the rules of 'sysv' or 'aarch64' instead of this platform's, for tests of those rules (such a
-"
-     "type is measured, never passed by value); base: a struct whose fields come first, the new ones after its whole
-"
+     "set_layout(ctype, [(name, CType, width), ...], pack, abi=None, base=None) -> tuple of Field: lays out and\n"
+     "completes ctype; width -1 for an ordinary field, >= 0 for a bit field (0: unnamed padding as in C);\n"
+     "abi: laid out by the rules of 'sysv' or 'aarch64' instead of this platform's, for tests of those rules (such a\n"
+     "type is measured, never passed by value); base: a struct whose fields come first, the new ones after its whole\n"
      "size (C's struct D { struct B base; ... })."},
     {"array_type", m_array_type, METH_VARARGS, "array_type(element, length, name=None) -> CType of an inline array."},
     {"flexible_array_type", m_flexible_array_type, METH_O,
