@@ -21,7 +21,7 @@ def use(ints: Pointer[Int32], doubles: Pointer[Double]) -> None:
     strict_strlen("a str")  # E: incompatible type "str"; expected "Pointer[int]" || Argument of type "Literal['a str']" cannot be assigned to parameter "s" of type "Pointer[Char]"
     strict_strlen(None)  # E: incompatible type "None"; expected "Pointer[int]" || Argument of type "None" cannot be assigned to parameter "s" of type "Pointer[Char]"
     ints.value = 1.5  # E: expression has type "float", variable has type "int" || Cannot assign to attribute "value" for class "Pointer[Int32]"
-    ints[0] = "x"  # E: (expression has type "str", target has type "int") || Argument of type "Literal['x']" cannot be assigned to parameter "v" of type "Int32"
+    ints[0] = "x"  # E: No overload variant of "__setitem__" of "Pointer" matches argument types "int", "str" || Argument of type "Literal['x']" cannot be assigned to parameter "v" of type "Int32"
     later = ints + 1.5  # E: Unsupported operand types for + || Operator "+" not supported
     ints.as_function()  # E: Invalid self argument || Cannot access attribute "as_function" for class "Pointer[Int32]"
     x: float = ints.value
