@@ -52,7 +52,7 @@ def sqlite(inp: Inputs) -> list[tuple[int, int]]:
     _sq.sqlite3_finalize(stmt)
     assert _sq.sqlite3_exec(db, b"commit", None, None, None) == 0
 
-    @SCALAR_FN
+    @SCALAR_FN  # type: ignore[untyped-decorator]
     def py_bucket(ctx: Any, argc: int, argv: Any) -> None:
         _sq.sqlite3_result_int64(ctx, bucket(_sq.sqlite3_value_int64(argv[0])))
 
@@ -180,7 +180,7 @@ def expat(inp: Inputs) -> tuple[dict[str, int], int, int, int]:
     counts: dict[str, int] = {}
     ids = text = closed = 0
 
-    @START
+    @START  # type: ignore[untyped-decorator]
     def start(user: Any, name: bytes, atts: Any) -> None:
         nonlocal ids
         tag = name.decode()
@@ -191,13 +191,13 @@ def expat(inp: Inputs) -> tuple[dict[str, int], int, int, int]:
                 ids += int(atts[i + 1])
             i += 2
 
-    @END
+    @END  # type: ignore[untyped-decorator]
     def end(user: Any, name: bytes) -> None:
         nonlocal closed
         if name.decode() == "record":
             closed += 1
 
-    @CHARS
+    @CHARS  # type: ignore[untyped-decorator]
     def characters(user: Any, s: Any, n: int) -> None:
         nonlocal text
         text += len(s[:n].decode())
