@@ -134,7 +134,7 @@ typedef struct nf_thread {
     struct nf_thread *next;     /* all registered threads (for the exit hook's scan) */
 } nf_thread;
 
-static _Thread_local nf_thread *this_thread;
+static _Thread_local nf_thread *this_thread NF_TLS_FAST;  /* initial-exec: one %fs load */
 static pthread_key_t thread_key;           /* its destructor releases a thread's record at thread exit */
 static pthread_mutex_t threads_lock = PTHREAD_MUTEX_INITIALIZER;
 static nf_thread *threads;                  /* list of registered threads, under threads_lock */
@@ -249,6 +249,11 @@ static inline __attribute__((always_inline)) int store_return(nf_ctype *t, void 
     if (t->kind == NF_VOID)
         return 0;
     if (t->kind == NF_I64 && PyLong_CheckExact(r)) {
+        int64_t small;
+        if (nf_long_compact(r, &small)) {  /* no call for one or two digits */
+            *(int64_t *)ret = small;
+            return 0;
+        }
         int overflow;
         long long v = PyLong_AsLongLongAndOverflow(r, &overflow);  /* cannot fail for an exact int */
         if (!overflow) {
@@ -404,13 +409,12 @@ static void wrong_thread(nf_cb *cb)
     abort();
 }
 
-/* Whether this thread holds the GIL, asked without reading any record (a record may be freed only by a GIL
+/* Whether this thread holds the GIL (`current`: nf_current_tstate()), asked without reading any record (a record may be freed only by a GIL
    holder, so a caller that holds it may read the record a trampoline names without counting itself in).
    3.12+: the current thread state is this thread's own, set only while attached. Before: it is the GIL
    holder's, whichever thread asks, so compare it with this thread's registered state. */
-static inline __attribute__((always_inline)) int gil_is_mine(void)
+static inline __attribute__((always_inline)) int gil_is_mine(PyThreadState *current)
 {
-    PyThreadState *current = nf_current_tstate();
 #if PY_VERSION_HEX >= 0x030C0000
     return current != NULL;
 #else
@@ -421,28 +425,31 @@ static inline __attribute__((always_inline)) int gil_is_mine(void)
 /* Whether `ts` (a thread state of the calling thread, or NULL) is the creator's: isolate_local's thread check. */
 static inline int is_owner(nf_cb *cb, PyThreadState *ts) { return ts == cb->owner_ts && ts->id == cb->owner_id; }
 
-/* With the GIL held by this thread: whether the call can go straight to Python (not shutting down; for
-   isolate_local, on the creating thread). Anything else, the wrong-thread abort included, is the slow path. */
-static inline __attribute__((always_inline)) int may_call_here(nf_cb *cb)
+/* With the GIL held by this thread, whose current thread state is `current`: whether the call can go straight
+   to Python (not shutting down; for isolate_local, on the creating thread). Anything else, the wrong-thread
+   abort included, is the slow path. */
+static inline __attribute__((always_inline)) int may_call_here(nf_cb *cb, PyThreadState *current)
 {
     if (atomic_load_explicit(&shutting_down, memory_order_relaxed))
         return 0;
-    return cb->mode != NF_CB_LOCAL || is_owner(cb, nf_current_tstate());
+    return cb->mode != NF_CB_LOCAL || is_owner(cb, current);
 }
 
 /* Synchronous calls off the fast path: other threads (thread state, shutdown handshake), the wrong-thread
-   abort, shutdown, calls after close. The caller is counted into the record's trampoline. */
+   abort, shutdown, calls after close. The caller is counted into the record's trampoline. The calling thread's
+   registered state is looked up once (PyGILState_Check and thread_state would each look it up again). */
 static void call_sync_slow(nf_cb *cb, void *ret, void **args, const uint64_t *r, const double *d)
 {
     int stopping = atomic_load_explicit(&shutting_down, memory_order_relaxed);
-    if (cb->mode == NF_CB_LOCAL && !is_owner(cb, PyGILState_GetThisThreadState()))
+    PyThreadState *mine = PyGILState_GetThisThreadState();
+    if (cb->mode == NF_CB_LOCAL && !is_owner(cb, mine))
         wrong_thread(cb);
     if (stopping ||
         (!atomic_load_explicit(&cb->life.open, memory_order_relaxed) && atomic_load(&cb->reported))) {
         exceptional(cb, ret);
         return;
     }
-    if (PyGILState_Check()) {       /* called from Python on this thread with the GIL kept (leaf call) */
+    if (mine && nf_current_tstate() == mine) {  /* called from Python on this thread with the GIL kept (leaf) */
         call_locked(cb, ret, args, r, d);
         return;
     }
@@ -451,7 +458,7 @@ static void call_sync_slow(nf_cb *cb, void *ret, void **args, const uint64_t *r,
         exceptional(cb, ret);
         return;
     }
-    PyThreadState *ts = thread_state(th);
+    PyThreadState *ts = mine ? mine : thread_state(th);
     if (!ts) {
         thread_leave(th);
         exceptional(cb, ret);
@@ -503,20 +510,21 @@ static __attribute__((noinline)) void entry_counted(nf_tramp *t, void *ret, size
 static inline __attribute__((always_inline)) int try_call_here(nf_tramp *t, void *ret, void **args,
                                                                const uint64_t *r, const double *d)
 {
+    PyThreadState *current = nf_current_tstate();
 #if PY_VERSION_HEX < 0x030C0000
     /* isolate_local: "the creator's state is current and this is the creator's thread" says the GIL is ours
        without the thread-state lookup gil_is_mine makes (26 instructions); the record then confirms. */
     void *owner = atomic_load_explicit(&t->owner_ts, memory_order_relaxed);
-    if (owner ? owner != (void *)nf_current_tstate() ||
+    if (owner ? owner != (void *)current ||
                     atomic_load_explicit(&t->owner_thread, memory_order_relaxed) != (unsigned long)pthread_self()
-              : !gil_is_mine())
+              : !gil_is_mine(current))
         return 0;
 #else
-    if (!gil_is_mine())
+    if (!gil_is_mine(current))
         return 0;
 #endif
     nf_cb *cb = (nf_cb *)atomic_load_explicit(&t->rec, memory_order_relaxed);
-    if (!cb || cb->mode == NF_CB_LISTENER || !may_call_here(cb))
+    if (!cb || cb->mode == NF_CB_LISTENER || !may_call_here(cb, current))
         return 0;
     call_locked(cb, ret, args, r, d);
     return 1;

@@ -264,3 +264,17 @@ def test_pointer_class_with_a_computed_native_type_is_safe() -> None:
     env = dict(os.environ, PYTHONMALLOC="debug")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
     assert r.returncode == 0 and r.stdout.strip() == "['Pointer[Computed]'] 40", r.stdout + r.stderr
+
+
+def test_to_str_length_by_position_or_keyword_and_bad_arguments() -> None:
+    """to_str takes its length by position or as length=, and says what was wrong for other arguments."""
+    buf = bytearray(b"hello, world")
+    s = Pointer[Char].from_buffer(buf)
+    assert s.to_str(5) == s.to_str(length=5) == "hello"
+    assert s.to_str(None) == s.to_str(length=None) == "hello, world"
+    with pytest.raises(TypeError, match=r"to_str\(\) takes at most 1 argument \(2 given\)"):
+        s.to_str(5, 6)
+    with pytest.raises(TypeError, match=r"to_str\(\) takes at most 1 argument \(2 given\)"):
+        s.to_str(5, length=6)
+    with pytest.raises(TypeError, match=r"to_str\(\) got an unexpected keyword argument 'size'"):
+        s.to_str(size=5)

@@ -159,7 +159,7 @@ def main(argv: Optional[list[str]] = None, prog: str = "python -m nativeffi.benc
         wl: list[dict[str, Any]] = []
         if not a.no_workloads:
             from . import workloads
-            wl, wl_skips = workloads.run(1 if a.quick else 3, a.select, workdir=Path(tmp) / "workloads",
+            wl, wl_skips = workloads.run(1 if a.quick else 5, a.select, workdir=Path(tmp) / "workloads",
                                          progress=None if a.json else progress)
             skips += wl_skips
         if a.json:

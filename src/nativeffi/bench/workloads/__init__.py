@@ -83,7 +83,7 @@ class Result:
     value: Any = None
 
 
-def measure(impls: dict[str, Any], inp: data.Inputs, rounds: int = 3, select: Optional[str] = None,
+def measure(impls: dict[str, Any], inp: data.Inputs, rounds: int = 5, select: Optional[str] = None,
             progress: Optional[Callable[[int, int], None]] = None) -> list[Result]:
     """Runs each selected workload in each implementation once per round, rounds interleaved."""
     out = [Result(w, name) for w in WORKLOADS if not select or select.lower() in (w.key + w.title).lower()
@@ -144,7 +144,7 @@ def supported() -> Optional[str]:
     return None
 
 
-def run(rounds: int = 3, select: Optional[str] = None, scale: float = 1.0, workdir: Optional[Path] = None,
+def run(rounds: int = 5, select: Optional[str] = None, scale: float = 1.0, workdir: Optional[Path] = None,
         progress: Optional[Callable[[int, int], None]] = None) -> tuple[list[dict[str, Any]], list[Skip]]:
     """Builds the inputs and implementations (in `workdir`, else a temporary directory) and measures them."""
     why = supported()
@@ -162,7 +162,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     """Entry point of ``python -m nativeffi.bench workloads``."""
     p = argparse.ArgumentParser(prog="python -m nativeffi.bench workloads", description=__doc__.splitlines()[0])
     p.add_argument("--json", action="store_true", help="print the results as JSON")
-    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3; the minimum is reported)")
+    p.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5; the minimum is reported)")
     p.add_argument("--quick", action="store_true", help="one round")
     p.add_argument("--scale", type=float, default=1.0, help="input sizes relative to the issue's (default 1)")
     p.add_argument("-k", dest="select", default=None, help="only workloads whose name contains this text")

@@ -77,4 +77,7 @@ def expat(inp: Inputs) -> tuple[dict[str, int], int, int, int]:
 
 def sort_ints(inp: Inputs) -> list[int]:
     """sorted() with the same comparator through functools.cmp_to_key."""
-    return sorted(inp.ints, key=functools.cmp_to_key(lambda a, b: a - b))
+    def compare(a: int, b: int) -> int:
+        return a - b
+
+    return sorted(inp.ints, key=functools.cmp_to_key(compare))
