@@ -7,6 +7,8 @@ import sys
 import textwrap
 from typing import Any, Sequence
 
+import pytest
+
 import nativeffi
 
 from nativeffi import Int64, NativeFunction, Pointer, Struct, assets
@@ -52,3 +54,13 @@ class Big3(Struct):
 
 
 BIG3_FN = NativeFunction[[Big3], Int64]
+
+
+# .ci/aarch64 runs a plain C program (a threaded process forks and the child starts a thread) under its emulator and
+# sets NATIVEFFI_QEMU_FORK_THREAD_BUG to the emulator's version when that program fails: qemu-user 7.2 aborts there
+# ("qemu_plugin_vcpu_init_hook: assertion failed"). Tests whose forked child starts a thread are skipped under it.
+QEMU_FORK_THREAD_BUG = os.environ.get("NATIVEFFI_QEMU_FORK_THREAD_BUG", "")
+skip_under_qemu_fork_bug = pytest.mark.skipif(
+    bool(QEMU_FORK_THREAD_BUG), reason=f"the emulator ({QEMU_FORK_THREAD_BUG}) aborts when a forked child of a "
+    "threaded process starts a thread, as a plain C program shows (.ci/aarch64's probe)")
+

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from helpers import spawn
+from helpers import skip_under_qemu_fork_bug, spawn
 
 TIMEOUT = 60  # seconds; only reached if a child hangs, which is itself a failure
 
@@ -100,13 +100,7 @@ def test_native_threads_calling_during_shutdown(lib: str, run: int) -> None:
     assert (p.returncode, out, err) == (0, "main done\nexiting\n", "")
 
 
-# .ci/aarch64 runs a plain C program (a threaded process forks and the child starts a thread) under its emulator
-# and sets this to the emulator's version when that program fails: qemu-user 7.2 aborts there.
-QEMU_FORK_THREAD_BUG = os.environ.get("NATIVEFFI_QEMU_FORK_THREAD_BUG", "")
-
-
-@pytest.mark.skipif(bool(QEMU_FORK_THREAD_BUG), reason=f"the emulator ({QEMU_FORK_THREAD_BUG}) aborts when a forked "
-                    "child of a threaded process starts a thread, as a plain C program shows (.ci/aarch64's probe)")
+@skip_under_qemu_fork_bug
 def test_callables_after_fork(lib: str) -> None:
     """After os.fork() the child makes and uses new callables of all three kinds; the parent's still work."""
     p = spawn('''
@@ -237,6 +231,7 @@ say(f"parent {[(p == os.getpid(), a, b) for p, a, b in got]} {os.waitstatus_to_e
 '''
 
 
+@skip_under_qemu_fork_bug
 def test_listener_inherited_by_a_forked_child_delivers_in_each_process(lib: str) -> None:
     """A listener open across os.fork() works in both processes: messages the child's native threads send
     through the inherited pointer are delivered in the child (by its own dispatcher), and the parent's in the
@@ -274,6 +269,7 @@ a.close(); b.close()
 '''
 
 
+@skip_under_qemu_fork_bug
 def test_fork_with_keep_alive_listeners_gives_the_child_its_own(lib: str) -> None:
     """Two keep-alive listeners open across fork(): the child gets a queue and fd of its own for each (the
     fork hook stopped at the first one before, leaving the second on the parent's fd) and both deliver."""

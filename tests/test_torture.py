@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from helpers import BIG3_FN, UNDER_ASAN, cfunc, spawn
+from helpers import BIG3_FN, UNDER_ASAN, cfunc, skip_under_qemu_fork_bug, spawn
 from nativeffi import Int32, Int64, NativeCallable, NativeFunction, Pointer, Void
 
 SCALE = float(os.environ.get("NATIVEFFI_TORTURE_SCALE", "1"))
@@ -188,6 +188,7 @@ say("forks ok")
 
 @pytest.mark.skipif(UNDER_ASAN, reason="ASan's allocator (GCC 12) has no fork handlers: a fork while other threads "
                     "allocate can leave its lock held in the child, which then deadlocks in malloc")
+@skip_under_qemu_fork_bug
 def test_fork_while_native_threads_flood_a_listener(native_lib: Any, lib: str) -> None:
     """20 forks while 3 native threads send to a listener delivered by the dispatcher thread: each child gets a
     working listener of its own (its message arrives there) and the parent goes on."""
