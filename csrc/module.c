@@ -3,6 +3,7 @@
 #include "compound.h"
 #include "downcall.h"
 #include "finalizer.h"
+#include "longdouble.h"
 #include "lookup.h"
 #include "memory.h"
 #include "pointer.h"
@@ -11,6 +12,7 @@
 static PyMethodDef *const method_tables[] = {
     nf_types_methods, nf_pointer_methods, nf_downcall_methods, nf_lookup_methods, nf_memory_methods,
     nf_compound_methods, nf_callback_methods, nf_finalizer_methods,
+    nf_longdouble_methods,
 };
 
 static int add_methods(PyObject *m)
@@ -35,6 +37,7 @@ PyMODINIT_FUNC PyInit__core(void)
         return NULL;
     if (add_methods(m) < 0 || nf_types_init(m) < 0 || nf_pointer_init(m) < 0 || nf_downcall_init(m) < 0 ||
         nf_compound_init(m) < 0 || nf_callback_init(m) < 0 || nf_finalizer_init(m) < 0 ||
+        nf_longdouble_init(m) < 0 ||
         PyModule_AddIntConstant(m, "POINTER_SIZE", (long)sizeof(void *)) < 0) {
         Py_DECREF(m);
         return NULL;
