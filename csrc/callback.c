@@ -65,8 +65,8 @@ typedef struct nf_cb {
     PyObject *on_error;         /* listener: handler(exc) for exceptions, NULL for sys.unraisablehook */
     nf_ctype *ftype;            /* the NativeFunction CType; owned until the record is destroyed */
     Py_ssize_t nargs;           /* number of parameters */
-    nf_ctype **argt;            /* parameter CTypes as they travel (variadic ones promoted); borrowed */
-    nf_ctype **declared;        /* variadic signatures: the declared parameter CTypes (borrowed), else NULL */
+    nf_ctype **argt;            /* parameter CTypes (borrowed from ftype->params; variadic ones arrive narrowed to
+                                   them by entry_closure_variadic_*) */
     size_t *off;                /* listener: offset of each argument in a message */
     size_t msgsize;             /* listener: bytes of arguments in a message */
     int thunk;                  /* 1: served by a prebuilt thunk (plan), 0: by a libffi closure */
@@ -121,7 +121,6 @@ static void record_destroy(nf_life *life)
     PyMem_RawFree(cb->off);
     PyMem_RawFree(cb->exc_ret);
     PyMem_RawFree(cb->argt);
-    PyMem_RawFree(cb->declared);
     free(cb->name);
     PyMem_RawFree(cb);
 }
@@ -214,18 +213,6 @@ static inline __attribute__((always_inline)) PyObject *load_arg(nf_ctype *t, con
     case NF_STRUCT: case NF_UNION: case NF_ARRAY: return nf_compound_copy(t, src);  /* the bytes die with the call */
     default: return nf_cconv_load(t, src, NULL);
     }
-}
-
-/* Argument i of a call, at src as it travelled: a variadic one narrowed to its declared type first (Float
-   arrives as a double, Int8 as an int), as a C callee's va_arg and cast would. */
-static inline __attribute__((always_inline)) PyObject *load_param(nf_cb *cb, Py_ssize_t i, const void *src)
-{
-    if (cb->declared && cb->declared[i] != cb->argt[i]) {
-        unsigned char narrow[8];
-        nf_cconv_from_promoted(cb->declared[i], src, narrow);
-        return nf_cconv_load(cb->declared[i], narrow, NULL);
-    }
-    return load_arg(cb->argt[i], src);
 }
 
 /* Writes `value` (already in C form at src) as libffi's closure return image: small ints widened to ffi_arg. */
@@ -370,7 +357,7 @@ static inline __attribute__((always_inline)) void call_locked(nf_cb *cb, void *r
         goto fail;
     }
     for (i = 0; i < n; i++) {
-        argv[i + 1] = load_param(cb, i, arg_at(cb, args, r, d, i));
+        argv[i + 1] = load_arg(cb->argt[i], arg_at(cb, args, r, d, i));
         if (!argv[i + 1])
             break;
     }
@@ -557,6 +544,56 @@ static void entry_closure_listener(ffi_cif *cif, void *ret, void **args, void *u
     entry_counted(user, ret, 0, args, NULL, NULL);
 }
 
+/* Variadic callables (always libffi closures, prepared over the promoted types): the arguments are narrowed back
+   to their declared types, as a C callee's va_arg and cast would read them (a Float arrives as a double, an Int8
+   as an int), into `store`, and `out` points at them; the rest of the call sees a fixed signature. The types
+   come from the closure's pool (immutable), not the record, which may not be read before counting in. 0, or -1
+   if there are more arguments than NF_MAX_STACK_ARGS and no memory for them (the call is dropped). */
+static int narrow_variadic(void *user, void **args, void ***out, uint64_t *store, void **out_stack)
+{
+    nf_ctype *ft = nf_life_closure_type(user);
+    Py_ssize_t n = PyTuple_GET_SIZE(ft->params);
+    void **a = out_stack;
+    if (n > NF_MAX_STACK_ARGS && !(a = malloc((size_t)n * (sizeof(void *) + sizeof(uint64_t)))))
+        return -1;
+    uint64_t *s = n > NF_MAX_STACK_ARGS ? (uint64_t *)(a + n) : store;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        nf_ctype *t = (nf_ctype *)PyTuple_GET_ITEM(ft->params, i);
+        if (i >= ft->nfixed && nf_types_promoted(t) != t) {
+            nf_cconv_from_promoted(t, args[i], &s[i]);
+            a[i] = &s[i];
+        } else {
+            a[i] = args[i];
+        }
+    }
+    *out = a;
+    return 0;
+}
+
+static void entry_closure_variadic_sync(ffi_cif *cif, void *ret, void **args, void *user)
+{
+    void *stack[NF_MAX_STACK_ARGS], **a;
+    uint64_t store[NF_MAX_STACK_ARGS];
+    if (narrow_variadic(user, args, &a, store, stack) < 0) {
+        memset(ret, 0, closure_retsize(cif));
+        return;
+    }
+    entry_closure_sync(cif, ret, a, user);
+    if (a != stack)
+        free(a);
+}
+
+static void entry_closure_variadic_listener(ffi_cif *cif, void *ret, void **args, void *user)
+{
+    void *stack[NF_MAX_STACK_ARGS], **a;
+    uint64_t store[NF_MAX_STACK_ARGS];
+    if (narrow_variadic(user, args, &a, store, stack) < 0)
+        return;
+    entry_closure_listener(cif, ret, a, user);
+    if (a != stack)
+        free(a);
+}
+
 /* -- Listener: delivery (owner, GIL) ---------------------------------------- */
 
 /* Reports the pending exception of a listener callback to its handler (asyncio) or sys.unraisablehook. */
@@ -599,7 +636,7 @@ static void deliver(nf_cb *cb, PyObject *self, nf_msg *m)
     const char *a = NF_MSG_ARGS(m);
     PyObject *r = NULL;
     for (i = 0; i < n; i++) {
-        argv[i + 1] = load_param(cb, i, a + cb->off[i]);
+        argv[i + 1] = load_arg(cb->argt[i], a + cb->off[i]);
         if (!argv[i + 1])
             break;
     }
@@ -618,23 +655,27 @@ static void deliver(nf_cb *cb, PyObject *self, nf_msg *m)
 
 /* -- The Callback object --------------------------------------------------- */
 
+/* The libffi closure entry of a callable of type `ft` and `mode`. */
+static void (*closure_entry(nf_ctype *ft, int mode))(ffi_cif *, void *, void **, void *)
+{
+    if (ft->variadic)
+        return mode == NF_CB_LISTENER ? entry_closure_variadic_listener : entry_closure_variadic_sync;
+    return mode == NF_CB_LISTENER ? entry_closure_listener : entry_closure_sync;
+}
+
 static int setup_record(nf_cb *cb, nf_ctype *ft, PyObject *exc_ret)
 {
     Py_ssize_t n = PyTuple_GET_SIZE(ft->params);
     cb->nargs = n;
     cb->argt = PyMem_RawCalloc(n ? n : 1, sizeof(nf_ctype *));
     cb->off = PyMem_RawCalloc(n ? n : 1, sizeof(size_t));
-    if (ft->variadic)
-        cb->declared = PyMem_RawCalloc(n ? n : 1, sizeof(nf_ctype *));
-    if (!cb->argt || !cb->off || (ft->variadic && !cb->declared)) {
+    if (!cb->argt || !cb->off) {
         PyErr_NoMemory();
         return -1;
     }
     size_t off = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        nf_ctype *t = nf_types_param_wire(ft, i);
-        if (cb->declared)
-            cb->declared[i] = (nf_ctype *)PyTuple_GET_ITEM(ft->params, i);
+        nf_ctype *t = (nf_ctype *)PyTuple_GET_ITEM(ft->params, i);
         if (t->kind == NF_VOID || t->kind == NF_OPAQUE || t->kind == NF_FUNCTION || !t->ffi) {
             PyErr_Format(PyExc_TypeError, "parameter %zd of a NativeCallable has type %U, which cannot be "
                          "passed by value; use a Pointer to it", i + 1, t->name);
@@ -679,8 +720,7 @@ static int setup_record(nf_cb *cb, nf_ctype *ft, PyObject *exc_ret)
     nf_tramp *t = NULL;
     if (nf_thunk_plan_init(&cb->plan, ft, cb->mode == NF_CB_LISTENER) == 0 && (t = nf_life_attach_thunk(&cb->life, cb->plan.table)))
         cb->thunk = 1;  /* a prebuilt thunk: no libffi closure needed */
-    else if (!(t = nf_life_attach_closure(&cb->life, ft, cb->mode == NF_CB_LISTENER ? entry_closure_listener
-                                                                                     : entry_closure_sync)))
+    else if (!(t = nf_life_attach_closure(&cb->life, ft, closure_entry(ft, cb->mode))))
         return -1;
     cb->code = t->code;
     int local = cb->mode == NF_CB_LOCAL;

@@ -20,6 +20,14 @@ static void int_chunks(nf_abi_class *out, Py_ssize_t from, Py_ssize_t to, Py_ssi
     }
 }
 
+static int has_long_double(const nf_leaf *leaves, Py_ssize_t nleaves)
+{
+    for (Py_ssize_t i = 0; i < nleaves; i++)
+        if (leaves[i].cls == 'x' || leaves[i].cls == 'q')
+            return 1;
+    return 0;
+}
+
 /* -- x86-64 System V --------------------------------------------------- */
 
 enum { EB_NONE, EB_SSE, EB_INTEGER };
@@ -30,6 +38,7 @@ void nf_classify_sysv(const nf_leaf *leaves, Py_ssize_t nleaves, Py_ssize_t size
     out->in_memory = 0;
     out->by_reference = 0;
     out->nparts = 0;
+    out->long_double = has_long_double(leaves, nleaves);
     if (size > 16) {
         out->in_memory = 1;
         return;
@@ -37,9 +46,9 @@ void nf_classify_sysv(const nf_leaf *leaves, Py_ssize_t nleaves, Py_ssize_t size
     int eb[2] = {EB_NONE, EB_NONE};
     for (Py_ssize_t i = 0; i < nleaves; i++) {
         const nf_leaf *l = &leaves[i];
-        if (l->align > 1 && l->offset % l->align != 0) {
-            out->in_memory = 1;   /* a misaligned scalar (packed layouts): GCC passes the whole value in memory */
-            return;
+        if ((l->align > 1 && l->offset % l->align != 0) || l->cls == 'x' || l->cls == 'q') {
+            out->in_memory = 1;   /* a misaligned scalar (packed layouts): GCC passes the whole value in memory; */
+            return;               /* a long double: X87 class, in memory (binary128 never occurs on x86-64) */
         }
         for (Py_ssize_t e = l->offset / 8; e <= (l->offset + l->size - 1) / 8 && e < 2; e++) {
             if (l->cls == 'i')
@@ -89,9 +98,9 @@ static int hfa(const nf_leaf *leaves, Py_ssize_t nleaves, Py_ssize_t size, char 
     if (nleaves == 0)
         return 0;
     char k = leaves[0].cls;
-    if (k != 'f' && k != 'd')
+    if (k != 'f' && k != 'd' && k != 'q')
         return 0;
-    Py_ssize_t esize = k == 'f' ? 4 : 8;
+    Py_ssize_t esize = k == 'f' ? 4 : k == 'd' ? 8 : 16;
     for (Py_ssize_t i = 0; i < nleaves; i++)
         if (leaves[i].cls != k || leaves[i].offset % esize != 0)
             return 0;
@@ -116,6 +125,7 @@ void nf_classify_aarch64(const nf_leaf *leaves, Py_ssize_t nleaves, Py_ssize_t s
     out->in_memory = 0;
     out->by_reference = 0;
     out->nparts = 0;
+    out->long_double = has_long_double(leaves, nleaves);
     char kind;
     int n = hfa(leaves, nleaves, size, &kind);
     if (n) {

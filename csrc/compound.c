@@ -203,6 +203,7 @@ static int collect_leaves(nf_ctype *t, Py_ssize_t base, int aligned, leaf_list *
     switch (t->kind) {
     case NF_F32: return add_leaf(l, base, 4, align, 'f');
     case NF_F64: return add_leaf(l, base, 8, align, 'd');
+    case NF_LDOUBLE: return add_leaf(l, base, t->size, align, NF_LDOUBLE_LEAF);
     case NF_ARRAY:
         for (Py_ssize_t i = 0; i < t->length; i++)
             if (collect_leaves(t->target, base + i * t->target->size, aligned && i == 0, l) < 0)
@@ -315,6 +316,7 @@ static ffi_type *part_ffi(char p)
     switch (p) {
     case 'f': return &ffi_type_float;
     case 'd': return &ffi_type_double;
+    case 'q': return &ffi_type_longdouble;
     case '1': return &ffi_type_uint8;
     case '2': return &ffi_type_uint16;
     case '4': return &ffi_type_uint32;
@@ -368,9 +370,34 @@ static ffi_type *classified_ffi(nf_ctype *t)
 #define NF_FIELDS_MAX NF_BYVALUE_MAX
 #endif
 
+/* x86-64: whether `t` is exactly one long double (struct { long double x; }, nested or an array of one). GCC
+   returns such a value in %st0 as it does a long double (and passes both in memory), where libffi would return
+   a struct in memory: it is described to libffi as the long double it is. */
+static int is_lone_long_double(nf_ctype *t)
+{
+#if defined(__x86_64__) && LDBL_MANT_DIG == 64
+    leaf_list l = {0};
+    if (t->size != (Py_ssize_t)sizeof(long double) || collect_leaves(t, 0, 1, &l) < 0) {
+        PyErr_Clear();
+        PyMem_Free(l.items);
+        return 0;
+    }
+    int lone = l.n == 1 && l.items[0].cls == 'x' && l.items[0].offset == 0;
+    PyMem_Free(l.items);
+    return lone;
+#else
+    return 0;
+#endif
+}
+
 static int describe_to_ffi(nf_ctype *t)
 {
     ffi_type *ft = NULL;
+    if (is_lone_long_double(t)) {
+        t->ffi = &ffi_type_longdouble;
+        t->ffi_owned = 0;
+        return 0;
+    }
     if (t->kind == NF_STRUCT && ((nf_layout *)t->layout)->natural && t->size <= NF_FIELDS_MAX)
         ft = natural_ffi(t);
     if (!ft && !PyErr_Occurred())

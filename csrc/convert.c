@@ -31,7 +31,7 @@ static void int_range(nf_kind k, char *buf, size_t n)
 const char *nf_cconv_expected(nf_ctype *t)
 {
     switch (t->kind) {
-    case NF_F32: case NF_F64: return "a float (or int)";
+    case NF_F32: case NF_F64: case NF_LDOUBLE: return "a float (or int)";
     case NF_BOOL: return "a bool";
     case NF_POINTER: return "a Pointer (or None for nullptr)";
     case NF_STRUCT: case NF_UNION: return "an instance of the struct or union";
@@ -105,9 +105,25 @@ fail:
     return -1;
 }
 
+void nf_cconv_store_long_double(void *dst, long double v)
+{
+    memset(dst, 0, sizeof v);
+    memcpy(dst, &v, NF_LDOUBLE_VALUE_BYTES);
+}
+
 static int store_float(nf_ctype *t, void *dst, PyObject *obj)
 {
     double d;
+    if (t->kind == NF_LDOUBLE && PyLong_Check(obj)) {  /* exact for every int64: long double holds 64 bits or more */
+        int overflow;
+        long long v = PyLong_AsLongLongAndOverflow(obj, &overflow);
+        if (v == -1 && PyErr_Occurred())
+            return -1;
+        if (!overflow) {
+            nf_cconv_store_long_double(dst, (long double)v);
+            return 0;
+        }
+    }
     if (PyFloat_CheckExact(obj)) {
         d = PyFloat_AS_DOUBLE(obj);
     } else if (PyLong_Check(obj)) {
@@ -133,6 +149,8 @@ static int store_float(nf_ctype *t, void *dst, PyObject *obj)
             return -1;
         }
         STORE(float, dst, f);
+    } else if (t->kind == NF_LDOUBLE) {
+        nf_cconv_store_long_double(dst, (long double)d);  /* exact: every double is a long double */
     } else {
         STORE(double, dst, d);
     }
@@ -269,7 +287,7 @@ static el_class format_class(const char *fmt, Py_ssize_t itemsize)
     switch (fmt[0]) {
     case 'b': case 'h': case 'i': case 'l': case 'q': case 'n': return EL_SIGNED;
     case 'B': case 'H': case 'I': case 'L': case 'Q': case 'N': return EL_UNSIGNED;
-    case 'e': case 'f': case 'd': return EL_FLOAT;
+    case 'e': case 'f': case 'd': case 'g': return EL_FLOAT;
     case '?': return EL_BOOL;
     case 'c': return EL_CHAR;
     case 'u': case 'w': return EL_WCHAR;
@@ -297,7 +315,7 @@ static int buffer_fits(nf_ctype *want, const char *fmt, Py_ssize_t itemsize)
     switch (want->kind) {
     case NF_I8: case NF_I16: case NF_I32: case NF_I64: return c == EL_SIGNED;
     case NF_U8: case NF_U16: case NF_U32: case NF_U64: return c == EL_UNSIGNED;
-    case NF_F32: case NF_F64: return c == EL_FLOAT;
+    case NF_F32: case NF_F64: case NF_LDOUBLE: return c == EL_FLOAT;
     case NF_BOOL: return c == EL_BOOL;
     case NF_POINTER: return c == EL_POINTER;
     default: return 0;  /* structs, unions, opaque and function types: no format says them */
@@ -387,7 +405,7 @@ int nf_cconv_store(nf_ctype *t, void *dst, PyObject *obj)
     switch (t->kind) {
     case NF_I8: case NF_U8: case NF_I16: case NF_U16: case NF_I32: case NF_U32: case NF_I64: case NF_U64:
         return store_int(t, dst, obj);
-    case NF_F32: case NF_F64:
+    case NF_F32: case NF_F64: case NF_LDOUBLE:
         return store_float(t, dst, obj);
     case NF_BOOL:
         return store_bool(t, dst, obj);
@@ -490,6 +508,8 @@ PyObject *nf_cconv_load(nf_ctype *t, const void *src, PyObject *owner)
     case NF_OPAQUE: case NF_FUNCTION:
         PyErr_Format(PyExc_TypeError, "%U has no values to read; only pointers to it can be used", t->name);
         return NULL;
+    case NF_LDOUBLE:  /* rounded to the nearest double (beyond its range: +-inf or 0), as ctypes does */
+        return PyFloat_FromDouble((double)LOAD(long double, src));
     default:
         return nf_cconv_load_scalar(t->kind, src);
     }

@@ -3,6 +3,7 @@
 #define NF_CONVERT_H
 
 #include "types.h"
+#include <float.h>
 
 /* Python -> C: writes `obj` converted to `t` at `dst`. -1 with TypeError/OverflowError set on bad input. */
 int nf_cconv_store(nf_ctype *t, void *dst, PyObject *obj);
@@ -37,6 +38,12 @@ PyObject *nf_cconv_load_scalar(nf_kind k, const void *src);
 
 /* Describes what a parameter of type `t` accepts, for error messages: "an int in [-128, 127]". */
 const char *nf_cconv_expected(nf_ctype *t);
+
+/* The bytes of a long double that hold its value (x87's 80-bit format: 10 of 16); the rest are padding. */
+#define NF_LDOUBLE_VALUE_BYTES (LDBL_MANT_DIG == 64 ? (size_t)10 : sizeof(long double))
+
+/* Stores a long double at dst with its padding bytes zeroed (so equal values have equal bytes). */
+void nf_cconv_store_long_double(void *dst, long double v);
 
 /* C -> C: a variadic argument as C's default promotions passed it (at `src`, of type nf_types_promoted(t)) back to
    its declared type `t` at `dst`, as the callee's va_arg and cast would: a double narrowed to float, an int

@@ -261,6 +261,22 @@ fail:
     return NULL;
 }
 
+/* Whether the weak reference `ref` refers to `obj` (alive). */
+static int refers_to(PyObject *ref, PyObject *obj)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *target;
+    if (PyWeakref_GetRef(ref, &target) < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    Py_XDECREF(target);
+    return target == obj;
+#else
+    return PyWeakref_GET_OBJECT(ref) == obj;
+#endif
+}
+
 /* Step 3: detaches every pending attachment of this finalizer made with `key` (by identity); returns how many. */
 static PyObject *finalizer_detach(PyObject *self, PyObject *key)
 {
@@ -278,7 +294,7 @@ static PyObject *finalizer_detach(PyObject *self, PyObject *key)
     long n = 0;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(found); i++) {
         nf_attachment *a = (nf_attachment *)PyList_GET_ITEM(found, i);
-        if (!a->node || PyWeakref_GetObject(a->key) != key)  /* another object that had key's id */
+        if (!a->node || !refers_to(a->key, key))  /* another object that had key's id */
             continue;
         attachment_unlink(a);
         Py_CLEAR(a->ref);  /* the weak reference goes, and its callback with it */

@@ -177,6 +177,8 @@ nf_tramp *nf_life_attach_closure(nf_life *rec, nf_ctype *ft, void (*fun)(ffi_cif
     return attach(rec, t);
 }
 
+nf_ctype *nf_life_closure_type(nf_tramp *t) { return t->pool->ft; }
+
 /* -- Closing and reclaiming ---------------------------------------------------------- */
 
 void nf_life_close(nf_life *rec)

@@ -58,6 +58,10 @@ nf_tramp *nf_life_attach_thunk(nf_life *rec, int table);
    its pool are retired too. NULL with an exception set on failure. GIL held. */
 nf_tramp *nf_life_attach_closure(nf_life *rec, nf_ctype *ft, void (*fun)(ffi_cif *, void *, void **, void *));
 
+/* The function type of a closure trampoline's pool: fixed when the pool was made and kept forever, so a native
+   entry may read it (and its params tuple) before counting in, without the GIL. */
+nf_ctype *nf_life_closure_type(nf_tramp *t);
+
 /* close(): native entries from now on see the record closed; its resources are released once it is idle. */
 void nf_life_close(nf_life *rec);
 

@@ -4,6 +4,7 @@
 #include "compound.h"
 #include "downcall.h"
 #include "finalizer.h"
+#include "longdouble.h"
 #include "lookup.h"
 #include "memory.h"
 #include "pointer.h"
@@ -16,6 +17,7 @@
 static PyMethodDef *const method_tables[] = {
     nf_types_methods, nf_pointer_methods, nf_downcall_methods, nf_lookup_methods, nf_memory_methods,
     nf_compound_methods, nf_cdata_methods, nf_callback_methods, nf_finalizer_methods,
+    nf_longdouble_methods,
 };
 
 static int add_methods(PyObject *m)
@@ -58,7 +60,7 @@ static int core_exec(PyObject *m)
     if (first_namespace)
         return PyDict_Merge(PyModule_GetDict(m), first_namespace, 0);
     if (add_methods(m) < 0 || nf_types_init(m) < 0 || nf_pointer_init(m) < 0 || nf_downcall_init(m) < 0 ||
-        nf_compound_init(m) < 0 || nf_callback_init(m) < 0 || nf_finalizer_init(m) < 0 ||
+        nf_compound_init(m) < 0 || nf_callback_init(m) < 0 || nf_finalizer_init(m) < 0 || nf_longdouble_init(m) < 0 ||
         PyModule_AddIntConstant(m, "POINTER_SIZE", (long)sizeof(void *)) < 0 ||
         PyModule_AddStringConstant(m, "LIBFFI_VERSION", NF_LIBFFI_VERSION) < 0)
         return -1;

@@ -55,8 +55,8 @@ static int struct_shape(nf_ctype *t, char *hfa_kind, int *hfa_n)
         PyErr_Clear();
         return -1;
     }
-    if (c.in_memory)
-        return -1;
+    if (c.in_memory || c.long_double)
+        return -1;  /* by reference, or holding a long double (binary128, q registers): libffi */
     if (c.nparts >= 1 && (c.parts[0] == 'f' || c.parts[0] == 'd')) {  /* only HFAs have floating parts here */
         *hfa_kind = c.parts[0];
         *hfa_n = c.nparts;

@@ -49,7 +49,9 @@ static const nf_stub_row stubs[RC_COUNT] = {
 
 /* The eightbyte classes ('i' INTEGER, 's' SSE) of a struct, union or array, from compound.c's classifier (the
    one libffi's descriptions come from too). Returns the number of eightbytes, 0 if it travels in memory
-   (MEMORY class: over 16 bytes, or a misaligned field), -1 if it cannot be classified. Never raises. */
+   (MEMORY class: over 16 bytes, or a misaligned field), -1 if it cannot be classified or holds a long double
+   (x87: in memory with 16-byte alignment as an argument, in %st0 as a lone return: libffi's business). Never
+   raises. */
 static int struct_classes(nf_ctype *t, char eb[2])
 {
     nf_abi_class c;
@@ -57,6 +59,8 @@ static int struct_classes(nf_ctype *t, char eb[2])
         PyErr_Clear();
         return -1;
     }
+    if (c.long_double)
+        return -1;
     return nf_classify_sysv_eightbytes(&c, t->size, eb);
 }
 

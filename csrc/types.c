@@ -10,7 +10,7 @@ nf_ctype *nf_void_type;
 
 static const char *const kind_names[] = {
     "void", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
-    "float", "double", "bool", "pointer", "struct", "union", "array", "function", "opaque",
+    "float", "double", "bool", "longdouble", "pointer", "struct", "union", "array", "function", "opaque",
 };
 
 /* -- The CType object ---------------------------------------------------- */
@@ -167,6 +167,7 @@ static ffi_type *scalar_ffi(nf_kind k)
     case NF_U64: return &ffi_type_uint64;
     case NF_F32: return &ffi_type_float;
     case NF_F64: return &ffi_type_double;
+    case NF_LDOUBLE: return &ffi_type_longdouble;
     case NF_BOOL: return &ffi_type_uint8;
     case NF_POINTER: return &ffi_type_pointer;
     case NF_VOID: return &ffi_type_void;
@@ -176,7 +177,9 @@ static ffi_type *scalar_ffi(nf_kind k)
 
 /* Category rules: an INT row takes its storage from the C type's size and signedness. */
 #define NF_KIND_INT(ctype) int_kind(sizeof(ctype), NF_IS_SIGNED_INT(ctype))
-#define NF_KIND_FLOAT(ctype) (sizeof(ctype) == 4 ? NF_F32 : NF_F64)
+/* A FLOAT row the size of float or double is stored as one (long double is double on some platforms). */
+#define NF_KIND_FLOAT(ctype) \
+    (sizeof(ctype) == sizeof(float) ? NF_F32 : sizeof(ctype) == sizeof(double) ? NF_F64 : NF_LDOUBLE)
 #define NF_KIND_BOOL(ctype) NF_BOOL
 #define NF_SIGNED_INT(ctype) NF_IS_SIGNED_INT(ctype)
 #define NF_SIGNED_FLOAT(ctype) 1

@@ -13,6 +13,8 @@ typedef enum {
     NF_VOID,
     NF_I8, NF_U8, NF_I16, NF_U16, NF_I32, NF_U32, NF_I64, NF_U64,
     NF_F32, NF_F64, NF_BOOL,
+    NF_LDOUBLE,   /* long double wider than double (x86-64: 80-bit x87 in 16 bytes; AArch64 Linux: binary128):
+                     never in a general or stub register, so outside NF_IS_SCALAR; libffi passes it */
     NF_POINTER,   /* Pointer[T] */
     NF_STRUCT,    /* Struct subclass (compound.c) */
     NF_UNION,     /* Union subclass (compound.c) */

@@ -8,6 +8,7 @@ Each property runs in a process of its own, so that a crash fails its test inste
 from __future__ import annotations
 
 import array
+import ctypes
 import decimal
 import fractions
 import math
@@ -55,7 +56,7 @@ class Scalar:
         self.t = getattr(nf, name)
         ct = native_type(self.t)
         self.size = int(ct.size)
-        self.kind = "float" if ct.kind in ("float", "double") else "bool" if ct.kind == "bool" else "int"
+        self.kind = "float" if ct.kind in ("float", "double", "longdouble") else "bool" if ct.kind == "bool" else "int"
         if self.kind == "int":
             bits = 8 * self.size
             self.lo, self.hi = (-2 ** (bits - 1), 2 ** (bits - 1) - 1) if ct.signed else (0, 2 ** bits - 1)
@@ -63,7 +64,7 @@ class Scalar:
             self.fmt = self.fmt if ct.signed else self.fmt.upper()
         else:
             self.lo, self.hi = (0, 1) if self.kind == "bool" else (None, None)
-            self.fmt = {"bool": "?", "float": "f" if self.size == 4 else "d"}[self.kind]
+            self.fmt = {"bool": "?", "float": {4: "f", 8: "d"}.get(self.size, "g")}[self.kind]
 
     def __repr__(self) -> str:
         return self.name
@@ -229,7 +230,7 @@ def expected(s: Scalar, obj: Any) -> Any:
             d = _as_double(obj)
             if isinstance(d, Raises):
                 return d
-        if s.size == 8:
+        if s.size != 4:  # double, and long double: it holds every double, and reads back as that double
             return d
         try:
             return struct.unpack("<f", struct.pack("<f", d))[0]  # C's (float) rounding; too large: OverflowError
@@ -467,9 +468,14 @@ def check_buffer(name: str | None, obj: Any) -> None:
     accepted = buffer_accepted(s, obj)
     nbytes = memoryview(obj).nbytes
     raw = memoryview(obj).tobytes() if accepted else b""
-    fmt = "<" + (s.fmt if s else "B")
-    size = struct.calcsize(fmt)
-    want: Any = struct.unpack_from(fmt, raw)[0] if len(raw) >= size else (0.0 if s and s.kind == "float" else 0)
+    want: Any
+    if s and s.fmt == "g":  # long double: the struct module has no format for it; ctypes reads it as C does
+        size = ctypes.sizeof(ctypes.c_longdouble)
+        want = ctypes.c_longdouble.from_buffer_copy(raw[:size]).value if len(raw) >= size else 0.0
+    else:
+        fmt = "<" + (s.fmt if s else "B")
+        size = struct.calcsize(fmt)
+        want = struct.unpack_from(fmt, raw)[0] if len(raw) >= size else (0.0 if s and s.kind == "float" else 0)
     if s and s.kind == "bool":
         want = bool(raw[0]) if raw else False  # first_Bool reads the byte: any nonzero byte is true
     writable = not memoryview(obj).readonly

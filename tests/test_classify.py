@@ -14,8 +14,12 @@ import types
 import pytest
 
 from nativeffi import (
-    Array, Bits, Double, Float, Int8, Int16, Int32, Int64, Pointer, Struct, Uint8, Union, _core,
+    LONG_DOUBLE_INFO, Array, Bits, Double, Float, Int8, Int16, Int32, Int64, LongDouble, Pointer, Struct, Uint8,
+    Union, _core,
 )
+
+# The platform's long double as a leaf: x87 extended on x86-64 (never an HFA member), binary128 on AArch64.
+QUAD = LONG_DOUBLE_INFO["mant_dig"] == 113
 
 
 def struct(*types_: object, pack: int = 0, kind: type = Struct) -> type:
@@ -48,6 +52,10 @@ AARCH64 = [
     (struct(Int64, Int8), "88", "int64 + int8: 16 bytes in two x registers"),
     (struct(Pointer, Pointer, Int8), "memory", "24 bytes of integers: by reference"),
     (struct(Int16, Int8), "22", "int16 + int8 padded to 4 bytes: chunks no wider than the 2-byte alignment"),
+    *([(struct(LongDouble), "q", "one binary128 long double: an HFA of 1 (q0)"),
+       (struct(Array[LongDouble, 4]), "qqqq", "four long doubles: the largest HFA, 64 bytes"),
+       (struct(LongDouble, Double), "memory", "long double and double are different kinds: 32 bytes, by reference")]
+      if QUAD else []),
 ]
 
 
@@ -72,6 +80,8 @@ SYSV = [
     (struct(Array[struct(Float, Uint8, pack=1), 3]), "1" * 15,
      "an array of packed structs: GCC checks only the first element's alignment"),
     (struct(Uint8, struct(Float, Uint8, pack=1)), "memory", "a packed struct nested at offset 1: misaligned float"),
+    (struct(LongDouble), "memory", "a long double: X87 class, passed in memory"),
+    (struct(Int8, LongDouble, kind=Union), "memory", "a union holding a long double: X87 merged, memory"),
 ]
 
 

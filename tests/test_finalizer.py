@@ -269,7 +269,7 @@ def test_sqlite_connections_closed_with_sqlite_ok(fin: Any, tmp_path: Any) -> No
 
 def test_malloced_buffers_freed_by_free(lib: str) -> None:
     """free as the finalizer frees malloc'ed buffers (checked under AddressSanitizer by .ci/sanitize)."""
-    @native(asset="libc.so.6")
+    @native  # found in the process: the free() that malloc() pairs with
     def free(p: Pointer[Void]) -> None: ...
 
     freeing = NativeFinalizer(address_of(free))

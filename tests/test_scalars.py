@@ -11,7 +11,7 @@ from nativeffi import types as nt
 from nativeffi import native_type
 from helpers import cfunc
 
-INTS = [n for n in nt.SCALAR_NAMES if n not in ("Float", "Double", "Bool")]
+INTS = [n for n in nt.SCALAR_NAMES if n not in ("Float", "Double", "LongDouble", "Bool")]
 
 
 def limits(lib: str, name: str) -> tuple[int, int]:

@@ -15,7 +15,7 @@ from nativeffi import types as nt  # noqa: E402
 from helpers import cfunc  # noqa: E402
 from test_scalars import limits  # noqa: E402
 
-INTS = [n for n in nt.SCALAR_NAMES if n not in ("Float", "Double", "Bool")]
+INTS = [n for n in nt.SCALAR_NAMES if n not in ("Float", "Double", "LongDouble", "Bool")]
 
 
 @pytest.fixture(scope="module")

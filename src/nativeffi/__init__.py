@@ -10,14 +10,15 @@ Example:
 from . import assets
 from .assets import NativeSymbolError, set_native_resolver
 from .callable import NativeCallable, run
+from .longdouble import LONG_DOUBLE_INFO, long_double_bytes, long_double_value
 from .finalizer import Finalizable, NativeFinalizer, native_memory_held
 from .compound import Array, ArrayView, Bits, Struct, Union, fields, offsetof
 from .memory import Allocator, Arena, calloc, malloc, to_native_utf8, to_native_wchar
 from .native import NativeVar, address_of, binding_of, default_asset, get_errno, native, native_var
 from .pointer import CString, NullPointerError, Pointer, PointerLike, nullptr
 from .types import (
-    Bool, Char, CType, Double, Float, Int, Int8, Int16, Int32, Int64, IntPtr, Long, LongLong, NativeFunction, Opaque,
-    Short, SignedChar, Size, Uint8, Uint16, Uint32, Uint64, UintPtr, UnsignedChar, UnsignedInt, UnsignedLong,
+    Bool, Char, CType, Double, Float, Int, Int8, Int16, Int32, Int64, IntPtr, Long, LongDouble, LongLong,
+    NativeFunction, Opaque, Short, SignedChar, Size, Uint8, Uint16, Uint32, Uint64, UintPtr, UnsignedChar, UnsignedInt, UnsignedLong,
     UnsignedLongLong, UnsignedShort, Utf8, VarArgs, Void, WChar, alignof, native_type, sizeof,
 )
 
@@ -27,10 +28,10 @@ __all__ = [
     "NativeVar", "address_of", "binding_of", "default_asset", "get_errno", "native", "native_var",
     "NullPointerError", "Pointer", "PointerLike", "CString", "nullptr", "Bool", "Char", "CType", "Double", "Float",
     "Int", "Int8", "Int16",
-    "Int32", "Int64", "IntPtr", "Long", "LongLong", "NativeFunction", "Opaque", "Short", "SignedChar", "Size",
+    "Int32", "Int64", "IntPtr", "Long", "LongDouble", "LongLong", "NativeFunction", "Opaque", "Short", "SignedChar", "Size",
     "Uint8", "Uint16", "Uint32", "Uint64", "UintPtr", "UnsignedChar", "UnsignedInt", "UnsignedLong",
     "UnsignedLongLong", "UnsignedShort", "Utf8", "VarArgs", "Void", "WChar", "alignof", "native_type", "sizeof",
     "Struct", "Union", "Array", "ArrayView", "Bits", "fields", "offsetof", "Finalizable", "NativeFinalizer",
-    "native_memory_held",
+    "native_memory_held", "LONG_DOUBLE_INFO", "long_double_bytes", "long_double_value",
 ]
 __version__ = "0.1.0"

@@ -2,7 +2,7 @@
 
 Example:
     >>> from nativeffi import NativeFinalizer, Finalizable, address_of, native, Pointer, Void, malloc, Uint8
-    >>> @native(asset="libc.so.6")
+    >>> @native                     # the process's free(), which malloc() pairs with
     ... def free(p: Pointer[Void]) -> None: ...
     >>> freeing = NativeFinalizer(address_of(free))
     >>> class Buffer(Finalizable):
@@ -80,7 +80,7 @@ class NativeFinalizer(_core.Finalizer):
 
     Example:
         >>> from nativeffi import NativeFinalizer, address_of, native, Pointer, Void
-        >>> @native(asset="libc.so.6")
+        >>> @native                     # the process's free(), which malloc() pairs with
         ... def free(p: Pointer[Void]) -> None: ...
         >>> NativeFinalizer(address_of(free)).pending
         0

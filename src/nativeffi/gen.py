@@ -109,10 +109,10 @@ _SCALAR_KINDS = {
     "BOOL": "Bool", "CHAR_S": "Char", "CHAR_U": "Char", "SCHAR": "SignedChar", "UCHAR": "UnsignedChar",
     "SHORT": "Short", "USHORT": "UnsignedShort", "INT": "Int", "UINT": "UnsignedInt", "LONG": "Long",
     "ULONG": "UnsignedLong", "LONGLONG": "LongLong", "ULONGLONG": "UnsignedLongLong", "FLOAT": "Float",
-    "DOUBLE": "Double", "WCHAR": "WChar", "CHAR16": "Uint16", "CHAR32": "Uint32",
+    "DOUBLE": "Double", "LONGDOUBLE": "LongDouble", "WCHAR": "WChar", "CHAR16": "Uint16", "CHAR32": "Uint32",
 }
 _UNSUPPORTED_KINDS = {
-    "LONGDOUBLE": "long double is not a nativeffi type yet", "INT128": "__int128 is not a nativeffi type",
+    "INT128": "__int128 is not a nativeffi type",
     "UINT128": "unsigned __int128 is not a nativeffi type", "FLOAT128": "__float128 is not a nativeffi type",
     "HALF": "half floats are not nativeffi types", "FLOAT16": "_Float16 is not a nativeffi type",
     "VECTOR": "vector types are not nativeffi types", "EXTVECTOR": "vector types are not nativeffi types",

@@ -20,7 +20,7 @@ from ._core import CType
 
 __all__ = [
     "CType", "Void", "Int8", "Int16", "Int32", "Int64", "Uint8", "Uint16", "Uint32", "Uint64", "Float", "Double",
-    "Bool", "Char", "SignedChar", "UnsignedChar", "Short", "UnsignedShort", "Int", "UnsignedInt", "Long",
+    "LongDouble", "Bool", "Char", "SignedChar", "UnsignedChar", "Short", "UnsignedShort", "Int", "UnsignedInt", "Long",
     "UnsignedLong", "LongLong", "UnsignedLongLong", "IntPtr", "UintPtr", "Size", "WChar", "NativeFunction",
     "VarArgs", "Opaque", "Utf8", "sizeof", "alignof", "native_type",
 ]
@@ -38,6 +38,7 @@ Uint32 = Annotated[int, _SCALARS["Uint32"]]  # C uint32_t
 Uint64 = Annotated[int, _SCALARS["Uint64"]]  # C uint64_t
 Float = Annotated[float, _SCALARS["Float"]]  # C float
 Double = Annotated[float, _SCALARS["Double"]]  # C double
+LongDouble = Annotated[float, _SCALARS["LongDouble"]]  # C long double
 Bool = Annotated[bool, _SCALARS["Bool"]]  # C _Bool
 Char = Annotated[int, _SCALARS["Char"]]  # C char
 SignedChar = Annotated[int, _SCALARS["SignedChar"]]  # C signed char
@@ -54,7 +55,7 @@ IntPtr = Annotated[int, _SCALARS["IntPtr"]]  # C intptr_t
 UintPtr = Annotated[int, _SCALARS["UintPtr"]]  # C uintptr_t
 Size = Annotated[int, _SCALARS["Size"]]  # C size_t
 WChar = Annotated[int, _SCALARS["WChar"]]  # C wchar_t
-SCALAR_NAMES = ("Int8", "Int16", "Int32", "Int64", "Uint8", "Uint16", "Uint32", "Uint64", "Float", "Double", "Bool", "Char", "SignedChar", "UnsignedChar", "Short", "UnsignedShort", "Int", "UnsignedInt", "Long", "UnsignedLong", "LongLong", "UnsignedLongLong", "IntPtr", "UintPtr", "Size", "WChar",)
+SCALAR_NAMES = ("Int8", "Int16", "Int32", "Int64", "Uint8", "Uint16", "Uint32", "Uint64", "Float", "Double", "LongDouble", "Bool", "Char", "SignedChar", "UnsignedChar", "Short", "UnsignedShort", "Int", "UnsignedInt", "Long", "UnsignedLong", "LongLong", "UnsignedLongLong", "IntPtr", "UintPtr", "Size", "WChar",)
 # -- end of generated block --
 
 Void = Annotated[Any, _core.void_type]

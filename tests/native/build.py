@@ -53,7 +53,7 @@ def generate_scalars_c() -> str:
     narrow = ("_Bool", "char", "signed char", "unsigned char", "short", "unsigned short", "int8_t", "uint8_t",
               "int16_t", "uint16_t")
     for name, ct in scalar_rows():
-        is_float = ct in ("float", "double")
+        is_float = ct in ("float", "double", "long double")
         promoted = "double" if ct == "float" else "int" if ct in narrow else ct
         out += [
             # a variadic argument, read back as C's default promotions pass it (calls through libffi)
@@ -75,7 +75,7 @@ def generate_scalars_c() -> str:
         wide = "a + b" if is_float or ct == "_Bool" else "(uint64_t)a + (uint64_t)b"
         out.append(f"{ct} add_{name}({ct} a, {ct} b) {{ return ({ct})({wide}); }}")
         if is_float:
-            lim = "FLT" if ct == "float" else "DBL"
+            lim = {"float": "FLT", "double": "DBL", "long double": "LDBL"}[ct]
             out += [f"{ct} max_{name}(void) {{ return {lim}_MAX; }}",
                     f"{ct} min_{name}(void) {{ return -{lim}_MAX; }}",
                     f"{ct} tiny_{name}(void) {{ return {lim}_TRUE_MIN; }}",

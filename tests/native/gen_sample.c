@@ -9,6 +9,7 @@ const char *const gs_greeting = "hello";
 struct gs_point gs_origin = {1.5, -2.5};
 
 int gs_add(int a, int b) { return a + b; }
+long double gs_long_double(long double x) { return x / 3; }
 gs_ulong gs_strlen(const char *s) { return strlen(s); }
 size_t gs_count(const struct gs_list *list) { return list->count; }
 int gs_sort(int *values, size_t n, gs_compare compare) { qsort(values, n, sizeof *values, compare); return 0; }
