@@ -294,7 +294,7 @@ static int field_clear(nf_field *f)
 }
 
 /* The compound `obj` if the field belongs to its type; NULL with a TypeError otherwise. */
-static nf_cdata *field_target(nf_field *f, PyObject *obj)
+static inline nf_cdata *field_target(nf_field *f, PyObject *obj)
 {
     if (f->owner && (PyObject *)Py_TYPE(obj) == f->owner->pyclass && ((nf_cdata *)obj)->type == f->owner)
         return (nf_cdata *)obj;  /* an instance of the owner's own class: no walk up the subclass chain */
@@ -524,9 +524,31 @@ static int struct_init(nf_cdata *c, PyObject *args, PyObject *kw)
     return 0;
 }
 
-/* Attribute writes: a misspelt field gets an error naming the fields instead of a bare AttributeError. */
+/* Attribute reads: a field of the value's class (found in the type's method cache, as the generic lookup would)
+   is read at once; everything else takes the generic path. */
+static PyObject *struct_getattro(nf_cdata *c, PyObject *name)
+{
+    PyObject *f = _PyType_Lookup(Py_TYPE(c), name);  /* borrowed: held while a read may run a collection */
+    if (f && Py_IS_TYPE(f, &nf_Field_Type)) {
+        Py_INCREF(f);
+        PyObject *v = field_get((nf_field *)f, (PyObject *)c, NULL);
+        Py_DECREF(f);
+        return v;
+    }
+    return PyObject_GenericGetAttr((PyObject *)c, name);
+}
+
+/* Attribute writes: a field is written at once; a misspelt field gets an error naming the fields instead of a
+   bare AttributeError. */
 static int struct_setattro(nf_cdata *c, PyObject *name, PyObject *v)
 {
+    PyObject *f = _PyType_Lookup(Py_TYPE(c), name);
+    if (f && Py_IS_TYPE(f, &nf_Field_Type)) {
+        Py_INCREF(f);
+        int r = field_set((nf_field *)f, (PyObject *)c, v);
+        Py_DECREF(f);
+        return r;
+    }
     int r = PyObject_GenericSetAttr((PyObject *)c, name, v);
     if (r < 0 && PyErr_ExceptionMatches(PyExc_AttributeError) && c->type->fields) {
         PyObject *names = field_names(c->type);
@@ -551,6 +573,7 @@ PyTypeObject nf_CData_Type = {
     .tp_dealloc = (destructor)cdata_dealloc,
     .tp_traverse = (traverseproc)cdata_traverse,
     .tp_clear = (inquiry)cdata_clear,
+    .tp_getattro = (getattrofunc)struct_getattro,
     .tp_setattro = (setattrofunc)struct_setattro,
     .tp_as_buffer = &cdata_as_buffer,
     .tp_methods = cdata_methods,

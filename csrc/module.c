@@ -2,6 +2,7 @@
 #include "callback.h"
 #include "compound.h"
 #include "downcall.h"
+#include "expr.h"
 #include "lookup.h"
 #include "memory.h"
 #include "pointer.h"
@@ -32,7 +33,8 @@ PyMODINIT_FUNC PyInit__core(void)
     PyObject *m = PyModule_Create(&core_module);
     if (!m)
         return NULL;
-    if (add_methods(m) < 0 || nf_types_init(m) < 0 || nf_pointer_init(m) < 0 || nf_downcall_init(m) < 0 ||
+    if (add_methods(m) < 0 || nf_types_init(m) < 0 || nf_expr_init(m) < 0 || nf_pointer_init(m) < 0 ||
+        nf_memory_init(m) < 0 || nf_downcall_init(m) < 0 ||
         nf_compound_init(m) < 0 || nf_callback_init(m) < 0 ||
         PyModule_AddIntConstant(m, "POINTER_SIZE", (long)sizeof(void *)) < 0) {
         Py_DECREF(m);

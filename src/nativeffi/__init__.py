@@ -11,7 +11,7 @@ from . import assets
 from .assets import NativeSymbolError, set_native_resolver
 from .callable import NativeCallable, run
 from .compound import Array, ArrayView, Bits, Struct, Union, fields, offsetof
-from .memory import Allocator, Arena, calloc, malloc, to_native_utf8
+from .memory import Allocator, Arena, Box, calloc, malloc, to_native_utf8
 from .native import NativeVar, address_of, binding_of, default_asset, get_errno, native, native_var
 from .pointer import NullPointerError, Pointer, nullptr
 from .types import (
@@ -21,7 +21,7 @@ from .types import (
 )
 
 __all__ = [
-    "assets", "NativeSymbolError", "set_native_resolver", "NativeCallable", "run", "Allocator", "Arena", "calloc", "malloc",
+    "assets", "NativeSymbolError", "set_native_resolver", "NativeCallable", "run", "Allocator", "Arena", "Box", "calloc", "malloc",
     "to_native_utf8", "NativeVar", "address_of", "binding_of", "default_asset", "get_errno", "native", "native_var",
     "NullPointerError", "Pointer", "nullptr", "Bool", "Char", "CType", "Double", "Float", "Int", "Int8", "Int16",
     "Int32", "Int64", "IntPtr", "Long", "LongLong", "NativeFunction", "Opaque", "Short", "SignedChar", "Size",

@@ -17,7 +17,6 @@ Example:
 from __future__ import annotations
 
 import sys
-import threading
 import typing
 from typing import TYPE_CHECKING, Any, Annotated, Iterator, Optional, TypeVar
 
@@ -79,10 +78,6 @@ def _bit_width(annotation: Any) -> Optional[int]:
 
 # -- Inline arrays --------------------------------------------------------------------------------------
 
-_array_lock = threading.Lock()
-_array_types: dict[tuple[int, tuple[int, ...]], _ArrayType] = {}
-
-
 class _ArrayType:
     """The runtime value of ``Array[T, n, m, ...]``: a type usable in fields, pointers and ``native_var``.
 
@@ -128,6 +123,20 @@ if TYPE_CHECKING:
         def __iter__(self) -> Iterator[Any]: ...
         def tolist(self) -> list[Any]: ...
 else:
+    def _make_array_type(item):
+        """``Array[item]`` made and checked; the core's cache returns it again for the same element CType and
+        lengths, so that one array type is made once."""
+        if not isinstance(item, tuple) or len(item) < 2:
+            raise TypeError(f"Array takes [element type, length, ...more lengths], got {item!r}")
+        element, dims = item[0], item[1:]
+        for d in dims:
+            if not isinstance(d, int) or isinstance(d, bool):
+                raise TypeError(f"Array lengths must be ints, got {d!r}")
+            if d < 1:
+                raise ValueError(f"Array lengths must be >= 1, got {d}")
+        native_type(element, what="Array element type")
+        return _ArrayType(element, dims)
+
     class Array:
         """An inline C array: ``cells: Array[Int32, 3, 3]`` is C's ``int32_t cells[3][3]``.
 
@@ -142,23 +151,7 @@ else:
             ([2, 3], 3)
         """
 
-        def __class_getitem__(cls, item):
-            if not isinstance(item, tuple) or len(item) < 2:
-                raise TypeError(f"Array takes [element type, length, ...more lengths], got {item!r}")
-            element, dims = item[0], item[1:]
-            for d in dims:
-                if not isinstance(d, int) or isinstance(d, bool):
-                    raise TypeError(f"Array lengths must be ints, got {d!r}")
-                if d < 1:
-                    raise ValueError(f"Array lengths must be >= 1, got {d}")
-            ct = native_type(element, what="Array element type")
-            key = (id(ct), dims)
-            with _array_lock:
-                at = _array_types.get(key)
-                if at is None:
-                    at = _ArrayType(element, dims)
-                    _array_types[key] = at
-            return at
+        __class_getitem__ = _core.TypeExpression("array", _make_array_type)
 
         def __new__(cls, *args, **kwargs):
             raise TypeError("Array is a type: write Array[T, n](values) for an array owned by Python")

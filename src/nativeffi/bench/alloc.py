@@ -32,6 +32,7 @@ def rows(ctx: Context) -> list[Union[Row, Skip]]:
     out: list[Union[Row, Skip]] = []
     Box: Any = getattr(nf, "Box", None)
     address = ctypes.cast(ctypes.CDLL(str(ctx.lib)).nfb_out_i32, ctypes.c_void_p).value
+    assert address is not None
     cf = ctypes.CDLL(str(ctx.lib)).nfb_out_i32
     cf.argtypes, cf.restype = [ctypes.POINTER(ctypes.c_int32)], ctypes.c_int32
     fn: Any = nf.Pointer[nf.NativeFunction[[nf.Pointer[nf.Int32]], nf.Int32]].from_address(address)
