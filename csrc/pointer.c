@@ -575,15 +575,9 @@ PyTypeObject nf_PointerBase_Type = {
 
 /* -- The Box type ------------------------------------------------------------ */
 
-static PyObject *box_new(PyTypeObject *cls, PyObject *args, PyObject *kw)
+/* A new box of class `cls` holding `value` (NULL: zero). */
+static PyObject *box_make(PyTypeObject *cls, PyObject *value)
 {
-    PyObject *value = NULL;
-    if ((kw && PyDict_GET_SIZE(kw)) || PyTuple_GET_SIZE(args) > 1) {
-        PyErr_Format(PyExc_TypeError, "%s() takes at most one argument, the initial value", cls->tp_name);
-        return NULL;
-    }
-    if (PyTuple_GET_SIZE(args))
-        value = PyTuple_GET_ITEM(args, 0);
     PyObject *t = cls->tp_dict ? PyDict_GetItemWithError(cls->tp_dict, native_attr) : NULL;
     nf_ctype *ptype = t && nf_ctype_check(t) && ((nf_ctype *)t)->kind == NF_POINTER ? (nf_ctype *)t : NULL;
     nf_ctype *target = ptype ? ptype->target : NULL;
@@ -604,6 +598,39 @@ static PyObject *box_new(PyTypeObject *cls, PyObject *args, PyObject *kw)
         return NULL;
     }
     return (PyObject *)b;
+}
+
+static PyObject *box_new(PyTypeObject *cls, PyObject *args, PyObject *kw)
+{
+    if ((kw && PyDict_GET_SIZE(kw)) || PyTuple_GET_SIZE(args) > 1) {
+        PyErr_Format(PyExc_TypeError, "%s() takes at most one argument, the initial value", cls->tp_name);
+        return NULL;
+    }
+    return box_make(cls, PyTuple_GET_SIZE(args) ? PyTuple_GET_ITEM(args, 0) : NULL);
+}
+
+/* Box[T](value) called through the class's own vectorcall entry (set by _box_class_ready): no argument tuple,
+   no __init__ round. */
+static PyObject *box_vectorcall(PyObject *cls, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t n = PyVectorcall_NARGS(nargsf);
+    if ((kwnames && PyTuple_GET_SIZE(kwnames)) || n > 1) {
+        PyErr_Format(PyExc_TypeError, "%s() takes at most one argument, the initial value",
+                     ((PyTypeObject *)cls)->tp_name);
+        return NULL;
+    }
+    return box_make((PyTypeObject *)cls, n ? args[0] : NULL);
+}
+
+static PyObject *m_box_class_ready(PyObject *m, PyObject *cls)
+{
+    if (!PyType_Check(cls) || !PyType_IsSubtype((PyTypeObject *)cls, &nf_BoxBase_Type) ||
+        ((PyTypeObject *)cls)->tp_new != box_new || ((PyTypeObject *)cls)->tp_init != PyBaseObject_Type.tp_init) {
+        PyErr_SetString(PyExc_TypeError, "_box_class_ready() expects a Box class with the core's __new__");
+        return NULL;
+    }
+    ((PyTypeObject *)cls)->tp_vectorcall = box_vectorcall;  /* as CPython's own types: calls skip type_call */
+    Py_RETURN_NONE;
 }
 
 static PyObject *box_repr(nf_box *b)
@@ -661,6 +688,8 @@ static PyObject *m_set_pointer_class(PyObject *m, PyObject *args)
 }
 
 PyMethodDef nf_pointer_methods[] = {
+    {"_box_class_ready", m_box_class_ready, METH_O,
+     "_box_class_ready(cls): gives a Box[T] class the core's vectorcall constructor."},
     {"_set_pointer_class", m_set_pointer_class, METH_VARARGS,
      "_set_pointer_class(Pointer, expr): registers nativeffi.Pointer and its __class_getitem__ (pointer classes by "
      "pointee)."},

@@ -66,9 +66,11 @@ else:
             raise TypeError(f"Box[{ct.name}]: {ct.name} has no values, so nothing to box; a Box holds a scalar "
                             f"or a pointer (Box[Pointer[{ct.name}]] for an out-parameter of type {ct.name} **)")
         pcls = pointer_class(ct)
-        return type(f"Box[{ct.name}]", (Box, pcls), {"__slots__": (), "__native__": pcls.__native__,
-                                                     "__module__": "nativeffi",
-                                                     "__class_getitem__": classmethod(_already_concrete)})
+        cls = type(f"Box[{ct.name}]", (Box, pcls), {"__slots__": (), "__native__": pcls.__native__,
+                                                    "__module__": "nativeffi",
+                                                    "__class_getitem__": classmethod(_already_concrete)})
+        _core._box_class_ready(cls)
+        return cls
 
     def _already_concrete(cls, item):
         raise TypeError(f"{cls.__name__} is already a concrete Box type")
