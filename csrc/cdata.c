@@ -525,11 +525,14 @@ static int struct_init(nf_cdata *c, PyObject *args, PyObject *kw)
 }
 
 /* Attribute reads: a field of the value's class (found in the type's method cache, as the generic lookup would)
-   is read at once; everything else takes the generic path. */
+   is read at once (a scalar one inline); everything else takes the generic path. */
 static PyObject *struct_getattro(nf_cdata *c, PyObject *name)
 {
     PyObject *f = _PyType_Lookup(Py_TYPE(c), name);  /* borrowed: held while a read may run a collection */
     if (f && Py_IS_TYPE(f, &nf_Field_Type)) {
+        nf_field *fd = (nf_field *)f;
+        if (fd->owner == c->type && fd->width < 0 && NF_IS_SCALAR(fd->type->kind))  /* no collection can run */
+            return nf_cconv_load_scalar(fd->type->kind, c->addr + fd->offset);
         Py_INCREF(f);
         PyObject *v = field_get((nf_field *)f, (PyObject *)c, NULL);
         Py_DECREF(f);
@@ -544,6 +547,10 @@ static int struct_setattro(nf_cdata *c, PyObject *name, PyObject *v)
 {
     PyObject *f = _PyType_Lookup(Py_TYPE(c), name);
     if (f && Py_IS_TYPE(f, &nf_Field_Type)) {
+        nf_field *fd = (nf_field *)f;
+        if (v && fd->owner == c->type && fd->width < 0 && NF_IS_SCALAR(fd->type->kind))
+            return nf_cconv_store(fd->type, c->addr + fd->offset, v) < 0
+                ? nf_errors_prefix("%U.%U", fd->owner->name, fd->name) : 0;
         Py_INCREF(f);
         int r = field_set((nf_field *)f, (PyObject *)c, v);
         Py_DECREF(f);

@@ -155,6 +155,37 @@ static int expr_clear(nf_expr *e)
     return 0;
 }
 
+/* -- The metaclass: C[item] without the __class_getitem__ attribute lookup ------------------------------- */
+
+static PyObject *class_getitem_attr;  /* interned "__class_getitem__" */
+
+/* C[item] for a class of this metaclass: the TypeExpression in the class's own dict, called at once; anything
+   else (a concrete Pointer[T] class's refusal) through the attribute, as CPython would. */
+static PyObject *meta_subscript(PyObject *cls, PyObject *item)
+{
+    PyObject *d = ((PyTypeObject *)cls)->tp_dict;
+    PyObject *e = d ? PyDict_GetItemWithError(d, class_getitem_attr) : NULL;  /* borrowed, held by the class */
+    if (e && nf_expr_check(e))
+        return nf_expr_get(e, item);
+    if (PyErr_Occurred())
+        return NULL;
+    PyObject *fn = PyObject_GetAttr(cls, class_getitem_attr);
+    PyObject *r = fn ? PyObject_CallOneArg(fn, item) : NULL;
+    Py_XDECREF(fn);
+    return r;
+}
+
+static PyMappingMethods meta_as_mapping = {.mp_subscript = meta_subscript};
+
+PyTypeObject nf_TypeExpressionMeta_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "nativeffi._core.TypeExpressionMeta",
+    .tp_doc = "The metaclass of Pointer, Box, Array and NativeFunction: C[item] calls the class's own\n"
+              "TypeExpression without looking __class_getitem__ up as an attribute.",
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,  /* GC and the type flags come from type */
+    .tp_as_mapping = &meta_as_mapping,
+};
+
 static PyMemberDef expr_members[] = {
     {"made", T_OBJECT, offsetof(nf_expr, made), READONLY, "dict: key -> what make() returned for it"},
     {"make", T_OBJECT, offsetof(nf_expr, make), READONLY, "make(item): checks an item and makes its value"},
@@ -179,7 +210,11 @@ PyTypeObject nf_TypeExpression_Type = {
 
 int nf_expr_init(PyObject *module)
 {
-    if (PyType_Ready(&nf_TypeExpression_Type) < 0)
+    nf_TypeExpressionMeta_Type.tp_base = &PyType_Type;
+    if (!(class_getitem_attr = PyUnicode_InternFromString("__class_getitem__")) ||
+        PyType_Ready(&nf_TypeExpression_Type) < 0 || PyType_Ready(&nf_TypeExpressionMeta_Type) < 0)
+        return -1;
+    if (PyModule_AddObjectRef(module, "TypeExpressionMeta", (PyObject *)&nf_TypeExpressionMeta_Type) < 0)
         return -1;
     return PyModule_AddObjectRef(module, "TypeExpression", (PyObject *)&nf_TypeExpression_Type);
 }

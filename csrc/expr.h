@@ -9,6 +9,7 @@
 PyObject *nf_expr_get(PyObject *expr, PyObject *item);
 
 extern PyTypeObject nf_TypeExpression_Type;
+extern PyTypeObject nf_TypeExpressionMeta_Type;  /* metaclass: C[item] calls C's own TypeExpression directly */
 #define nf_expr_check(o) Py_IS_TYPE((o), &nf_TypeExpression_Type)
 
 int nf_expr_init(PyObject *module);

@@ -389,6 +389,13 @@ static PyObject *native_type_fn;      /* nativeffi.types.native_type: the full r
 static PyObject *native_attr;         /* interned "__native__" */
 static PyObject *metadata_attr;       /* interned "__metadata__" */
 
+/* Annotated aliases read recently, by address: strong references, replaced on collision. */
+#define NF_RECENT_ALIASES 64
+static struct recent_alias {
+    PyObject *alias;     /* the Annotated alias (Int32, or a user's Annotated[int, ct]) */
+    nf_ctype *ct;        /* its CType */
+} recent_aliases[NF_RECENT_ALIASES];
+
 /* A CType or NULL, from a borrowed lookup result. */
 static nf_ctype *as_ctype(PyObject *o) { return o && nf_ctype_check(o) ? (nf_ctype *)o : NULL; }
 
@@ -398,7 +405,12 @@ nf_ctype *nf_ctype_of(PyObject *expr)
         return (nf_ctype *)expr;
     PyTypeObject *tp = Py_TYPE(expr);
     if (tp == annotated_type) {
-        /* its own attribute (generic lookup: typing's __getattr__ hook never runs); Bits[...] has two items */
+        /* Int32 and its kind: a small cache by identity first (it holds the alias, so its address stays its own;
+           an alias's metadata does not change), then its own attribute (generic lookup: typing's __getattr__
+           hook never runs); Bits[...] has two items and no CType of its own */
+        struct recent_alias *r = &recent_aliases[((uintptr_t)expr >> 4) % NF_RECENT_ALIASES];
+        if (r->alias == expr)
+            return r->ct;
         PyObject *meta = PyObject_GenericGetAttr(expr, metadata_attr);
         if (!meta) {
             PyErr_Clear();
@@ -406,6 +418,13 @@ nf_ctype *nf_ctype_of(PyObject *expr)
         }
         nf_ctype *t = PyTuple_Check(meta) && PyTuple_GET_SIZE(meta) == 1 ? as_ctype(PyTuple_GET_ITEM(meta, 0)) : NULL;
         Py_DECREF(meta);  /* still held by the alias, which the caller holds */
+        if (t) {
+            PyObject *old_alias = r->alias, *old_ct = (PyObject *)r->ct;
+            r->alias = Py_NewRef(expr);
+            r->ct = (nf_ctype *)Py_NewRef(t);
+            Py_XDECREF(old_alias);  /* last: a finalizer run here sees the cache consistent */
+            Py_XDECREF(old_ct);
+        }
         return t;
     }
     if (PyType_Check(expr)) {

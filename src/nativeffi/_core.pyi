@@ -32,6 +32,9 @@ def opaque_type(name: str) -> CType: ...
 def ctype_of(expr: object) -> Optional[CType]: ...
 def _set_type_hooks(resolve: Callable[[Any, str], CType], annotated_alias_type: type) -> None: ...
 
+class TypeExpressionMeta(type):
+    """The metaclass of Pointer, Box, Array and NativeFunction: C[item] calls C's own TypeExpression."""
+
 class TypeExpression:
     """A __class_getitem__ that remembers make(item) by the item's CTypes (and lengths)."""
     made: dict[Any, Any]

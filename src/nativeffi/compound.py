@@ -137,7 +137,7 @@ else:
         native_type(element, what="Array element type")
         return _ArrayType(element, dims)
 
-    class Array:
+    class Array(metaclass=_core.TypeExpressionMeta):
         """An inline C array: ``cells: Array[Int32, 3, 3]`` is C's ``int32_t cells[3][3]``.
 
         Field reads give an ``ArrayView`` over the struct's memory: ``len``, indexing (views again for inner

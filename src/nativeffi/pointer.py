@@ -82,7 +82,7 @@ if TYPE_CHECKING:
         def to_str(self, length: int | None = None) -> str: ...
         def as_function(self, is_leaf: bool = False, capture_errno: bool = False) -> Any: ...
 else:
-    class Pointer(_core.PointerBase):
+    class Pointer(_core.PointerBase, metaclass=_core.TypeExpressionMeta):
         """A typed native address: ``Pointer[Int32]``, ``Pointer[Coord]``, ``Pointer[NativeFunction[[Int], Int]]``.
 
         ``p.value`` and ``p[i]`` read and write the pointee (``p.ref`` for structs), ``p + n`` steps by the

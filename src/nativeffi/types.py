@@ -148,7 +148,7 @@ else:
             raise TypeError(f"NativeFunction takes [[parameter types...], return type], got {item!r}")
         return _FunctionType(tuple(item[0]), item[1])
 
-    class NativeFunction:
+    class NativeFunction(metaclass=_core.TypeExpressionMeta):
         """A native function type, written like ``typing.Callable``: ``NativeFunction[[Int64, Int64], Int64]``.
 
         Evaluating the expression again (in a loop body, say) is a dictionary hit: it gives the same object.
