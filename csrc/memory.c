@@ -346,12 +346,14 @@ static PyObject *arena_call(PyObject *self, PyObject *const *args, size_t nargsf
     return p;
 }
 
-static PyObject *arena_new(PyTypeObject *cls, PyObject *args, PyObject *kw)
+/* A new arena of class cls over `allocator` (NULL: calloc). */
+static PyObject *arena_make(PyTypeObject *cls, PyObject *allocator)
 {
-    static char *kwlist[] = {"allocator", NULL};
-    PyObject *allocator = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O!:Arena", kwlist, &nf_Allocator_Type, &allocator))
+    if (allocator && !PyObject_TypeCheck(allocator, &nf_Allocator_Type)) {
+        PyErr_Format(PyExc_TypeError, "Arena() expected an Allocator (malloc or calloc), got %.200s",
+                     Py_TYPE(allocator)->tp_name);
         return NULL;
+    }
     nf_arena *ar = (nf_arena *)cls->tp_alloc(cls, 0);
     if (ar) {
         ar->vectorcall = arena_call;
@@ -360,6 +362,26 @@ static PyObject *arena_new(PyTypeObject *cls, PyObject *args, PyObject *kw)
         ar->cap = NF_ARENA_INLINE;
     }
     return (PyObject *)ar;
+}
+
+static PyObject *arena_new(PyTypeObject *cls, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"allocator", NULL};
+    PyObject *allocator = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:Arena", kwlist, &allocator))
+        return NULL;
+    return arena_make(cls, allocator);
+}
+
+/* Arena() and Arena(allocator): no argument tuple (the common `with Arena() as arena:` in a loop body). */
+static PyObject *arena_vectorcall_new(PyObject *cls, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t n = PyVectorcall_NARGS(nargsf), nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (n + nkw > 1 || (nkw && PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "allocator") != 0)) {
+        PyErr_SetString(PyExc_TypeError, "Arena() takes one argument, allocator (malloc or calloc)");
+        return NULL;
+    }
+    return arena_make((PyTypeObject *)cls, n + nkw ? args[0] : NULL);
 }
 
 static void arena_release(nf_arena *ar)
@@ -459,6 +481,7 @@ PyTypeObject nf_Arena_Type = {
     .tp_vectorcall_offset = offsetof(nf_arena, vectorcall),
     .tp_call = PyVectorcall_Call,
     .tp_new = arena_new,
+    .tp_vectorcall = arena_vectorcall_new,
     .tp_dealloc = (destructor)arena_dealloc,
     .tp_methods = arena_methods,
     .tp_getset = arena_getset,

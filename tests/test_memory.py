@@ -87,3 +87,12 @@ def test_to_native_utf8_rejects_bad_input() -> None:
         to_native_utf8(b"x")
     with pytest.raises(ValueError, match="NUL"):
         to_native_utf8("a\0b")
+
+
+def test_arena_takes_an_allocator_only() -> None:
+    """Arena(malloc) and Arena(allocator=calloc) are accepted; anything else is refused naming what was given."""
+    assert Arena(malloc)._addresses == [] and Arena(allocator=calloc)._addresses == []
+    with pytest.raises(TypeError, match="expected an Allocator \\(malloc or calloc\\), got int"):
+        Arena(1)
+    with pytest.raises(TypeError, match="takes one argument"):
+        Arena(allocator=calloc, other=1)
