@@ -434,7 +434,7 @@ static int field_clear(nf_field *f)
 }
 
 /* The compound `obj` if the field belongs to its type; NULL with a TypeError otherwise. */
-static nf_cdata *field_target(nf_field *f, PyObject *obj)
+static inline nf_cdata *field_target(nf_field *f, PyObject *obj)
 {
     if (f->owner && (PyObject *)Py_TYPE(obj) == f->owner->pyclass && ((nf_cdata *)obj)->type == f->owner)
         return (nf_cdata *)obj;  /* an instance of the owner's own class: no walk up the subclass chain */
@@ -709,9 +709,38 @@ static PyObject *struct_richcompare(PyObject *a, PyObject *b, int op)
     return PyBool_FromLong(op == Py_EQ ? eq : !eq);
 }
 
-/* Attribute writes: a misspelt field gets an error naming the fields instead of a bare AttributeError. */
+/* Attribute reads: a field of the value's class (found in the type's method cache, as the generic lookup would)
+   is read at once (a scalar one inline); everything else takes the generic path. */
+static PyObject *struct_getattro(nf_cdata *c, PyObject *name)
+{
+    PyObject *f = _PyType_Lookup(Py_TYPE(c), name);  /* borrowed: held while a read may run a collection */
+    if (f && Py_IS_TYPE(f, &nf_Field_Type)) {
+        nf_field *fd = (nf_field *)f;
+        if (fd->owner == c->type && fd->width < 0 && !fd->swap && NF_IS_SCALAR(fd->type->kind))  /* no GC runs */
+            return nf_cconv_load_scalar(fd->type->kind, c->addr + fd->offset);
+        Py_INCREF(f);
+        PyObject *v = field_get((nf_field *)f, (PyObject *)c, NULL);
+        Py_DECREF(f);
+        return v;
+    }
+    return PyObject_GenericGetAttr((PyObject *)c, name);
+}
+
+/* Attribute writes: a field is written at once; a misspelt field gets an error naming the fields instead of a
+   bare AttributeError. */
 static int struct_setattro(nf_cdata *c, PyObject *name, PyObject *v)
 {
+    PyObject *f = _PyType_Lookup(Py_TYPE(c), name);
+    if (f && Py_IS_TYPE(f, &nf_Field_Type)) {
+        nf_field *fd = (nf_field *)f;
+        if (v && fd->owner == c->type && fd->width < 0 && !fd->swap && NF_IS_SCALAR(fd->type->kind))
+            return nf_cconv_store(fd->type, c->addr + fd->offset, v) < 0
+                ? nf_errors_prefix("%U.%U", fd->owner->name, fd->name) : 0;
+        Py_INCREF(f);
+        int r = field_set((nf_field *)f, (PyObject *)c, v);
+        Py_DECREF(f);
+        return r;
+    }
     int r = PyObject_GenericSetAttr((PyObject *)c, name, v);
     if (r < 0 && PyErr_ExceptionMatches(PyExc_AttributeError) && c->type->fields) {
         PyObject *names = field_names(c->type);
@@ -736,6 +765,7 @@ PyTypeObject nf_CData_Type = {
     .tp_dealloc = (destructor)cdata_dealloc,
     .tp_traverse = (traverseproc)cdata_traverse,
     .tp_clear = (inquiry)cdata_clear,
+    .tp_getattro = (getattrofunc)struct_getattro,
     .tp_setattro = (setattrofunc)struct_setattro,
     .tp_richcompare = struct_richcompare,
     .tp_as_buffer = &cdata_as_buffer,

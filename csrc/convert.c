@@ -478,24 +478,6 @@ void nf_argtmp_release(nf_argtmp *tmp)
     Py_CLEAR(tmp->obj);
 }
 
-PyObject *nf_cconv_load_scalar(nf_kind k, const void *src)
-{
-    switch (k) {
-    case NF_I8: return PyLong_FromLong(LOAD(int8_t, src));
-    case NF_U8: return PyLong_FromLong(LOAD(uint8_t, src));
-    case NF_I16: return PyLong_FromLong(LOAD(int16_t, src));
-    case NF_U16: return PyLong_FromLong(LOAD(uint16_t, src));
-    case NF_I32: return PyLong_FromLong(LOAD(int32_t, src));
-    case NF_U32: return PyLong_FromUnsignedLong(LOAD(uint32_t, src));
-    case NF_I64: return PyLong_FromLongLong(LOAD(int64_t, src));
-    case NF_U64: return PyLong_FromUnsignedLongLong(LOAD(uint64_t, src));
-    case NF_F32: return PyFloat_FromDouble(LOAD(float, src));
-    case NF_F64: return PyFloat_FromDouble(LOAD(double, src));
-    case NF_BOOL: return PyBool_FromLong(LOAD(_Bool, src));
-    default: Py_RETURN_NONE;
-    }
-}
-
 PyObject *nf_cconv_load(nf_ctype *t, const void *src, PyObject *owner)
 {
     switch (t->kind) {

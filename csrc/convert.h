@@ -4,6 +4,7 @@
 
 #include "types.h"
 #include <float.h>
+#include <string.h>
 
 /* Python -> C: writes `obj` converted to `t` at `dst`. -1 with TypeError/OverflowError set on bad input. */
 int nf_cconv_store(nf_ctype *t, void *dst, PyObject *obj);
@@ -33,8 +34,27 @@ int nf_cconv_check_buffer(nf_ctype *t, const char *format, Py_ssize_t itemsize, 
 /* Whether a pointer parameter of type t takes bytes (its pointee is known to be a byte type or Void). */
 int nf_cconv_takes_bytes(nf_ctype *t);
 
-/* Reads/writes one scalar of kind `k` (NF_I8..NF_BOOL) as an int64/uint64/double widened value. */
-PyObject *nf_cconv_load_scalar(nf_kind k, const void *src);
+/* Reads one scalar of kind `k` (NF_I8..NF_BOOL) at src, which may be misaligned, as a Python int, float or bool.
+   Inline: field reads, element reads and call returns are its hot paths. New reference (None for other kinds). */
+static inline PyObject *nf_cconv_load_scalar(nf_kind k, const void *src)
+{
+#define NF_LOAD(T) ({ T v_; memcpy(&v_, src, sizeof v_); v_; })
+    switch (k) {
+    case NF_I8: return PyLong_FromLong(NF_LOAD(int8_t));
+    case NF_U8: return PyLong_FromLong(NF_LOAD(uint8_t));
+    case NF_I16: return PyLong_FromLong(NF_LOAD(int16_t));
+    case NF_U16: return PyLong_FromLong(NF_LOAD(uint16_t));
+    case NF_I32: return PyLong_FromLong(NF_LOAD(int32_t));
+    case NF_U32: return PyLong_FromUnsignedLong(NF_LOAD(uint32_t));
+    case NF_I64: return PyLong_FromLongLong(NF_LOAD(int64_t));
+    case NF_U64: return PyLong_FromUnsignedLongLong(NF_LOAD(uint64_t));
+    case NF_F32: return PyFloat_FromDouble(NF_LOAD(float));
+    case NF_F64: return PyFloat_FromDouble(NF_LOAD(double));
+    case NF_BOOL: return PyBool_FromLong(NF_LOAD(_Bool));
+    default: Py_RETURN_NONE;
+    }
+#undef NF_LOAD
+}
 
 /* Describes what a parameter of type `t` accepts, for error messages: "an int in [-128, 127]". */
 const char *nf_cconv_expected(nf_ctype *t);

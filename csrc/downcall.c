@@ -15,8 +15,8 @@
  *      (mapped to positions), wrong counts and the first call go through general_call.
  *   3. On the first call the address is still NULL: the Python-level resolver runs once (asset ->
  *      resolver -> process) and the address is cached.
- *   4. Each argument is converted: an exact int, float, bool, Pointer of the parameter's class, None or
- *      bytes (for a pointer to a byte type or Void) inline, without allocating; anything else through convert.c (subclasses, __index__, buffers,
+ *   4. Each argument is converted: an exact int, float, bool, Pointer of the parameter's class (or a Box of
+ *      its pointee), None or bytes (for a pointer to a byte type or Void) inline, without allocating; anything else through convert.c (subclasses, __index__, buffers,
  *      str, structs), whose temporaries are kept until the call returns. Stub calls write each value,
  *      widened to 64 bits (narrow integers sign- or zero-extended, a float's bits in the low half), into
  *      its register slot; libffi calls write it into its slot of the argument buffer (a struct the ABI passes by
@@ -384,7 +384,8 @@ static int convert_compound(nf_function *f, Py_ssize_t i, PyObject *o, uint64_t 
 
 /* The exact-type fast path of a scalar or pointer argument (plan a): 1 with its 64-bit image in *v, or 0
    when `o` needs the general conversion of convert.c, which then gives the value or the error. An exact int,
-   float, bool, Pointer of the parameter's class, None or bytes (bytes_ok); nothing allocated, never raises. */
+   float, bool, Pointer of the parameter's class, None, bytes (bytes_ok) or a Box of the pointee; nothing
+   allocated, never raises. */
 static inline __attribute__((always_inline)) int fast_arg(const nf_argplan *a, PyObject *o, uint64_t *v)
 {
     int64_t x;
@@ -437,6 +438,10 @@ static inline __attribute__((always_inline)) int fast_arg(const nf_argplan *a, P
         }
         if (a->bytes_ok && PyBytes_CheckExact(o)) {  /* kept alive by the caller for the whole call */
             *v = (uint64_t)(uintptr_t)PyBytes_AS_STRING(o);
+            return 1;
+        }
+        if (nf_box_check(o) && ((nf_pointer *)o)->type == a->t) {  /* Box[T] for Pointer[T]: an out-parameter */
+            *v = (uint64_t)(uintptr_t)((nf_pointer *)o)->addr;
             return 1;
         }
         return 0;

@@ -1,10 +1,12 @@
-/* Raw native memory: malloc/calloc/free and byte copies for the allocators and arenas of the Python layer. */
+/* Native memory: the malloc and calloc allocators, Arena, and raw malloc/calloc/free and byte copies. */
 #include "memory.h"
 #include "compat.h"
 #include <stdlib.h>
 #include <string.h>
 
+#include "pointer.h"
 #include "sizes.h"
+#include "types.h"
 
 /* A byte count `o` of `fn` at address `addr`: an int in [0, NF_SIZE_MAX] whose region does not wrap around the
    address space. 0, or -1 with TypeError, ValueError or OverflowError. */
@@ -110,6 +112,388 @@ static PyObject *m_string_at(PyObject *m, PyObject *args)
         return NULL;
     }
     return PyBytes_FromStringAndSize(a, (Py_ssize_t)n);
+}
+
+/* -- Typed allocation: allocator(T, count=1) -> Pointer[T] ----------------------- */
+
+/* The item type and count of a call `allocator(t, count=1)` (count also by keyword), and their bytes, checked.
+   The CType is a new reference; NULL with TypeError, ValueError or OverflowError. */
+static nf_ctype *allocation_args(const char *fn, PyObject *const *args, size_t nargsf, PyObject *kwnames,
+                                 size_t *nbytes)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf), nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    PyObject *count = NULL;
+    if (nargs == 2 && !nkw)
+        count = args[1];
+    else if (nargs == 1 && nkw == 1 && PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "count") == 0)
+        count = args[1];
+    else if (nargs != 1 || nkw) {
+        PyErr_Format(PyExc_TypeError, "%s() takes (type, count=1)", fn);
+        return NULL;
+    }
+    Py_ssize_t n = 1;
+    if (count && (!PyLong_Check(count) || PyBool_Check(count))) {
+        PyErr_Format(PyExc_TypeError, "count must be an int, got %.200s", Py_TYPE(count)->tp_name);
+        return NULL;
+    }
+    if (count && nf_count_from_object(count, "count", &n) < 0)
+        return NULL;
+    nf_ctype *t = nf_ctype_resolve(args[0], "allocation type");
+    if (!t)
+        return NULL;
+    if (t->kind == NF_VOID || t->kind == NF_OPAQUE || t->kind == NF_FUNCTION) {
+        PyErr_Format(PyExc_TypeError, "cannot allocate %U: it has no size; allocate a sized type and cast the pointer",
+                     t->name);
+        Py_DECREF(t);
+        return NULL;
+    }
+    Py_ssize_t total;
+    if (nf_size_mul(n, t->size, &total) < 0 || total > NF_SIZE_MAX) {
+        PyErr_Format(PyExc_OverflowError, "%s(%U, %zd): %zd items of %zd bytes is " NF_TOO_LARGE, fn, t->name, n, n,
+                     t->size);
+        Py_DECREF(t);
+        return NULL;
+    }
+    *nbytes = (size_t)total;
+    return t;
+}
+
+/* nbytes of fresh memory (at least 1 byte, so that 0 bytes still give a distinct address), zeroed or not. */
+static void *allocate(int zeroed, size_t nbytes)
+{
+    void *p = zeroed ? calloc(nbytes ? nbytes : 1, 1) : malloc(nbytes ? nbytes : 1);
+    if (!p)
+        PyErr_NoMemory();
+    return p;
+}
+
+/* allocate_bytes(nbytes): the byte count of allocate_bytes() as a size_t. */
+static int byte_count(PyObject *o, size_t *n)
+{
+    Py_ssize_t v;
+    if (!PyLong_Check(o) || PyBool_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "allocate_bytes() expected an int byte count, got %.200s", Py_TYPE(o)->tp_name);
+        return -1;
+    }
+    if (nf_count_from_object(o, "byte count", &v) < 0)
+        return -1;
+    if (v > NF_SIZE_MAX) {
+        PyErr_Format(PyExc_OverflowError, "allocate_bytes(%R) is " NF_TOO_LARGE, o);
+        return -1;
+    }
+    *n = (size_t)v;
+    return 0;
+}
+
+/* The address free() may release: a Pointer to native memory. Memory Python owns (a Box, a struct value, a
+   buffer, an Arena's allocations) is refused, since C's free() of it would corrupt the heap. */
+static int freeable(PyObject *p, const char *fn, void **addr)
+{
+    if (!nf_pointer_check(p)) {
+        PyErr_Format(PyExc_TypeError, "%s() expected a Pointer, got %.200s", fn, Py_TYPE(p)->tp_name);
+        return -1;
+    }
+    nf_pointer *q = (nf_pointer *)p;
+    if (nf_box_check(p) || q->keep) {
+        PyErr_Format(PyExc_ValueError, "%s(): this %U points into memory owned by a Python object (%.200s), which "
+                     "frees it itself; free() is only for memory from malloc or calloc", fn, q->type->name,
+                     Py_TYPE(nf_box_check(p) ? p : q->keep)->tp_name);
+        return -1;
+    }
+    *addr = q->addr;
+    return 0;
+}
+
+/* -- Allocator: malloc and calloc ------------------------------------------------ */
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    int zeroed;          /* calloc (1) or malloc (0) */
+} nf_allocator;
+
+static PyObject *allocator_call(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    size_t n;
+    int zeroed = ((nf_allocator *)self)->zeroed;
+    nf_ctype *t = allocation_args(zeroed ? "calloc" : "malloc", args, nargsf, kwnames, &n);
+    void *a = t ? allocate(zeroed, n) : NULL;
+    PyObject *p = a ? nf_pointer_to(t, a, NULL) : NULL;
+    if (a && !p)
+        free(a);
+    Py_XDECREF(t);
+    return p;
+}
+
+static PyObject *allocator_new(PyTypeObject *cls, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"zeroed", NULL};
+    int zeroed;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "p:Allocator", kwlist, &zeroed))
+        return NULL;
+    nf_allocator *a = (nf_allocator *)cls->tp_alloc(cls, 0);
+    if (a) {
+        a->vectorcall = allocator_call;
+        a->zeroed = zeroed;
+    }
+    return (PyObject *)a;
+}
+
+static PyObject *allocator_allocate_bytes(nf_allocator *self, PyObject *arg)
+{
+    size_t n;
+    void *a = byte_count(arg, &n) < 0 ? NULL : allocate(self->zeroed, n);
+    return a ? PyLong_FromVoidPtr(a) : NULL;
+}
+
+static PyObject *allocator_free(nf_allocator *self, PyObject *p)
+{
+    void *a;
+    if (freeable(p, "free", &a) < 0)
+        return NULL;
+    free(a);
+    Py_RETURN_NONE;
+}
+
+static PyObject *allocator_repr(nf_allocator *self)
+{
+    return PyUnicode_FromString(self->zeroed ? "calloc" : "malloc");
+}
+
+static PyMethodDef allocator_methods[] = {
+    {"allocate_bytes", (PyCFunction)allocator_allocate_bytes, METH_O,
+     "allocate_bytes(nbytes) -> the address (an int) of nbytes of fresh memory."},
+    {"free", (PyCFunction)allocator_free, METH_O,
+     "free(p): frees memory this allocator (or C's malloc family) allocated. Freeing nullptr does nothing;\n"
+     "memory Python owns (Box, struct values, buffers, Arena allocations) is refused with ValueError."},
+    {NULL},
+};
+
+static PyMemberDef allocator_members[] = {
+    {"zeroed", T_BOOL, offsetof(nf_allocator, zeroed), READONLY, "whether allocations are zeroed (calloc)"},
+    {NULL},
+};
+
+PyTypeObject nf_Allocator_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "nativeffi.Allocator",
+    .tp_doc = "Allocator(zeroed): allocates native memory with the C library; nativeffi.malloc and nativeffi.calloc.\n\n"
+              "allocator(T, count=1) -> Pointer[T] to count values of T (uninitialised for malloc, zeroed for\n"
+              "calloc); allocator.free(p) frees it.\n\n"
+              "Raises TypeError when T has no size (Void, Opaque) or count is not an int, ValueError for a negative\n"
+              "count, OverflowError past what the platform can address, MemoryError when the system has none.\n\n"
+              "Example:\n"
+              "    >>> from nativeffi import calloc, Int32\n"
+              "    >>> p = calloc(Int32, 4)\n"
+              "    >>> p[3]\n"
+              "    0\n"
+              "    >>> calloc.free(p)",
+    .tp_basicsize = sizeof(nf_allocator),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_vectorcall_offset = offsetof(nf_allocator, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_new = allocator_new,
+    .tp_repr = (reprfunc)allocator_repr,
+    .tp_methods = allocator_methods,
+    .tp_members = allocator_members,
+};
+
+/* -- Arena --------------------------------------------------------------------------- */
+
+#define NF_ARENA_INLINE 8   /* allocations an arena holds before it grows an array for them */
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    int zeroed;                   /* allocations come from calloc (1) or malloc (0) */
+    Py_ssize_t count;             /* allocations held */
+    Py_ssize_t cap;               /* room in `held` */
+    void **held;                  /* the allocations, freed by release_all: `inline_held` or a PyMem array */
+    void *inline_held[NF_ARENA_INLINE];
+} nf_arena;
+
+/* Records allocation a (freeing it and failing if there is no room to record it). */
+static int arena_hold(nf_arena *ar, void *a)
+{
+    if (ar->count == ar->cap) {
+        Py_ssize_t cap = ar->cap * 2;
+        void **held = ar->held == ar->inline_held ? PyMem_Malloc(cap * sizeof *held)
+                                                  : PyMem_Realloc(ar->held, cap * sizeof *held);
+        if (!held || cap < ar->cap) {
+            free(a);
+            PyErr_NoMemory();
+            return -1;
+        }
+        if (ar->held == ar->inline_held)
+            memcpy(held, ar->inline_held, sizeof ar->inline_held);
+        ar->held = held;
+        ar->cap = cap;
+    }
+    ar->held[ar->count++] = a;
+    return 0;
+}
+
+static PyObject *arena_call(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    nf_arena *ar = (nf_arena *)self;
+    size_t n;
+    nf_ctype *t = allocation_args("Arena", args, nargsf, kwnames, &n);
+    void *a = t ? allocate(ar->zeroed, n) : NULL;
+    PyObject *p = NULL;
+    if (a && arena_hold(ar, a) == 0 && !(p = nf_pointer_to(t, a, self)))
+        free(ar->held[--ar->count]);
+    Py_XDECREF(t);
+    return p;
+}
+
+/* A new arena of class cls over `allocator` (NULL: calloc). */
+static PyObject *arena_make(PyTypeObject *cls, PyObject *allocator)
+{
+    if (allocator && !PyObject_TypeCheck(allocator, &nf_Allocator_Type)) {
+        PyErr_Format(PyExc_TypeError, "Arena() expected an Allocator (malloc or calloc), got %.200s",
+                     Py_TYPE(allocator)->tp_name);
+        return NULL;
+    }
+    nf_arena *ar = (nf_arena *)cls->tp_alloc(cls, 0);
+    if (ar) {
+        ar->vectorcall = arena_call;
+        ar->zeroed = allocator ? ((nf_allocator *)allocator)->zeroed : 1;
+        ar->held = ar->inline_held;
+        ar->cap = NF_ARENA_INLINE;
+    }
+    return (PyObject *)ar;
+}
+
+static PyObject *arena_new(PyTypeObject *cls, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"allocator", NULL};
+    PyObject *allocator = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:Arena", kwlist, &allocator))
+        return NULL;
+    return arena_make(cls, allocator);
+}
+
+/* Arena() and Arena(allocator): no argument tuple (the common `with Arena() as arena:` in a loop body). */
+static PyObject *arena_vectorcall_new(PyObject *cls, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t n = PyVectorcall_NARGS(nargsf), nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (n + nkw > 1 || (nkw && PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "allocator") != 0)) {
+        PyErr_SetString(PyExc_TypeError, "Arena() takes one argument, allocator (malloc or calloc)");
+        return NULL;
+    }
+    return arena_make((PyTypeObject *)cls, n + nkw ? args[0] : NULL);
+}
+
+static void arena_release(nf_arena *ar)
+{
+    while (ar->count)
+        free(ar->held[--ar->count]);
+    if (ar->held != ar->inline_held) {
+        PyMem_Free(ar->held);
+        ar->held = ar->inline_held;
+        ar->cap = NF_ARENA_INLINE;
+    }
+}
+
+static void arena_dealloc(nf_arena *ar)
+{
+    arena_release(ar);  /* no pointer from it is left: each keeps the arena alive */
+    Py_TYPE(ar)->tp_free((PyObject *)ar);
+}
+
+static PyObject *arena_release_all(nf_arena *ar, PyObject *unused)
+{
+    arena_release(ar);
+    Py_RETURN_NONE;
+}
+
+static PyObject *arena_enter(nf_arena *ar, PyObject *unused)
+{
+    return Py_NewRef(ar);
+}
+
+static PyObject *arena_exit(nf_arena *ar, PyObject *const *args, Py_ssize_t nargs)
+{
+    arena_release(ar);
+    Py_RETURN_FALSE;  /* exceptions propagate */
+}
+
+static PyObject *arena_allocate_bytes(nf_arena *ar, PyObject *arg)
+{
+    size_t n;
+    void *a = byte_count(arg, &n) < 0 ? NULL : allocate(ar->zeroed, n);
+    return a && arena_hold(ar, a) == 0 ? PyLong_FromVoidPtr(a) : NULL;
+}
+
+static PyObject *arena_free(nf_arena *ar, PyObject *p)
+{
+    if (!nf_pointer_check(p)) {
+        PyErr_Format(PyExc_TypeError, "free() expected a Pointer, got %.200s", Py_TYPE(p)->tp_name);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *arena_get_addresses(nf_arena *ar, void *c)
+{
+    PyObject *list = PyList_New(ar->count);
+    for (Py_ssize_t i = 0; list && i < ar->count; i++) {
+        PyObject *a = PyLong_FromVoidPtr(ar->held[i]);
+        if (!a)
+            Py_CLEAR(list);
+        else
+            PyList_SET_ITEM(list, i, a);
+    }
+    return list;
+}
+
+static PyMethodDef arena_methods[] = {
+    {"allocate_bytes", (PyCFunction)arena_allocate_bytes, METH_O,
+     "allocate_bytes(nbytes) -> the address (an int) of nbytes, freed by release_all()."},
+    {"free", (PyCFunction)arena_free, METH_O, "free(p): does nothing; an arena frees all its memory in release_all()."},
+    {"release_all", (PyCFunction)arena_release_all, METH_NOARGS,
+     "release_all(): frees everything this arena allocated; pointers into it dangle afterwards."},
+    {"__enter__", (PyCFunction)arena_enter, METH_NOARGS, "Returns the arena."},
+    {"__exit__", (PyCFunction)(void (*)(void))arena_exit, METH_FASTCALL, "Releases everything (release_all())."},
+    {NULL},
+};
+
+static PyGetSetDef arena_getset[] = {
+    {"_addresses", (getter)arena_get_addresses, NULL, "the addresses held, oldest first", NULL},
+    {NULL},
+};
+
+PyTypeObject nf_Arena_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "nativeffi.Arena",
+    .tp_doc = "Arena(allocator=calloc): an allocator that frees everything it allocated when released (at the end\n"
+              "of a with block, by release_all(), or when the arena and every pointer from it are gone).\n\n"
+              "arena(T, count=1) -> Pointer[T], zeroed with the default calloc (as Dart's Arena); each pointer keeps\n"
+              "the arena alive. arena.free(p) does nothing. Pointers dangle after release_all().\n\n"
+              "Example:\n"
+              "    >>> from nativeffi import Arena, Int64\n"
+              "    >>> with Arena() as arena:\n"
+              "    ...     p = arena(Int64, 10)\n"
+              "    ...     p[9]\n"
+              "    0",
+    .tp_basicsize = sizeof(nf_arena),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_vectorcall_offset = offsetof(nf_arena, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_new = arena_new,
+    .tp_vectorcall = arena_vectorcall_new,
+    .tp_dealloc = (destructor)arena_dealloc,
+    .tp_methods = arena_methods,
+    .tp_getset = arena_getset,
+};
+
+int nf_memory_init(PyObject *module)
+{
+    if (PyType_Ready(&nf_Allocator_Type) < 0 || PyType_Ready(&nf_Arena_Type) < 0)
+        return -1;
+    if (PyModule_AddObjectRef(module, "Allocator", (PyObject *)&nf_Allocator_Type) < 0)
+        return -1;
+    return PyModule_AddObjectRef(module, "Arena", (PyObject *)&nf_Arena_Type);
 }
 
 PyMethodDef nf_memory_methods[] = {

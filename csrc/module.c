@@ -5,6 +5,7 @@
 #include "downcall.h"
 #include "finalizer.h"
 #include "longdouble.h"
+#include "expr.h"
 #include "lookup.h"
 #include "memory.h"
 #include "pointer.h"
@@ -59,7 +60,8 @@ static int core_exec(PyObject *m)
         return -1;
     if (first_namespace)
         return PyDict_Merge(PyModule_GetDict(m), first_namespace, 0);
-    if (add_methods(m) < 0 || nf_types_init(m) < 0 || nf_pointer_init(m) < 0 || nf_downcall_init(m) < 0 ||
+    if (add_methods(m) < 0 || nf_types_init(m) < 0 || nf_expr_init(m) < 0 || nf_pointer_init(m) < 0 ||
+        nf_memory_init(m) < 0 || nf_downcall_init(m) < 0 ||
         nf_compound_init(m) < 0 || nf_callback_init(m) < 0 || nf_finalizer_init(m) < 0 || nf_longdouble_init(m) < 0 ||
         PyModule_AddIntConstant(m, "POINTER_SIZE", (long)sizeof(void *)) < 0 ||
         PyModule_AddStringConstant(m, "LIBFFI_VERSION", NF_LIBFFI_VERSION) < 0)

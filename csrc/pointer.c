@@ -3,11 +3,14 @@
 #include "compound.h"
 #include "convert.h"
 #include "errors.h"
+#include "expr.h"
 #include "sizes.h"
 
 #include <wchar.h>
 
 static PyObject *default_pointer_class;  /* nativeffi.Pointer, set by the Python layer */
+static PyObject *pointer_expr;           /* Pointer.__class_getitem__ (a TypeExpression), set with it */
+static PyObject *native_attr;            /* interned "__native__" */
 PyObject *nf_NullPointerError;
 
 /* -- Construction ------------------------------------------------------ */
@@ -36,7 +39,12 @@ PyObject *nf_pointer_new(nf_ctype *ptype, void *addr, PyObject *keep)
 /* The POINTER CType of a Pointer class (its __native__, which may be computed on each access). New reference. */
 static nf_ctype *class_ptype(PyTypeObject *cls)
 {
-    PyObject *t = PyObject_GetAttrString((PyObject *)cls, "__native__");
+    PyObject *t = cls->tp_dict ? PyDict_GetItemWithError(cls->tp_dict, native_attr) : NULL;  /* its own: fast */
+    if (t && nf_ctype_check(t) && ((nf_ctype *)t)->kind == NF_POINTER)
+        return (nf_ctype *)Py_NewRef(t);
+    if (PyErr_Occurred())
+        return NULL;
+    t = PyObject_GetAttr((PyObject *)cls, native_attr);
     if (t && (!nf_ctype_check(t) || ((nf_ctype *)t)->kind != NF_POINTER)) {
         PyErr_Format(PyExc_TypeError, "%s.__native__ is not a pointer type", cls->tp_name);
         Py_CLEAR(t);
@@ -53,6 +61,48 @@ static PyObject *new_of_class_type(PyTypeObject *cls, void *addr, PyObject *keep
     PyObject *p = new_of_class(cls, t, addr, keep);
     Py_DECREF(t);
     return p;
+}
+
+PyObject *nf_pointer_to(nf_ctype *target, void *addr, PyObject *keep)
+{
+    if (!pointer_expr) {
+        PyErr_SetString(PyExc_RuntimeError, "nativeffi: the Pointer class is not registered");
+        return NULL;
+    }
+    PyObject *cls = nf_expr_get(pointer_expr, (PyObject *)target);
+    if (!cls)
+        return NULL;
+    PyObject *p = PyType_Check(cls) ? new_of_class_type((PyTypeObject *)cls, addr, keep) : NULL;
+    if (!p && !PyErr_Occurred())
+        PyErr_Format(PyExc_TypeError, "Pointer[%U] is not a class", target->name);
+    Py_DECREF(cls);
+    return p;
+}
+
+/* -- Boxes: pointers to a value inside themselves ------------------------------ */
+
+/* A Box[T]: a Pointer[T] whose pointee is stored in the object itself, so Python owns it and frees it with the
+   box. Pointers derived from a box (p + n, cast) are plain pointers that keep the box alive. */
+typedef struct {
+    nf_pointer p;        /* p.addr points at `data`; p.keep is NULL (the box owns its memory) */
+    union {
+        int64_t i;
+        double d;
+        void *ptr;
+    } data;              /* the value: any scalar or pointer (at most 8 bytes, aligned for all of them) */
+} nf_box;
+
+/* The class and owner of a pointer derived from p: a box's derivatives are its pointer class and keep it. */
+static PyTypeObject *derived_class(nf_pointer *p)
+{
+    if (!nf_box_check(p))
+        return Py_TYPE(p);
+    return (PyTypeObject *)(p->type->pyclass ? p->type->pyclass : default_pointer_class);
+}
+
+static PyObject *owner_of(nf_pointer *p)
+{
+    return nf_box_check(p) ? (PyObject *)p : p->keep;
 }
 
 nf_ctype *nf_pointer_target(nf_ctype *ptype)
@@ -231,7 +281,7 @@ static PyObject *pointer_as_memoryview(nf_pointer *p, PyObject *arg)
         return NULL;
     r->addr = p->addr;
     r->len = n;
-    r->keep = Py_NewRef(p->keep ? p->keep : (PyObject *)p);
+    r->keep = Py_NewRef(owner_of(p) ? owner_of(p) : (PyObject *)p);
     PyObject *mv = PyMemoryView_FromObject((PyObject *)r);
     Py_DECREF(r);
     return mv;
@@ -427,6 +477,21 @@ static __attribute__((noinline)) int slice_context(nf_pointer *p, PyObject *slic
     return -1;
 }
 
+/* The address of p[index] when it is the common case: a resolved scalar pointee, a non-null pointer and an exact
+   int index (NULL: 0) of at most 2**40 elements either way whose address stays in the address space. Its
+   pointee type, or NULL (no exception) when the general path must decide, and say what is wrong. */
+static inline nf_ctype *scalar_element(nf_pointer *p, PyObject *index, char **a)
+{
+    nf_ctype *t = p->type->target;
+    int64_t i = 0;
+    if (!t || !NF_IS_SCALAR(t->kind) || !p->addr)
+        return NULL;
+    if (index && !(PyLong_CheckExact(index) && nf_long_compact(index, &i) && i >= -((int64_t)1 << 40) &&
+                   i <= (int64_t)1 << 40))
+        return NULL;
+    return nf_addr_add(p->addr, (Py_ssize_t)i * t->size, a) == 0 ? t : NULL;
+}
+
 static PyObject *load_at(nf_pointer *p, PyObject *index)
 {
     if (index && PySlice_Check(index)) {
@@ -436,12 +501,15 @@ static PyObject *load_at(nf_pointer *p, PyObject *index)
         return r;
     }
     char *a;
+    nf_ctype *s = scalar_element(p, index, &a);
+    if (s)
+        return nf_cconv_load_scalar(s->kind, a);
     nf_ctype *t = element_at(p, index, "read", &a);
     if (!t)
         return NULL;
     if (NF_IS_SCALAR(t->kind))
         return nf_cconv_load_scalar(t->kind, a);
-    return nf_cconv_load(t, a, p->keep);
+    return nf_cconv_load(t, a, owner_of(p));
 }
 
 static int store_at(nf_pointer *p, PyObject *index, PyObject *v)
@@ -453,7 +521,9 @@ static int store_at(nf_pointer *p, PyObject *index, PyObject *v)
     if (index && PySlice_Check(index))
         return slice_write(p, index, v) < 0 ? slice_context(p, index) : 0;
     char *a;
-    nf_ctype *t = element_at(p, index, "write", &a);
+    nf_ctype *t = scalar_element(p, index, &a);
+    if (!t)
+        t = element_at(p, index, "write", &a);
     return t ? nf_cconv_store(t, a, v) : -1;
 }
 
@@ -504,7 +574,7 @@ static PyObject *offset_by(nf_pointer *p, PyObject *n, int sign)
     char *a;
     if (!t || element_address(p, t, n, sign, sign > 0 ? "+" : "-", &a) < 0)
         return NULL;
-    return new_of_class(Py_TYPE(p), p->type, a, p->keep);
+    return new_of_class(derived_class(p), p->type, a, owner_of(p));
 }
 
 static PyObject *pointer_add(PyObject *a, PyObject *b)
@@ -634,7 +704,7 @@ static PyObject *pointer_retype(nf_pointer *p, PyObject *cls)
         PyErr_SetString(PyExc_TypeError, "_retype() expects a Pointer class");
         return NULL;
     }
-    return new_of_class_type((PyTypeObject *)cls, p->addr, p->keep);
+    return new_of_class_type((PyTypeObject *)cls, p->addr, owner_of(p));
 }
 
 static PyMethodDef pointer_methods[] = {
@@ -683,25 +753,135 @@ PyTypeObject nf_PointerBase_Type = {
     .tp_getset = pointer_getset,
 };
 
-static PyObject *m_set_pointer_class(PyObject *m, PyObject *cls)
+
+/* -- The Box type ------------------------------------------------------------ */
+
+/* A new box of class `cls` holding `value` (NULL: zero). */
+static PyObject *box_make(PyTypeObject *cls, PyObject *value)
 {
+    PyObject *t = cls->tp_dict ? PyDict_GetItemWithError(cls->tp_dict, native_attr) : NULL;
+    nf_ctype *ptype = t && nf_ctype_check(t) && ((nf_ctype *)t)->kind == NF_POINTER ? (nf_ctype *)t : NULL;
+    nf_ctype *target = ptype ? ptype->target : NULL;
+    if (!target || !(NF_IS_SCALAR(target->kind) || target->kind == NF_POINTER)) {
+        if (!PyErr_Occurred())
+            PyErr_Format(PyExc_TypeError, "%s cannot be instantiated: write Box[T]() with the type of the value, "
+                         "e.g. Box[Int32]()", cls->tp_name);
+        return NULL;
+    }
+    nf_box *b = (nf_box *)cls->tp_alloc(cls, 0);  /* zeroed: the value starts at 0 */
+    if (!b)
+        return NULL;
+    b->p.addr = (char *)&b->data;
+    b->p.type = (nf_ctype *)Py_NewRef(ptype);
+    if (value && nf_cconv_store(target, b->p.addr, value) < 0) {
+        nf_errors_prefix("%s()", cls->tp_name);
+        Py_DECREF(b);
+        return NULL;
+    }
+    return (PyObject *)b;
+}
+
+static PyObject *box_new(PyTypeObject *cls, PyObject *args, PyObject *kw)
+{
+    if ((kw && PyDict_GET_SIZE(kw)) || PyTuple_GET_SIZE(args) > 1) {
+        PyErr_Format(PyExc_TypeError, "%s() takes at most one argument, the initial value", cls->tp_name);
+        return NULL;
+    }
+    return box_make(cls, PyTuple_GET_SIZE(args) ? PyTuple_GET_ITEM(args, 0) : NULL);
+}
+
+/* Box[T](value) called through the class's own vectorcall entry (set by _box_class_ready): no argument tuple,
+   no __init__ round. */
+static PyObject *box_vectorcall(PyObject *cls, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t n = PyVectorcall_NARGS(nargsf);
+    if ((kwnames && PyTuple_GET_SIZE(kwnames)) || n > 1) {
+        PyErr_Format(PyExc_TypeError, "%s() takes at most one argument, the initial value",
+                     ((PyTypeObject *)cls)->tp_name);
+        return NULL;
+    }
+    return box_make((PyTypeObject *)cls, n ? args[0] : NULL);
+}
+
+static PyObject *m_box_class_ready(PyObject *m, PyObject *cls)
+{
+    if (!PyType_Check(cls) || !PyType_IsSubtype((PyTypeObject *)cls, &nf_BoxBase_Type) ||
+        ((PyTypeObject *)cls)->tp_new != box_new || ((PyTypeObject *)cls)->tp_init != PyBaseObject_Type.tp_init) {
+        PyErr_SetString(PyExc_TypeError, "_box_class_ready() expects a Box class with the core's __new__");
+        return NULL;
+    }
+    ((PyTypeObject *)cls)->tp_vectorcall = box_vectorcall;  /* as CPython's own types: calls skip type_call */
+    Py_RETURN_NONE;
+}
+
+static PyObject *box_repr(nf_box *b)
+{
+    PyObject *v = pointer_get_value(&b->p, NULL);
+    if (!v)
+        return NULL;
+    PyObject *r = PyUnicode_FromFormat("%s(%R)", Py_TYPE(b)->tp_name, v);
+    Py_DECREF(v);
+    return r;
+}
+
+static PyObject *box_not_from(PyTypeObject *cls, PyObject *args, PyObject *kw)
+{
+    PyErr_Format(PyExc_TypeError, "%s owns its memory: use Pointer[T].from_address or Pointer[T].from_buffer for "
+                 "memory owned elsewhere", cls->tp_name);
+    return NULL;
+}
+
+static PyMethodDef box_methods[] = {
+    {"from_address", (PyCFunction)(void (*)(void))box_not_from, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
+     "Not for boxes, which own their memory: use Pointer[T].from_address."},
+    {"from_buffer", (PyCFunction)(void (*)(void))box_not_from, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
+     "Not for boxes, which own their memory: use Pointer[T].from_buffer."},
+    {NULL},
+};
+
+PyTypeObject nf_BoxBase_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "nativeffi._core.BoxBase",
+    .tp_doc = "Base of nativeffi.Box: a pointer to one scalar or pointer stored in the object itself.",
+    .tp_basicsize = sizeof(nf_box),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_base = &nf_PointerBase_Type,
+    .tp_dealloc = (destructor)pointer_dealloc,
+    .tp_traverse = (traverseproc)pointer_traverse,
+    .tp_clear = (inquiry)pointer_clear,
+    .tp_new = box_new,
+    .tp_repr = (reprfunc)box_repr,
+    .tp_methods = box_methods,
+};
+
+static PyObject *m_set_pointer_class(PyObject *m, PyObject *args)
+{
+    PyObject *cls, *expr;
+    if (!PyArg_ParseTuple(args, "OO!:_set_pointer_class", &cls, &nf_TypeExpression_Type, &expr))
+        return NULL;
     if (!PyType_Check(cls) || !PyType_IsSubtype((PyTypeObject *)cls, &nf_PointerBase_Type)) {
         PyErr_SetString(PyExc_TypeError, "_set_pointer_class() expects a PointerBase subclass");
         return NULL;
     }
     Py_XSETREF(default_pointer_class, Py_NewRef(cls));
+    Py_XSETREF(pointer_expr, Py_NewRef(expr));
     Py_RETURN_NONE;
 }
 
 PyMethodDef nf_pointer_methods[] = {
-    {"_set_pointer_class", m_set_pointer_class, METH_O, "Registers nativeffi.Pointer as the default Pointer class."},
+    {"_box_class_ready", m_box_class_ready, METH_O,
+     "_box_class_ready(cls): gives a Box[T] class the core's vectorcall constructor."},
+    {"_set_pointer_class", m_set_pointer_class, METH_VARARGS,
+     "_set_pointer_class(Pointer, expr): registers nativeffi.Pointer and its __class_getitem__ (pointer classes by "
+     "pointee)."},
     {NULL},
 };
 
 int nf_pointer_init(PyObject *module)
 {
-    if (PyType_Ready(&nf_PointerBase_Type) < 0 || PyType_Ready(&nf_BufKeeper_Type) < 0 ||
-        PyType_Ready(&nf_Region_Type) < 0)
+    if (!(native_attr = PyUnicode_InternFromString("__native__")) || PyType_Ready(&nf_PointerBase_Type) < 0 ||
+        PyType_Ready(&nf_BufKeeper_Type) < 0 || PyType_Ready(&nf_Region_Type) < 0 || PyType_Ready(&nf_BoxBase_Type) < 0 ||
+        PyModule_AddObjectRef(module, "BoxBase", (PyObject *)&nf_BoxBase_Type) < 0)
         return -1;
     nf_NullPointerError = PyErr_NewExceptionWithDoc(
         "nativeffi.NullPointerError", "Raised on a read or write through nullptr.", PyExc_ValueError, NULL);

@@ -14,8 +14,15 @@ typedef struct {
 extern PyTypeObject nf_PointerBase_Type;
 #define nf_pointer_check(o) PyObject_TypeCheck((o), &nf_PointerBase_Type)
 
+/* Box[T] values: pointers whose pointee lives inside the object (Python-owned, freed with it). */
+extern PyTypeObject nf_BoxBase_Type;
+#define nf_box_check(o) PyObject_TypeCheck((o), &nf_BoxBase_Type)
+
 /* A new pointer instance of ptype->pyclass. `keep` (may be NULL) is kept alive by the pointer. */
 PyObject *nf_pointer_new(nf_ctype *ptype, void *addr, PyObject *keep);
+
+/* A new Pointer[target] (the class Pointer[target] evaluates to) at addr, keeping `keep` (may be NULL) alive. */
+PyObject *nf_pointer_to(nf_ctype *target, void *addr, PyObject *keep);
 
 /* The pointee of a pointer type, resolving a forward reference through the Python layer if needed.
    Borrowed; NULL with an exception if it cannot be resolved. */

@@ -400,7 +400,111 @@ static PyObject *m_opaque_type(PyObject *m, PyObject *args)
     return (PyObject *)t;
 }
 
+/* -- Type expressions read without running Python code ---------------- */
+
+static PyTypeObject *annotated_type;  /* typing._AnnotatedAlias (the type of Int32), set by types.py */
+static PyObject *native_type_fn;      /* nativeffi.types.native_type: the full resolver, with its messages */
+static PyObject *native_attr;         /* interned "__native__" */
+static PyObject *metadata_attr;       /* interned "__metadata__" */
+
+/* Annotated aliases read recently, by address: strong references, replaced on collision. */
+#define NF_RECENT_ALIASES 64
+static struct recent_alias {
+    PyObject *alias;     /* the Annotated alias (Int32, or a user's Annotated[int, ct]) */
+    nf_ctype *ct;        /* its CType */
+} recent_aliases[NF_RECENT_ALIASES];
+
+/* A CType or NULL, from a borrowed lookup result. */
+static nf_ctype *as_ctype(PyObject *o) { return o && nf_ctype_check(o) ? (nf_ctype *)o : NULL; }
+
+nf_ctype *nf_ctype_of(PyObject *expr)
+{
+    if (nf_ctype_check(expr))
+        return (nf_ctype *)expr;
+    PyTypeObject *tp = Py_TYPE(expr);
+    if (tp == annotated_type) {
+        /* Int32 and its kind: a small cache by identity first (it holds the alias, so its address stays its own;
+           an alias's metadata does not change), then its own attribute (generic lookup: typing's __getattr__
+           hook never runs); Bits[...] has two items and no CType of its own */
+        struct recent_alias *r = &recent_aliases[((uintptr_t)expr >> 4) % NF_RECENT_ALIASES];
+        if (r->alias == expr)
+            return r->ct;
+        PyObject *meta = PyObject_GenericGetAttr(expr, metadata_attr);
+        if (!meta) {
+            PyErr_Clear();
+            return NULL;
+        }
+        nf_ctype *t = PyTuple_Check(meta) && PyTuple_GET_SIZE(meta) == 1 ? as_ctype(PyTuple_GET_ITEM(meta, 0)) : NULL;
+        Py_DECREF(meta);  /* still held by the alias, which the caller holds */
+        if (t) {
+            PyObject *old_alias = r->alias, *old_ct = (PyObject *)r->ct;
+            r->alias = Py_NewRef(expr);
+            r->ct = (nf_ctype *)Py_NewRef(t);
+            Py_XDECREF(old_alias);  /* last: a finalizer run here sees the cache consistent */
+            Py_XDECREF(old_ct);
+        }
+        return t;
+    }
+    if (PyType_Check(expr)) {
+        PyObject *d = ((PyTypeObject *)expr)->tp_dict;
+        PyObject *t = d ? PyDict_GetItemWithError(d, native_attr) : NULL;
+        if (!t)
+            PyErr_Clear();
+        return as_ctype(t);
+    }
+    if (tp->tp_getattro != PyObject_GenericGetAttr || expr == Py_None)
+        return NULL;
+    PyObject *t = PyObject_GenericGetAttr(expr, native_attr);
+    if (!t) {
+        PyErr_Clear();
+        return NULL;
+    }
+    nf_ctype *ct = as_ctype(t);
+    Py_DECREF(t);  /* held by the expression's __dict__ */
+    return ct;
+}
+
+nf_ctype *nf_ctype_resolve(PyObject *expr, const char *what)
+{
+    nf_ctype *t = nf_ctype_of(expr);
+    if (t)
+        return (nf_ctype *)Py_NewRef(t);
+    if (!native_type_fn) {
+        PyErr_SetString(PyExc_RuntimeError, "nativeffi: the type resolver is not registered");
+        return NULL;
+    }
+    PyObject *whatstr = PyUnicode_FromString(what);
+    PyObject *r = whatstr ? PyObject_CallFunctionObjArgs(native_type_fn, expr, whatstr, NULL) : NULL;
+    Py_XDECREF(whatstr);
+    if (r && !nf_ctype_check(r)) {
+        PyErr_Format(PyExc_TypeError, "native_type() returned %.200s, not a CType", Py_TYPE(r)->tp_name);
+        Py_CLEAR(r);
+    }
+    return (nf_ctype *)r;
+}
+
+static PyObject *m_ctype_of(PyObject *m, PyObject *expr)
+{
+    nf_ctype *t = nf_ctype_of(expr);
+    return Py_NewRef(t ? (PyObject *)t : Py_None);
+}
+
+static PyObject *m_set_type_hooks(PyObject *m, PyObject *args)
+{
+    PyObject *fn, *alias;
+    if (!PyArg_ParseTuple(args, "OO!:_set_type_hooks", &fn, &PyType_Type, &alias))
+        return NULL;
+    Py_XSETREF(native_type_fn, Py_NewRef(fn));
+    Py_XSETREF(annotated_type, (PyTypeObject *)Py_NewRef(alias));
+    Py_RETURN_NONE;
+}
+
 PyMethodDef nf_types_methods[] = {
+    {"ctype_of", m_ctype_of, METH_O,
+     "ctype_of(expr) -> the CType of a type expression read without running Python code, or None."},
+    {"_set_type_hooks", m_set_type_hooks, METH_VARARGS,
+     "_set_type_hooks(resolve, annotated_alias_type): registers resolve(expr, what) -> CType (the Python layer's\n"
+     "native_type, with its messages) and the type of typing's Annotated aliases."},
     {"scalar_types", m_scalar_types, METH_NOARGS, "scalar_types() -> dict of name to CType, in table order."},
     {"pointer_type", m_pointer_type, METH_VARARGS,
      "pointer_type(target, name=None) -> CType of a pointer to target (None: forward reference)."},
@@ -422,7 +526,9 @@ static int add_size_constant(PyObject *module, const char *name, Py_ssize_t valu
 
 int nf_types_init(PyObject *module)
 {
-    if (PyType_Ready(&nf_CType_Type) < 0 || make_scalars() < 0 || !(function_types = PyDict_New()))
+    if (PyType_Ready(&nf_CType_Type) < 0 || make_scalars() < 0 || !(function_types = PyDict_New()) ||
+        !(native_attr = PyUnicode_InternFromString("__native__")) ||
+        !(metadata_attr = PyUnicode_InternFromString("__metadata__")))
         return -1;
     if (PyModule_AddObjectRef(module, "CType", (PyObject *)&nf_CType_Type) < 0 ||
         add_size_constant(module, "SIZE_MAX", NF_SIZE_MAX) < 0 ||

@@ -83,6 +83,16 @@ nf_ctype *nf_ctype_alloc(nf_kind kind, const char *name);
 /* A POINTER CType to `target` (NULL: unresolved forward reference) instantiated as `pyclass`. New reference. */
 nf_ctype *nf_pointer_type(nf_ctype *target, PyObject *pyclass);
 
+/* The CType a type expression names when it can be read without running Python code: a CType; a class with
+   its own __native__ (Pointer classes, structs, opaque types); an Annotated alias whose only metadata is a
+   CType (Int32); an object with a __native__ attribute and the generic getattr (Array[...], NativeFunction[...]).
+   Borrowed (the expression holds it); NULL, with no exception, for anything else (the Python layer decides). */
+nf_ctype *nf_ctype_of(PyObject *expr);
+
+/* The CType of any type expression: nf_ctype_of, else nativeffi.types.native_type(expr, what=what), which
+   explains what was wrong. New reference; NULL with an exception. */
+nf_ctype *nf_ctype_resolve(PyObject *expr, const char *what);
+
 /* Adds CType, the scalar table and the type factories to the module. */
 int nf_types_init(PyObject *module);
 

@@ -26,7 +26,7 @@ import build  # noqa: E402
 from helpers import cfunc  # noqa: E402
 from nativeffi import _core  # noqa: E402
 from nativeffi import (  # noqa: E402
-    Arena, Double, Int, Int32, Int64, NativeCallable, NativeFunction, Pointer, Size, Struct, VarArgs, Void,
+    Arena, Box, Double, Int, Int32, Int64, NativeCallable, NativeFunction, Pointer, Size, Struct, VarArgs, Void,
     assets, binding_of,
 )
 
@@ -170,6 +170,22 @@ def arena_allocations() -> tuple[Callable[[], None], int]:
     return batch, 1000
 
 
+def arena_dropped() -> tuple[Callable[[], None], int]:
+    """1,000 arenas per batch that are never released: each frees its memory with its last pointer."""
+    def batch() -> None:
+        for _ in range(1000):
+            Arena()(Int64, 4)[0] = 1
+    return batch, 1000
+
+
+def boxes() -> tuple[Callable[[], None], int]:
+    """1,000 Box[Int64] out-parameters per batch, each freed with its object."""
+    def batch() -> None:
+        for _ in range(1000):
+            Box[Int64](5).value
+    return batch, 1000
+
+
 # name -> (make, default iterations, full iterations)
 SCENARIOS: dict[str, tuple[Callable[[], tuple[Callable[[], None], int]], int, int]] = {
     "call: direct entry": (calls("direct", direct, (5,), "stub int/g / direct"), 200_000, 1_000_000),
@@ -188,6 +204,8 @@ SCENARIOS: dict[str, tuple[Callable[[], tuple[Callable[[], None], int]], int, in
     # each inline type leaks ~3 KB today (the issue): 10^4 cycles keep a full run's RSS within reason
     "create/close: isolate_local, type written inline": (create_close("isolate_local", True), 5_000, 10_000),
     "Arena allocations": (arena_allocations, 50_000, 1_000_000),
+    "Arena dropped without release": (arena_dropped, 50_000, 1_000_000),
+    "Box out-parameters": (boxes, 50_000, 1_000_000),
 }
 
 

@@ -40,19 +40,24 @@ def test_allocation_errors() -> None:
     malloc.free(nativeffi.nullptr)  # freeing nullptr is allowed, as in C
 
 
-def test_arena_frees_everything_on_exit(monkeypatch: pytest.MonkeyPatch) -> None:
-    """An Arena frees every allocation, each exactly once, at the end of the with block."""
-    from nativeffi import _core
-    freed: list[int] = []
-    real_free = _core.free
-    monkeypatch.setattr(_core, "free", lambda a: (freed.append(a), real_free(a)))
+def test_arena_holds_each_allocation_until_released() -> None:
+    """An Arena holds every allocation (typed and raw bytes) once, zeroed, and none after its with block."""
     with Arena() as arena:
-        ptrs = [arena(Int64, 4) for _ in range(5)]
+        ptrs = [arena(Int64, 4) for _ in range(20)]  # more than the 8 it holds before growing
         s = to_native_utf8("abc", allocator=arena)
         arena.free(ptrs[0])  # does nothing: the arena owns it
         assert all(p[i] == 0 for p in ptrs for i in range(4))  # zeroed
-        assert freed == []
-    assert sorted(freed) == sorted([p.address for p in ptrs] + [s.address])
+        assert arena._addresses == [p.address for p in ptrs] + [s.address]
+    assert arena._addresses == []
+
+
+def test_arena_pointers_keep_the_arena() -> None:
+    """A pointer from an arena keeps it alive, so an arena dropped without release frees only after its pointers."""
+    p = Arena()(Int64, 2)
+    arena = p._keep
+    assert isinstance(arena, Arena) and arena._addresses == [p.address]
+    p[1] = 42
+    assert p[1] == 42
 
 
 def test_arena_release_on_exception() -> None:
@@ -82,3 +87,12 @@ def test_to_native_utf8_rejects_bad_input() -> None:
         to_native_utf8(b"x")
     with pytest.raises(ValueError, match="NUL"):
         to_native_utf8("a\0b")
+
+
+def test_arena_takes_an_allocator_only() -> None:
+    """Arena(malloc) and Arena(allocator=calloc) are accepted; anything else is refused naming what was given."""
+    assert Arena(malloc)._addresses == [] and Arena(allocator=calloc)._addresses == []
+    with pytest.raises(TypeError, match="expected an Allocator \\(malloc or calloc\\), got int"):
+        Arena(1)
+    with pytest.raises(TypeError, match="takes one argument"):
+        Arena(allocator=calloc, other=1)

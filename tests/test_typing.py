@@ -69,3 +69,27 @@ def test_package_is_strictly_typed(tmp_path: pathlib.Path) -> None:
     """The package passes mypy --strict, so its public API carries real types."""
     out, code = run_mypy(tmp_path, "--strict", "-p", "nativeffi")
     assert code == 0, out
+
+
+BOX_SAMPLE = '''
+from nativeffi import native, Box, Double, Int32, Pointer, Void
+
+@native(asset="libc.so.6")
+def store(p: Pointer[Int32], v: Int32) -> Void: ...
+
+n = Box[Int32]()
+store(n, 5)
+reveal_type(n)
+reveal_type(n.value)
+store(Box[Double](), 5)
+'''
+
+
+def test_box_passes_for_its_pointer_type(tmp_path: pathlib.Path) -> None:
+    """A checker sees Box[Int32] as a Pointer[Int32] whose .value is an int; a Box of another type is flagged."""
+    sample = tmp_path / "box_sample.py"
+    sample.write_text(textwrap.dedent(BOX_SAMPLE))
+    out, _ = run_mypy(tmp_path, str(sample))
+    assert revealed_types(out) == ["nativeffi.memory.Box[int]", "int"]
+    assert 'Argument 1 to "store" has incompatible type "Box[float]"; expected "Pointer[int]"' in out
+    assert out.count("error:") == 1, out

@@ -13,7 +13,7 @@ from .callable import NativeCallable, run
 from .longdouble import LONG_DOUBLE_INFO, long_double_bytes, long_double_value
 from .finalizer import Finalizable, NativeFinalizer, native_memory_held
 from .compound import Array, ArrayView, Bits, Struct, Union, fields, offsetof
-from .memory import Allocator, Arena, calloc, malloc, to_native_utf8, to_native_wchar
+from .memory import Allocator, Arena, Box, calloc, malloc, to_native_utf8, to_native_wchar
 from .native import NativeVar, address_of, binding_of, default_asset, get_errno, native, native_var
 from .pointer import CString, NullPointerError, Pointer, PointerLike, nullptr
 from .types import (
@@ -23,7 +23,7 @@ from .types import (
 )
 
 __all__ = [
-    "assets", "NativeSymbolError", "set_native_resolver", "NativeCallable", "run", "Allocator", "Arena", "calloc", "malloc",
+    "assets", "NativeSymbolError", "set_native_resolver", "NativeCallable", "run", "Allocator", "Arena", "Box", "calloc", "malloc",
     "to_native_utf8", "to_native_wchar",
     "NativeVar", "address_of", "binding_of", "default_asset", "get_errno", "native", "native_var",
     "NullPointerError", "Pointer", "PointerLike", "CString", "nullptr", "Bool", "Char", "CType", "Double", "Float",

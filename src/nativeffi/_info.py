@@ -52,7 +52,7 @@ def _text_call(asset: str, symbol: str, *args: int) -> Optional[str]:
     if address is None:
         return None
     signature: Any = NativeFunction[[Int] * len(args), Pointer[Char]]  # type: ignore[misc]
-    fn = Pointer[signature].from_address(address).as_function()
+    fn: Any = Pointer[signature].from_address(address).as_function()
     result = fn(*args)
     return None if result.is_null else str(result.to_str())
 

@@ -17,7 +17,6 @@ Example:
 from __future__ import annotations
 
 import sys
-import threading
 import typing
 from typing import TYPE_CHECKING, Any, Annotated, Iterator, Optional, TypeVar
 
@@ -79,10 +78,6 @@ def _bit_width(annotation: Any) -> Optional[int]:
 
 # -- Inline arrays --------------------------------------------------------------------------------------
 
-_array_lock = threading.Lock()
-_array_types: dict[tuple[int, tuple[int, ...]], _ArrayType] = {}
-
-
 class _ArrayType:
     """The runtime value of ``Array[T, n, m, ...]``: a type usable in fields, pointers and ``native_var``.
 
@@ -141,10 +136,9 @@ _flexible_types: dict[int, _FlexibleArray] = {}
 
 def _flexible_array(element: Any) -> _FlexibleArray:
     ct = native_type(element, what="Array[T, ...] element type")
-    with _array_lock:
-        ft = _flexible_types.get(id(ct))
-        if ft is None:
-            ft = _flexible_types[id(ct)] = _FlexibleArray(element)
+    ft = _flexible_types.get(id(ct))
+    if ft is None:   # two threads may both make one: setdefault keeps the first
+        ft = _flexible_types.setdefault(id(ct), _FlexibleArray(element))
     return ft
 
 
@@ -207,7 +201,26 @@ if TYPE_CHECKING:
         def __get__(self, obj: object, owner: Any = None) -> Array[T, Unpack[_Dims]]: ...
         def __set__(self, obj: object, value: typing.Union[typing.Sequence[Any], str, bytes]) -> None: ...
 else:
-    class Array:
+    def _make_array_type(item):
+        """``Array[item]`` made and checked; the core's cache returns it again for the same element CType and
+        lengths, so that one array type is made once."""
+        if not isinstance(item, tuple) or len(item) < 2:
+            raise TypeError(f"Array takes [element type, length, ...more lengths], got {item!r}")
+        element, dims = item[0], item[1:]
+        if dims == (...,):
+            return _flexible_array(element)
+        if ... in dims:
+            raise TypeError(f"Array[T, ...] (a flexible array member) takes no other length, got {item!r}")
+        dims = tuple(_literal_length(d) for d in dims)
+        for d in dims:
+            if not isinstance(d, int) or isinstance(d, bool):
+                raise TypeError(f"Array lengths must be ints, got {d!r}")
+            if d < 1:
+                raise ValueError(f"Array lengths must be >= 1, got {d}")
+        native_type(element, what="Array element type")
+        return _ArrayType(element, dims)
+
+    class Array(metaclass=_core.TypeExpressionMeta):
         """An inline C array: ``cells: Array[Int32, 3, 3]`` is C's ``int32_t cells[3][3]``.
 
         Type checkers accept lengths written ``Literal[3]`` (``Array[Int32, Literal[3], Literal[3]]``), which
@@ -224,28 +237,7 @@ else:
             ([2, 3], 3)
         """
 
-        def __class_getitem__(cls, item):
-            if not isinstance(item, tuple) or len(item) < 2:
-                raise TypeError(f"Array takes [element type, length, ...more lengths], got {item!r}")
-            element, dims = item[0], item[1:]
-            if dims == (...,):
-                return _flexible_array(element)
-            if ... in dims:
-                raise TypeError(f"Array[T, ...] (a flexible array member) takes no other length, got {item!r}")
-            dims = tuple(_literal_length(d) for d in dims)
-            for d in dims:
-                if not isinstance(d, int) or isinstance(d, bool):
-                    raise TypeError(f"Array lengths must be ints, got {d!r}")
-                if d < 1:
-                    raise ValueError(f"Array lengths must be >= 1, got {d}")
-            ct = native_type(element, what="Array element type")
-            key = (id(ct), dims)
-            with _array_lock:
-                at = _array_types.get(key)
-                if at is None:
-                    at = _ArrayType(element, dims)
-                    _array_types[key] = at
-            return at
+        __class_getitem__ = _core.TypeExpression("array", _make_array_type)
 
         def __new__(cls, *args, **kwargs):
             raise TypeError("Array is a type: write Array[T, n](values) for an array owned by Python")
@@ -355,8 +347,8 @@ class _CompoundMeta(type):
             specs.append((fname, fct, width))
         if flexible is not None and len(specs) == 1 and base is None:
             raise TypeError(f"{name}: a flexible array member needs another field before it, as in C")
-        args = (ct, specs, pack or 0) + ((None, base.__native__) if base is not None else ())
-        all_fields = _core.set_layout(*args)
+        all_fields = _core.set_layout(ct, specs, pack or 0, None, base.__native__) if base is not None \
+            else _core.set_layout(ct, specs, pack or 0)
         if endian != sys.byteorder:
             _core._set_swapped([f for f in all_fields if f.type.kind not in ("struct", "union")])
         for field in all_fields:

@@ -1,126 +1,116 @@
-"""Native memory: ``malloc``, ``calloc``, ``Arena``, and UTF-8 and wchar_t strings.
+"""Native memory: ``malloc``, ``calloc``, ``Arena``, ``Box`` (out-parameters), and UTF-8 and wchar_t strings.
 
 Example:
-    >>> from nativeffi import Arena, Double, to_native_utf8
+    >>> from nativeffi import Arena, Box, Double, Int32, to_native_utf8
     >>> with Arena() as arena:
     ...     xs = arena(Double, 4)           # zeroed, freed when the block ends
     ...     s = to_native_utf8("héllo", allocator=arena)
     ...     s.to_str()
     'héllo'
+    >>> n = Box[Int32](7)                   # Python-owned: pass it for an int32_t *, read n.value
+    >>> n.value
+    7
 """
 from __future__ import annotations
 
 import sys
-from typing import Any, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from . import _core
 from .pointer import Pointer, pointer_class
 from .types import Utf8, WChar, native_type
 
-__all__ = ["Allocator", "malloc", "calloc", "Arena", "to_native_utf8", "to_native_wchar"]
+__all__ = ["Allocator", "malloc", "calloc", "Arena", "Box", "to_native_utf8", "to_native_wchar"]
 
 T = TypeVar("T")
 
 
-def _item_type(t: Any, count: int) -> Any:
-    """The CType of `t`, with clear errors for types without a size and counts that are not ints."""
-    ct = native_type(t, what="allocation type")
-    if ct.kind in ("void", "opaque", "function"):
-        raise TypeError(f"cannot allocate {ct.name}: it has no size; allocate a sized type and cast the pointer")
-    if not isinstance(count, int) or isinstance(count, bool):
-        raise TypeError(f"count must be an int, got {type(count).__name__}")
-    return ct
+if TYPE_CHECKING:
+    class Allocator:
+        """Allocates native memory with the C library: ``allocator(T, count=1) -> Pointer[T]``, ``allocator.free(p)``."""
 
+        zeroed: bool
 
-class Allocator:
-    """Allocates native memory with the C library: ``allocator(T, count=1) -> Pointer[T]``, ``allocator.free(p)``."""
+        def __init__(self, zeroed: bool) -> None: ...
+        # A checker reads a struct or Pointer type as itself, a scalar alias (Annotated) as its Python type (mypy)
+        # or as nothing it can name (pyright: Pointer[Any]).
+        @overload
+        def __call__(self, t: type[T], count: int = 1) -> Pointer[T]: ...
+        @overload
+        def __call__(self, t: object, count: int = 1) -> Pointer[Any]: ...
+        def __call__(self, t: Any, count: int = 1) -> Pointer[Any]: ...
+        def allocate_bytes(self, nbytes: int) -> int: ...
+        def free(self, p: Pointer[Any]) -> None: ...
 
-    def __init__(self, zeroed: bool) -> None:
-        self._alloc = _core.calloc if zeroed else _core.malloc
-        self.zeroed = zeroed
+    class Arena:
+        """An allocator that frees everything it allocated when released (at the end of a ``with`` block)."""
 
-    # A checker reads a struct or Pointer type as itself, a scalar alias (Annotated) as its Python type (mypy)
-    # or as nothing it can name (pyright: Pointer[Any]).
-    @overload
-    def __call__(self, t: type[T], count: int = 1) -> Pointer[T]: ...
-    @overload
-    def __call__(self, t: object, count: int = 1) -> Pointer[Any]: ...
+        def __init__(self, allocator: Allocator = ...) -> None: ...
+        # A checker reads a struct or Pointer type as itself, a scalar alias (Annotated) as its Python type (mypy)
+        # or as nothing it can name (pyright: Pointer[Any]).
+        @overload
+        def __call__(self, t: type[T], count: int = 1) -> Pointer[T]: ...
+        @overload
+        def __call__(self, t: object, count: int = 1) -> Pointer[Any]: ...
+        def __call__(self, t: Any, count: int = 1) -> Pointer[Any]: ...
+        def allocate_bytes(self, nbytes: int) -> int: ...
+        def free(self, p: Pointer[Any]) -> None: ...
+        def release_all(self) -> None: ...
+        def __enter__(self) -> Arena: ...
+        def __exit__(self, *exc: object) -> bool: ...
 
-    def __call__(self, t: Any, count: int = 1) -> Pointer[Any]:
-        """Allocates `count` values of type `t` (uninitialised for malloc, zeroed for calloc).
+    class Box(Pointer[T]):
+        """A ``Pointer[T]`` to one value that Python owns: an out-parameter (see the runtime class)."""
 
-        Raises:
-            TypeError: `t` has no size (Void, Opaque) or count is not an int.
-            ValueError: count is negative.
-            OverflowError: count * sizeof(t) is more than the platform can address (``_core.SIZE_MAX``).
-            MemoryError: the system is out of memory.
+        def __init__(self, value: T = ...) -> None: ...
+else:
+    # In C (memory.c): allocator(T) and arena(T) are one call each, with no Python frame.
+    Allocator = _core.Allocator
+    Arena = _core.Arena
+
+    def _make_box_class(item):
+        """``Box[item]`` made and checked; the core's cache returns it again for the same type."""
+        ct = native_type(item, what="Box[...] type")
+        if ct.kind in ("struct", "union", "array"):
+            what = "an array" if ct.kind == "array" else f"a {ct.name}"
+            raise TypeError(f"Box[{ct.name}]: {what} made in Python ({ct.name}()) already owns its memory and "
+                            f"passes for Pointer[{ct.name}]; Box is for scalars and pointers")
+        if ct.kind in ("void", "opaque", "function"):
+            raise TypeError(f"Box[{ct.name}]: {ct.name} has no values, so nothing to box; a Box holds a scalar "
+                            f"or a pointer (Box[Pointer[{ct.name}]] for an out-parameter of type {ct.name} **)")
+        pcls = pointer_class(ct)
+        cls = type(f"Box[{ct.name}]", (Box, pcls), {"__slots__": (), "__native__": pcls.__native__,
+                                                    "__module__": "nativeffi",
+                                                    "__class_getitem__": classmethod(_already_concrete)})
+        _core._box_class_ready(cls)
+        return cls
+
+    def _already_concrete(cls, item):
+        raise TypeError(f"{cls.__name__} is already a concrete Box type")
+
+    class Box(_core.BoxBase, Pointer):
+        """One value of type ``T`` owned by Python, and a ``Pointer[T]`` to it: the out-parameter of C.
+
+        ``Box[T](value=0)`` holds a scalar or a pointer (``Box[Int32]()``, ``Box[Pointer[sqlite3]]()``). Pass
+        the box where C takes a ``T *`` (a ``Pointer[T]`` parameter) and read what C wrote with ``.value``.
+        Its memory is freed with the box, never by ``free()``; the box stays alive while a call uses it (the
+        caller holds it), and pointers made from it (``box + 0``, ``box.cast(...)``) keep it alive.
+
+        Example:
+            >>> from nativeffi import Box, Int, Double, native
+            >>> @native(asset="libm.so.6", is_leaf=True)
+            ... def frexp(x: Double, exp: Pointer[Int]) -> Double: ...
+            >>> e = Box[Int]()
+            >>> frexp(48.0, e), e.value
+            (0.75, 6)
         """
-        ct = _item_type(t, count)
-        return cast("Pointer[Any]", pointer_class(ct).from_address(self._alloc(count, ct.size)))
 
-    def allocate_bytes(self, nbytes: int) -> int:
-        """Allocates `nbytes` and returns the address."""
-        return int(self._alloc(nbytes, 1))
-
-    def free(self, p: Pointer[Any]) -> None:
-        """Frees memory this allocator (or C's malloc family) allocated. Freeing nullptr does nothing."""
-        if not isinstance(p, Pointer):
-            raise TypeError(f"free() expected a Pointer, got {type(p).__name__}")
-        _core.free(p.address)
-
-    def __repr__(self) -> str:
-        return "calloc" if self.zeroed else "malloc"
+        __slots__ = ()
+        __class_getitem__ = _core.TypeExpression("type", _make_box_class)
 
 
 malloc = Allocator(zeroed=False)
 calloc = Allocator(zeroed=True)
-
-
-class Arena:
-    """An allocator that frees everything it allocated when released (at the end of a ``with`` block).
-
-    Allocations are zeroed (as Dart's ``Arena`` over ``calloc``). ``arena.free(p)`` does nothing: memory
-    lives until ``release_all()``.
-
-    Example:
-        >>> with Arena() as arena:
-        ...     p = arena(Int64, 10)        # doctest: +SKIP
-    """
-
-    def __init__(self, allocator: Allocator = calloc) -> None:
-        self._allocator = allocator
-        self._addresses: list[int] = []
-
-    @overload
-    def __call__(self, t: type[T], count: int = 1) -> Pointer[T]: ...
-    @overload
-    def __call__(self, t: object, count: int = 1) -> Pointer[Any]: ...
-
-    def __call__(self, t: Any, count: int = 1) -> Pointer[Any]:
-        """Allocates `count` zeroed values of type `t`, freed by ``release_all()``."""
-        p = self._allocator(t, count)
-        self._addresses.append(p.address)
-        return p
-
-    def allocate_bytes(self, nbytes: int) -> int:
-        a = self._allocator.allocate_bytes(nbytes)
-        self._addresses.append(a)
-        return a
-
-    def free(self, p: Pointer[Any]) -> None:
-        """Does nothing: an arena frees all its memory at once, in ``release_all``."""
-
-    def release_all(self) -> None:
-        """Frees everything this arena allocated; pointers into it are dangling afterwards."""
-        addresses, self._addresses = self._addresses, []
-        for a in reversed(addresses):
-            _core.free(a)
-
-    def __enter__(self) -> Arena:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release_all()
 
 
 def to_native_utf8(s: str, allocator: Allocator | Arena = malloc) -> Pointer[Utf8]:

@@ -11,8 +11,7 @@ Example:
 from __future__ import annotations
 
 import sys
-import threading
-from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, Optional, TypeVar, Union, overload
+from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, Optional, TypeVar, Union, cast, overload
 
 from . import _core
 from ._core import NullPointerError
@@ -22,32 +21,39 @@ __all__ = ["Pointer", "PointerLike", "CString", "nullptr", "NullPointerError", "
 
 T = TypeVar("T")
 
-# target CType -> its Pointer class (CTypes hash by identity). Holds both for good: a type expression evaluated
-# again gets the same class, and function types are cached by the core, so this grows only with distinct types.
-_classes: dict[CType, Any] = {}
-_lock = threading.Lock()
 
 
 def pointer_class(target: CType | None) -> Any:
     """The Pointer class for a pointee CType (None or Void: the untyped ``Pointer``), made once and cached."""
-    if target is None or target is _core.void_type:
+    return Pointer if target is None else cast(Any, Pointer)[target]
+
+
+def _make_pointer_class(item: Any) -> Any:
+    """``Pointer[item]`` made and checked; the core's cache returns it for every later expression of the same
+    pointee (pointer classes are kept for good, and only grow with the distinct types a program names)."""
+    if isinstance(item, str):
+        frame = sys._getframe(1)  # the code that wrote Pointer["Name"] (the core's lookup adds no frame)
+        return _forward_class(item, frame.f_globals)
+    target = native_type(item, what="Pointer[...] target")
+    if target is _core.void_type:
         return Pointer
-    with _lock:
-        cls = _classes.get(target)
-        if cls is None:
-            ptype = _core.pointer_type(target)
-            cls = type(str(ptype.name), (Pointer,), {"__slots__": (), "__native__": ptype,
-                                                     "__module__": "nativeffi"})
-            ptype.pyclass = cls
-            _classes[target] = cls
-        return cls
+    ptype = _core.pointer_type(target)
+    cls = type(str(ptype.name), (Pointer,), {"__slots__": (), "__native__": ptype, "__module__": "nativeffi",
+                                             "__class_getitem__": classmethod(_already_concrete)})
+    ptype.pyclass = cls
+    return cls
+
+
+def _already_concrete(cls: type, item: Any) -> Any:
+    raise TypeError(f"{cls.__name__} is already a concrete pointer type")
 
 
 def _forward_class(name: str, namespace: dict[str, Any]) -> type:
     """A Pointer class whose pointee is named by a string resolved later in `namespace` (e.g. a struct's own name)."""
     ptype = _core.pointer_type(None, f"Pointer[{name!r}]")
     cls = type(f"Pointer[{name!r}]", (Pointer,), {"__slots__": (), "__native__": ptype, "__module__": "nativeffi",
-                                                  "_forward": (name, namespace)})
+                                                  "_forward": (name, namespace),
+                                                  "__class_getitem__": classmethod(_already_concrete)})
     ptype.pyclass = cls
     return cls
 
@@ -120,7 +126,7 @@ if TYPE_CHECKING:
     PointerLike: TypeAlias = Union[Pointer[T], Buffer, _HasNativePointer, Array[T, Unpack[tuple[Any, ...]]], None]
     CString: TypeAlias = Union[Pointer[int], Pointer[Utf8], str, Buffer, None]
 else:
-    class Pointer(_core.PointerBase):
+    class Pointer(_core.PointerBase, metaclass=_core.TypeExpressionMeta):
         """A typed native address: ``Pointer[Int32]``, ``Pointer[Coord]``, ``Pointer[NativeFunction[[Int], Int]]``.
 
         ``p.value`` and ``p[i]`` read and write the pointee (``p.ref`` for structs), ``p + n`` steps by the
@@ -147,14 +153,8 @@ else:
 
         __slots__ = ()
         __native__ = _core.pointer_type(_core.void_type)
-
-        def __class_getitem__(cls, item):
-            if cls is not Pointer:
-                raise TypeError(f"{cls.__name__} is already a concrete pointer type")
-            if isinstance(item, str):
-                frame = sys._getframe(1)
-                return _forward_class(item, frame.f_globals)
-            return pointer_class(native_type(item, what="Pointer[...] target"))
+        # Pointer[T]: a dictionary hit in C once made (_make_pointer_class); concrete classes refuse a second [...]
+        __class_getitem__ = _core.TypeExpression("type", _make_pointer_class)
 
         @classmethod
         def _resolve_target(cls):
@@ -183,7 +183,7 @@ else:
             return binding._builtin(f"{name}({', '.join(f'arg{i}' for i in range(len(target.params)))})\n--\n\n"
                                     f"Calls the native {target.name} at {self.address:#x}.")
 
-    _core._set_pointer_class(Pointer)
+    _core._set_pointer_class(Pointer, Pointer.__dict__["__class_getitem__"])
 
     class PointerLike:
         """A pointer parameter as callers may pass it: ``PointerLike[T]`` is ``Pointer[T]`` for nativeffi.

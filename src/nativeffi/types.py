@@ -145,13 +145,19 @@ if TYPE_CHECKING:
     class NativeFunction(Generic[_P, _R]):
         """A native function type, written like ``typing.Callable``: ``NativeFunction[[Int64, Int64], Int64]``."""
 else:
-    class NativeFunction:
-        """A native function type, written like ``typing.Callable``: ``NativeFunction[[Int64, Int64], Int64]``."""
+    def _make_function_type(item):
+        """``NativeFunction[item]`` made and checked (the C cache returns it again for the same CTypes)."""
+        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], (list, tuple))):
+            raise TypeError(f"NativeFunction takes [[parameter types...], return type], got {item!r}")
+        return _FunctionType(tuple(item[0]), item[1])
 
-        def __class_getitem__(cls, item):
-            if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], (list, tuple))):
-                raise TypeError(f"NativeFunction takes [[parameter types...], return type], got {item!r}")
-            return _FunctionType(tuple(item[0]), item[1])
+    class NativeFunction(metaclass=_core.TypeExpressionMeta):
+        """A native function type, written like ``typing.Callable``: ``NativeFunction[[Int64, Int64], Int64]``.
+
+        Evaluating the expression again (in a loop body, say) is a dictionary hit: it gives the same object.
+        """
+
+        __class_getitem__ = _core.TypeExpression("signature", _make_function_type)
 
         def __new__(cls, *args, **kwargs):
             raise TypeError("NativeFunction is a type: write NativeFunction[[params...], ret]")
@@ -170,8 +176,9 @@ def native_type(t: Any, *, what: str = "type") -> CType:
     Raises:
         TypeError: if `t` is not a native type; the message names what was given.
     """
-    if isinstance(t, CType):
-        return t
+    fast = _core.ctype_of(t)  # the common forms, read in C
+    if fast is not None:
+        return fast
     if t is None or t is type(None):
         return _core.void_type
     meta = getattr(t, "__metadata__", None)
@@ -190,6 +197,9 @@ def native_type(t: Any, *, what: str = "type") -> CType:
     if t in (int, float, bool):
         hint = f" (a Python type; use a native one such as {'Int64' if t is int else 'Double' if t is float else 'Bool'})"
     raise TypeError(f"{what}: expected a native type such as Int32, Double, Pointer[T] or a Struct, got {t!r}{hint}")
+
+
+_core._set_type_hooks(lambda t, what: native_type(t, what=what), type(Int32))
 
 
 def same_type(a: CType, b: CType) -> bool:

@@ -33,6 +33,8 @@ double sum_f64(const double *p, size_t n)
 
 void fill_u8(uint8_t *p, size_t n, uint8_t v) { memset(p, v, n); }
 void store_i32(int32_t *p, int32_t v) { *p = v; }
+void store_ptr(void **out, void *v) { *out = v; }  /* a pointer out-parameter, as sqlite3_open's */
+void store_f64(double *p, double v) { *p = v; }
 size_t count_bytes(const char *s) { return s ? strlen(s) : (size_t)-1; }
 int is_null(const void *p) { return p == NULL; }
 const char *greeting(void) { return greeting_text; }

@@ -51,9 +51,9 @@ def machine() -> dict[str, Any]:
 
 
 def collect(ctx: Any, select: Optional[str] = None) -> tuple[list[Row], list[Skip]]:
-    """All rows (calls, memory access, callbacks when present), split into rows to time and skips."""
-    from . import access, calls
-    entries: list[Union[Row, Skip]] = calls.rows(ctx) + access.rows(ctx)
+    """All rows (calls, memory access, allocation, callbacks when present), split into rows to time and skips."""
+    from . import access, alloc, calls
+    entries: list[Union[Row, Skip]] = calls.rows(ctx) + access.rows(ctx) + alloc.rows(ctx)
     if select:
         entries = [e for e in entries if select.lower() in e.group.lower()]
     return [e for e in entries if isinstance(e, Row)], [e for e in entries if isinstance(e, Skip)]

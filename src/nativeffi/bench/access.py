@@ -34,7 +34,7 @@ def rows(ctx: Context) -> list[Union[Row, Skip]]:
     for group, stmt in (("p[i] read", "p[i]"), ("p[i] write", "p[i] = v")):
         for name, obj in impls:
             ref = None if name.startswith("ctypes") else "ctypes POINTER(c_int32)"
-            target = 1.0 if name.startswith("nativeffi") else None
+            target = 0.6 if name.startswith("nativeffi") else None
             out.append(Row(group, name, stmt, {"p": obj, "i": 5, "v": 7}, ref=ref, target=target))
     if ffi is None:
         out.append(Skip("p[i]", "cffi", "cffi is not installed (pip install 'nativeffi[bench]')"))
@@ -57,6 +57,6 @@ def rows(ctx: Context) -> list[Union[Row, Skip]]:
     for group, stmt in (("s.x read", "s.x"), ("s.x write", "s.x = v")):
         for name, obj in simpls:
             ref = None if name.startswith("ctypes") else "ctypes Structure"
-            target = 1.0 if name.startswith("nativeffi") else None
+            target = 0.7 if name.startswith("nativeffi") else None
             out.append(Row(group, name, stmt, {"s": obj, "v": 0.5}, ref=ref, target=target))
     return out

@@ -11,6 +11,7 @@ double nfb_mix6(int64_t a, double b, int32_t c, double d, int64_t e, double f)
     return (double)a + b + (double)c + d + (double)e + f;
 }
 int64_t nfb_first(const uint8_t *p) { return p[0]; }
+int32_t nfb_out_i32(int32_t *out) { *out = 42; return 0; }  /* an out-parameter, as in `int f(int *out)` */
 double nfb_vec2_dot(vec2 a, vec2 b) { return a.x * b.x + a.y * b.y; }
 double nfb_vec3_dot(vec3 a, vec3 b) { return a.x * b.x + a.y * b.y + a.z * b.z; }
 vec2 nfb_vec2_make(double x, double y) { vec2 v = {x, y}; return v; }

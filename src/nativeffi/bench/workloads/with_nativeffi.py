@@ -6,6 +6,8 @@ callbacks."""
 # mypy: disable-error-code="empty-body,arg-type"
 from __future__ import annotations
 
+from typing import Literal
+
 from typing import Any
 
 from nativeffi import (Arena, Array, Char, Int, Int32, Int64, IntPtr, Long, NativeCallable, NativeFunction, Opaque,
@@ -201,7 +203,7 @@ class stat_t(Struct):
     st_atim: timespec
     st_mtim: timespec
     st_ctim: timespec
-    reserved: Array[Long, 3]  # type: ignore[type-arg, valid-type]
+    reserved: Array[Long, Literal[3]]
 
 
 class tm(Struct):
