@@ -201,6 +201,8 @@ if TYPE_CHECKING:
         def __get__(self, obj: object, owner: Any = None) -> Array[T, Unpack[_Dims]]: ...
         def __set__(self, obj: object, value: typing.Union[typing.Sequence[Any], str, bytes]) -> None: ...
 else:
+    _array_types: dict[tuple[int, tuple[int, ...]], _ArrayType] = {}
+
     def _make_array_type(item):
         """``Array[item]`` made and checked; the core's cache returns it again for the same element CType and
         lengths, so that one array type is made once."""
@@ -217,8 +219,12 @@ else:
                 raise TypeError(f"Array lengths must be ints, got {d!r}")
             if d < 1:
                 raise ValueError(f"Array lengths must be >= 1, got {d}")
-        native_type(element, what="Array element type")
-        return _ArrayType(element, dims)
+        ct = native_type(element, what="Array element type")
+        # one type per element and lengths however they were spelt (3 or Literal[3]), which the core's cache keys apart
+        at = _array_types.get((id(ct), dims))
+        if at is None:
+            at = _array_types.setdefault((id(ct), dims), _ArrayType(element, dims))
+        return at
 
     class Array(metaclass=_core.TypeExpressionMeta):
         """An inline C array: ``cells: Array[Int32, 3, 3]`` is C's ``int32_t cells[3][3]``.
