@@ -82,14 +82,14 @@ CASES = [
           "file",),
          ("Did you mean", "macro")),
     Case("library_without_version", "a close soname exists on this machine (libz.so.1 is what zlib1g installs)",
-         HEADER + "@native(asset='libzz.so.1')\ndef zlibVersion() -> Int: ...\ntarget = zlibVersion",
+         HEADER + "@native(asset='libzz.so.1')\ndef zlibNoSuchFunction() -> Int: ...\ntarget = zlibNoSuchFunction",
          ("could not be loaded", "Libraries with a close name on this system: libz.so.1"),),
     Case("unknown_asset_id", "asset= names neither a registered id nor a library",
-         HEADER + "@native(asset='pkg:zlib')\ndef zlibVersion() -> Int: ...\ntarget = zlibVersion",
+         HEADER + "@native(asset='pkg:zlib')\ndef zlibNoSuchFunction() -> Int: ...\ntarget = zlibNoSuchFunction",
          ("asset: asset= named 'pkg:zlib', which is neither a registered asset id (registered: ",
           "nor a library name or path (expected e.g. 'libz.so.1'"),),
     Case("unknown_default_asset", "default_asset() names an id nobody registered",
-         HEADER + "default_asset('pkg:nothing')\n@native\ndef zlibVersion() -> Int: ...\ntarget = zlibVersion",
+         HEADER + "default_asset('pkg:nothing')\n@native\ndef zlibNoSuchFunction() -> Int: ...\ntarget = zlibNoSuchFunction",
          ("asset: default_asset() named 'pkg:nothing', which is neither a registered asset id",),
          ("has no default asset",)),
 ]
@@ -189,14 +189,24 @@ def test_resolver_answer_in_message() -> None:
 
 # -- The ELF reader -------------------------------------------------------------
 
-@pytest.mark.skipif(shutil.which("nm") is None, reason="nm (binutils), the oracle, is not installed")
+def _nm() -> str:
+    """The nm of the compiler the tests build with (CC: the cross compiler's under the AArch64 job), else nm."""
+    try:
+        out = subprocess.run([os.environ.get("CC") or "cc", "-print-prog-name=nm"], capture_output=True, text=True,
+                             timeout=60).stdout.strip()
+    except OSError:
+        out = ""
+    return out if os.path.isabs(out) and os.path.exists(out) else "nm"
+
+
+@pytest.mark.skipif(shutil.which(_nm()) is None, reason="nm (binutils), the oracle, is not installed")
 @pytest.mark.parametrize("library", ["resolution", "libc", "libz"])
 def test_exported_matches_nm(library: str, native_lib) -> None:
     """The names read from .dynsym are exactly those `nm -D --defined-only` lists (the oracle)."""
     path = {"resolution": lambda: native_lib("resolution"), "libc": lambda: _symbols.library_of("strlen"),
             "libz": lambda: assets._core.dlpath(assets._core.dlopen("libz.so.1"))}[library]()
     assert path
-    out = subprocess.run(["nm", "-D", "--defined-only", path], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([_nm(), "-D", "--defined-only", path], capture_output=True, text=True, check=True).stdout
     oracle = {line.split()[-1].split("@")[0] for line in out.splitlines()
               if len(line.split()) == 3 and line.split()[1] not in ("A", "a") and line.split()[-1]}
     assert _symbols.exported(path) == oracle
