@@ -252,6 +252,24 @@ static int check_not_null(nf_pointer *p, const char *what)
     return -1;
 }
 
+static PyObject *box_new(PyTypeObject *cls, PyObject *args, PyObject *kw);
+
+/* A Box holds one value, inside the box object: whether the n bytes at a leave it (then IndexError; returns -1).
+   Other pointers have no known extent, as in C, and pass (a Box class is the one whose objects box_new makes). */
+static int outside_box(nf_pointer *p, const char *a, Py_ssize_t n)
+{
+    if (Py_TYPE(p)->tp_new != box_new)
+        return 0;
+    Py_ssize_t size = p->type->target->size;
+    intptr_t off = (intptr_t)a - (intptr_t)p->addr;
+    if (off >= 0 && n <= size && off <= size - n)
+        return 0;
+    PyErr_Format(PyExc_IndexError, "%s holds one %U (%zd bytes): %zd bytes at byte offset %zd would be outside "
+                 "it (a Box is not an array: allocate one with calloc(T, n) or Array[T, n]())", Py_TYPE(p)->tp_name,
+                 p->type->target->name, size, n, (Py_ssize_t)off);
+    return -1;
+}
+
 /* Checks that `length` (a Python int) bytes from p are a region of the address space; its length in *n. */
 static int region_length(nf_pointer *p, PyObject *length, const char *what, Py_ssize_t *n)
 {
@@ -266,7 +284,7 @@ static int region_length(nf_pointer *p, PyObject *length, const char *what, Py_s
         PyErr_Format(PyExc_OverflowError, "%s %R from %p leaves the address space", what, length, p->addr);
         return -1;
     }
-    return 0;
+    return outside_box(p, p->addr, *n);
 }
 
 static PyObject *pointer_as_memoryview(nf_pointer *p, PyObject *arg)
@@ -401,6 +419,8 @@ static nf_ctype *slice_at(nf_pointer *p, PyObject *slice, const char *what, char
         PyErr_SetString(PyExc_OverflowError, "the slice leaves the address space");
         return NULL;
     }
+    if (*count > 0 && (outside_box(p, *a, t->size) < 0 || outside_box(p, end, t->size) < 0))
+        return NULL;
     return t;
 }
 
@@ -502,10 +522,12 @@ static PyObject *load_at(nf_pointer *p, PyObject *index)
     }
     char *a;
     nf_ctype *s = scalar_element(p, index, &a);
-    if (s)
+    if (s && (a == p->addr || !outside_box(p, a, s->size)))
         return nf_cconv_load_scalar(s->kind, a);
+    if (s)
+        return NULL;
     nf_ctype *t = element_at(p, index, "read", &a);
-    if (!t)
+    if (!t || (a != p->addr && outside_box(p, a, t->size) < 0))
         return NULL;
     if (NF_IS_SCALAR(t->kind))
         return nf_cconv_load_scalar(t->kind, a);
@@ -524,7 +546,9 @@ static int store_at(nf_pointer *p, PyObject *index, PyObject *v)
     nf_ctype *t = scalar_element(p, index, &a);
     if (!t)
         t = element_at(p, index, "write", &a);
-    return t ? nf_cconv_store(t, a, v) : -1;
+    if (!t || (a != p->addr && outside_box(p, a, t->size) < 0))
+        return -1;
+    return nf_cconv_store(t, a, v);
 }
 
 static PyMappingMethods pointer_as_mapping = {
@@ -677,7 +701,12 @@ static PyObject *pointer_to_str(nf_pointer *p, PyObject *const *args, Py_ssize_t
     if (check_not_null(p, "read a string") < 0)
         return NULL;
     Py_ssize_t n, nbytes;
-    if (length == Py_None) {
+    if (length == Py_None && Py_TYPE(p)->tp_new == box_new) {   /* the NUL must lie inside the box */
+        Py_ssize_t unit = wide ? (Py_ssize_t)sizeof(wchar_t) : 1, cap = t->size / unit;
+        n = wide ? (Py_ssize_t)wcsnlen((const wchar_t *)p->addr, (size_t)cap) : (Py_ssize_t)strnlen(p->addr, (size_t)cap);
+        if (n == cap && outside_box(p, p->addr, (n + 1) * unit) < 0)
+            return NULL;
+    } else if (length == Py_None) {
         n = wide ? (Py_ssize_t)wcslen((const wchar_t *)p->addr) : (Py_ssize_t)strlen(p->addr);
     } else {
         if (nf_count_from_object(length, "to_str() length", &n) < 0)

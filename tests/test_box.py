@@ -105,6 +105,37 @@ def test_pointers_from_a_box_keep_it_alive() -> None:
     assert p.value == 0x01020304 and q[0] == 0x04
 
 
+BOX_ACCESSES = [
+    # (what, the access, why it would leave the box)
+    ("index 1", lambda b: b[1], "the element after the one value"),
+    ("index -1", lambda b: b[-1], "the element before it"),
+    ("slice 0:2", lambda b: b[0:2], "a slice running past the value"),
+    ("slice 1:0:-1", lambda b: b[1:0:-1], "a backwards slice starting past it"),
+    ("to_bytes(2)", lambda b: b.to_bytes(2), "two elements' bytes"),
+    ("as_memoryview(5)", lambda b: b.as_memoryview(5), "one byte more than the value"),
+    ("store at 1", lambda b: b.__setitem__(1, 5), "a write past the value"),
+    ("slice store 0:2", lambda b: b.__setitem__(slice(0, 2), [1, 2]), "a slice write past it"),
+]
+
+
+@pytest.mark.parametrize("what,access,why", BOX_ACCESSES, ids=[c[0] for c in BOX_ACCESSES])
+def test_box_access_stays_inside_it(what, access, why) -> None:
+    """A Box holds one value inside the box object: indexing, slices, to_bytes and as_memoryview that would reach
+    past it raise IndexError instead of reading or writing Python's heap."""
+    b = Box[Int32](3)
+    with pytest.raises(IndexError, match=r"Box\[Int32\] holds one Int32 \(4 bytes\)"):
+        access(b)
+    assert b.value == 3 and b[0:1] == [3] and b.to_bytes(1) == (3).to_bytes(4, sys.byteorder)
+
+
+def test_box_to_str_finds_its_nul_inside_it() -> None:
+    """to_str() on a Box of a byte reads at most the box: a NUL inside it ends the text, none raises IndexError."""
+    from nativeffi import Char
+    assert Box[Char](0).to_str() == "" and Box[Char](65).to_str(1) == "A"
+    with pytest.raises(IndexError, match="outside it"):
+        Box[Char](65).to_str()
+
+
 def test_box_is_freed_with_the_object() -> None:
     """A box is not tracked by a cycle: dropping the last reference frees it (its refcount is 1 when held once)."""
     b = Box[Uint64](7)

@@ -94,7 +94,9 @@ else:
         ``Box[T](value=0)`` holds a scalar or a pointer (``Box[Int32]()``, ``Box[Pointer[sqlite3]]()``). Pass
         the box where C takes a ``T *`` (a ``Pointer[T]`` parameter) and read what C wrote with ``.value``.
         Its memory is freed with the box, never by ``free()``; the box stays alive while a call uses it (the
-        caller holds it), and pointers made from it (``box + 0``, ``box.cast(...)``) keep it alive.
+        caller holds it), and pointers made from it (``box + 0``, ``box.cast(...)``) keep it alive. The box's own
+        accessors stay inside its one value (``box[1]``, ``box.to_bytes(2)`` raise ``IndexError``); pointers made
+        from it are ordinary, unchecked pointers.
 
         Example:
             >>> from nativeffi import Box, Int, Double, native
