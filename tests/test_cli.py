@@ -48,6 +48,13 @@ def test_version_is_the_projects() -> None:
     assert r.stdout.strip() == f"nativeffi {declared.group(1)}" == f"nativeffi {_info.version()}"
 
 
+def test_package_version_is_the_projects() -> None:
+    """nativeffi.__version__, which a copy without metadata reports, is the version pyproject.toml declares."""
+    import nativeffi
+    declared = re.search(r'^version\s*=\s*"([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)
+    assert declared is not None and nativeffi.__version__ == declared.group(1)
+
+
 # command -> text the command prints when it runs, which its --help must not print
 RUNS = {
     "demo": ("libc (resolved from the process)", "the demo prints its first section at once"),

@@ -127,7 +127,7 @@ def test_examples_run(path: pathlib.Path, tmp_path: pathlib.Path, monkeypatch: p
     monkeypatch.setattr(assets, "_registry", dict(assets._registry))    # what a page registers stays with it
     monkeypatch.setattr(assets, "_resolvers", dict(assets._resolvers))
     ran, marks = 0, []
-    faulthandler.dump_traceback_later(PAGE_TIMEOUT, exit=True)
+    faulthandler.dump_traceback_later(PAGE_TIMEOUT, exit=True, file=sys.__stderr__)  # a real fd, whatever pytest's capture
     try:
         for block in blocks(path):
             if block.not_run is not None:

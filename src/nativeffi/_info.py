@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import platform
-import re
 import sys
 import sysconfig
 import time
@@ -23,26 +22,18 @@ __all__ = ["version", "collect", "format_report", "LIBRARIES"]
 
 
 def version() -> str:
-    """nativeffi's version: the installed distribution's metadata when it is the copy running, else the source
-    tree's pyproject.toml (a checkout run with ``PYTHONPATH=src``), else ``"unknown"``."""
+    """nativeffi's version: the installed distribution's metadata when it is the copy running, else the package's
+    own ``__version__`` (a checkout run with ``PYTHONPATH=src``, or a copy such as the sanitizer job's)."""
     here = Path(__file__).resolve().parent
     try:
         from importlib import metadata
         dist = metadata.distribution("nativeffi")
         if Path(str(dist.locate_file("nativeffi/__init__.py"))).resolve().parent == here:
             return dist.version
-    except Exception:  # noqa: BLE001 - not installed, or unreadable metadata: try the source tree
+    except Exception:  # noqa: BLE001 - not installed, or unreadable metadata: the package's own
         pass
-    try:
-        text = (here.parent.parent / "pyproject.toml").read_text(encoding="utf-8")
-        project = text.split("[project]", 1)[1].split("\n[", 1)[0]
-        if re.search(r'^name\s*=\s*"nativeffi"', project, re.M):
-            found = re.search(r'^version\s*=\s*"([^"]+)"', project, re.M)
-            if found:
-                return found.group(1)
-    except (OSError, IndexError):
-        pass
-    return "unknown"
+    from . import __version__
+    return __version__
 
 
 def _text_call(asset: str, symbol: str, *args: int) -> Optional[str]:

@@ -26,7 +26,8 @@ def strdup(s: CString) -> Pointer[Char]: ...
 def getenv(name: CString) -> Pointer[Utf8]: ...
 
 
-@native(asset="libc.so.6", symbol="free")
+# free by process lookup: the free that matches the process's malloc (a sanitizer's, when one is preloaded)
+@native(symbol="free")
 def c_free(p: PointerLike[Void]) -> None: ...
 
 
