@@ -31,5 +31,5 @@ c.next = c  # E: expression has type "Coord", variable has type "Pointer[Coord]"
 n: str = Number(d=1.0).i  # E: expression has type "int", variable has type "str" || Type "Int32" is not assignable to declared type "str"
 g = Grid()
 row: int = g.cells[0]  # E: expression has type "Array[int, Literal[3]]", variable has type "int" || Type "Array[Int32, Literal[3]]" is not assignable to declared type "int"
-g.cells = 5  # E: (expression has type "int", variable has type "Sequence[Any] | str | bytes") || Cannot assign to attribute "cells" for class "Grid"
+g.cells = 5  # E: Incompatible types in assignment (expression has type "int", variable has type || Cannot assign to attribute "cells" for class "Grid"
 flag: str = g.flags  # E: expression has type "int", variable has type "str" || Type "Uint8" is not assignable to declared type "str"
