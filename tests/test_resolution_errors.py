@@ -208,7 +208,10 @@ def test_exported_matches_nm(library: str, native_lib) -> None:
     path = {"resolution": lambda: native_lib("resolution"), "libc": lambda: _symbols.library_of("strlen"),
             "libz": lambda: assets._core.dlpath(assets._core.dlopen("libz.so.1"))}[library]()
     assert path
-    out = subprocess.run([_nm(), "-D", "--defined-only", path], capture_output=True, text=True, check=True).stdout
+    # under emulation the guest's /lib is the sysroot's, which host tools such as nm must be pointed at
+    sysroot = os.environ.get("NATIVEFFI_SYSROOT", "")
+    host_path = sysroot + path if sysroot and os.path.exists(sysroot + path) else path
+    out = subprocess.run([_nm(), "-D", "--defined-only", host_path], capture_output=True, text=True, check=True).stdout
     oracle = {line.split()[-1].split("@")[0] for line in out.splitlines()
               if len(line.split()) == 3 and line.split()[1] not in ("A", "a") and line.split()[-1]}
     assert _symbols.exported(path) == oracle
