@@ -39,3 +39,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if counts:
         detail = ", ".join(f"{k} {v:,}" for k, v in counts.items())
         terminalreporter.write_line(f"fuzz: {sum(counts.values()):,} inputs tried ({detail})")
+
+
+@pytest.fixture
+def clean_registry():
+    """Each test starts and ends with no registered assets or resolvers of its own (tests that register use it)."""
+    from nativeffi import assets
+    before = assets.registered()
+    yield
+    for k in set(assets.registered()) - set(before):
+        assets.unregister(k)
+    assets._resolvers.clear()

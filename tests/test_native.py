@@ -22,14 +22,8 @@ def lib(native_lib):
     return native_lib("foundation")
 
 
-@pytest.fixture(autouse=True)
-def clean_registry():
-    """Each test starts and ends with no registered assets or resolvers of its own."""
-    before = assets.registered()
-    yield
-    for k in set(assets.registered()) - set(before):
-        assets.unregister(k)
-    assets._resolvers.clear()
+# each test starts and ends with no registered assets or resolvers of its own
+pytestmark = pytest.mark.usefixtures("clean_registry")
 
 
 def make_module(name: str, source: str) -> types.ModuleType:

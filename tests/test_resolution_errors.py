@@ -25,14 +25,8 @@ def resolution_lib(native_lib) -> str:
     return native_lib("resolution")
 
 
-@pytest.fixture(autouse=True)
-def clean_registry():
-    """Each test starts and ends with no registered assets or resolvers of its own."""
-    before = assets.registered()
-    yield
-    for k in set(assets.registered()) - set(before):
-        assets.unregister(k)
-    assets._resolvers.clear()
+# each test starts and ends with no registered assets or resolvers of its own
+pytestmark = pytest.mark.usefixtures("clean_registry")
 
 
 def declare(name: str, source: str, **values: object) -> types.ModuleType:
