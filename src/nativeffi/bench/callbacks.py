@@ -273,14 +273,14 @@ def bench_upcalls(h: Helper, report: Report) -> None:
     report("upcall: C loop calling PyObject_Vectorcall (floor)", floor, "ns/call", "same thread, GIL held")
     with NativeCallable.isolate_local(I64_FN, identity, exceptional_return=-1) as cb:
         local = best_ns(lambda: h.loop_fp(cb, n), n)
-    report("upcall: NativeCallable.isolate_local", local, "ns/call", f"{local / floor:.2f}x floor (target <= 1.3x)")
+    report("upcall: NativeCallable.isolate_local", local, "ns/call", f"{local / floor:.2f}x floor (target <= 1.1x)")
     with NativeCallable.isolate_group_bound(I64_FN, identity, exceptional_return=-1) as gb:
         same = best_ns(lambda: h.loop_fp(gb, n), n)
         report("upcall: isolate_group_bound, same thread", same, "ns/call", f"{same / floor:.2f}x floor")
         h.loop_fp_in_thread(gb, 10)  # the thread's first call creates its thread state: not measured
         foreign = min(h.loop_fp_in_thread(gb, n) / n for _ in range(5))
     report("upcall: isolate_group_bound, foreign thread", foreign, "ns/call",
-           f"{foreign / local:.2f}x same-thread isolate_local (target <= 2x)")
+           f"{foreign / local:.2f}x same-thread isolate_local (target <= 1.6x)")
 
     CF = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_int64)
     ct_cb = CF(identity)
@@ -421,7 +421,7 @@ def bench_listener(h: Helper, report: Report) -> None:
             counter.done.wait(120)
             elapsed = time.perf_counter() - t0
         report(f"listener: delivered messages/s, {producers} producer(s)", total / elapsed / 1e6, "M msg/s",
-               "dispatcher thread, Python callback counting; target >= 2 M/s (ctypes ~44,000/s)")
+               "dispatcher thread, Python callback counting; target >= 8 M/s with 1 producer (ctypes ~44,000/s)")
 
     # ctypes: a CFUNCTYPE callback on the native thread hands each call to an asyncio loop thread.
     loop = asyncio.new_event_loop()
