@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+from typing import Optional
 
 import pytest
 
@@ -131,3 +132,54 @@ def test_workload_table_and_ratios(workload_impls):
     table = workloads.format_table(res, skips)
     assert "| SHA-256 of 10,000 small messages through EVP_Digest | nativeffi |" in table
     assert "hashlib.sha256" in table
+
+
+# -- Targets over several runs -----------------------------------------------------------------------
+
+def test_every_target_reads_a_figure_the_benchmark_produces(ctx):
+    """Each target names a row the call/memory table has, a figure the callback benchmark reports, or a workload
+    and implementation the workload benchmark runs, so none can silently read nothing."""
+    import re
+    from pathlib import Path
+    from nativeffi.bench import targets, workloads
+    rows, _ = bench.collect(ctx)
+    keys = {(r.group, r.impl) for r in rows}
+    callback_src = (Path(bench.__file__).parent / "callbacks.py").read_text()
+    for t in targets.TARGETS:
+        kind, *args = t.source
+        if kind == "row":
+            assert (args[0], args[1]) in keys, t
+        elif kind == "callback":
+            for name in args:
+                assert name in callback_src or re.sub(r"\d+ producer", "{producers} producer", name) in callback_src, t
+        else:
+            assert args[0] in {w.key for w in workloads.WORKLOADS} and args[1] in workloads.IMPLEMENTATIONS, t
+
+
+def test_targets_are_met_only_when_every_run_meets_them():
+    """A target's value is read from each run; it counts as met only if every run meets it, in the direction it
+    names (at most a ratio, at least a rate), and a run lacking the figure is reported, not passed."""
+    from nativeffi.bench import targets
+
+    def run(local: float, floor: float, listener: float, expat_ms: Optional[float]) -> dict:
+        wl = [{"workload": "expat", "impl": "ctypes", "ms": 100.0}] if expat_ms is None else [
+            {"workload": "expat", "impl": "ctypes", "ms": 100.0}, {"workload": "expat", "impl": "nativeffi", "ms": expat_ms}]
+        return {"machine": {"date": "d", "load_average": [0.5, 0.5, 0.5]}, "results": [
+            {"group": "p[i] read", "impl": "nativeffi Pointer[Int32]", "ratio": 0.5, "ns": 17.0}],
+            "callbacks": [{"name": "upcall: C loop calling PyObject_Vectorcall (floor)", "value": floor},
+                          {"name": "upcall: NativeCallable.isolate_local", "value": local},
+                          {"name": "listener: delivered messages/s, 1 producer(s)", "value": listener}],
+            "workloads": wl}
+
+    runs = [run(52.0, 50.0, 9.0, 90.0), run(60.0, 50.0, 7.0, 80.0), run(54.0, 50.0, 8.5, None)]
+    ev = {(e["label"], e["unit"]): e for e in targets.evaluate(runs)}
+    local = ev[("`isolate_local` upcall", "x C calling PyObject_Vectorcall")]
+    assert local["values"] == [52.0 / 50.0, 60.0 / 50.0, 54.0 / 50.0] and local["met_in"] == 2
+    listener = ev[("listener delivery, 1 producer", "M msg/s")]
+    assert listener["met_in"] == 2 and listener["median"] == 8.5
+    expat = ev[("workload expat", "x ctypes")]
+    assert expat["values"] == [0.9, 0.8, None] and expat["met_in"] == 2 and expat["runs"] == 2
+    table = targets.format_table(targets.evaluate(runs), runs)
+    assert "| `p[i]` read | <= 0.6 x ctypes | 0.50 | 0.50 | 0.50 | 0.50 | every run |" in table
+    assert "| workload expat | <= 1 x ctypes | 0.90 | 0.80 | - | 0.85 | **2 of 3 runs** |" in table
+    assert "**not in these runs**" in table  # e.g. the SQLite workload, absent from all three

@@ -12,7 +12,8 @@ Callback results come from ``nativeffi.bench.callbacks`` (``run(report)``, also 
 ``python -m nativeffi.bench.callbacks``): they are timed by C loops of their own and printed as a
 second table. Workload results (whole tasks on SQLite, OpenSSL, libc, zlib and expat against ctypes, cffi and
 the standard library's modules) come from ``nativeffi.bench.workloads`` and are printed as a third table; run
-them alone with ``python -m nativeffi.bench workloads``.
+them alone with ``python -m nativeffi.bench workloads``. ``python -m nativeffi.bench targets RUN.json ...`` reads
+several ``--json`` runs and shows each speed target's value in every run, its median, and whether every run met it.
 """
 from __future__ import annotations
 
@@ -124,12 +125,18 @@ def format_callbacks(res: list[dict[str, Any]]) -> str:
 
 def main(argv: Optional[list[str]] = None, prog: str = "python -m nativeffi.bench") -> int:
     """Entry point of ``python -m nativeffi.bench`` (and ``python -m nativeffi bench``, which passes its `prog`);
-    ``workloads`` as the first argument runs those alone."""
+    ``workloads`` as the first argument runs those alone; ``targets RUN.json ...`` reads several ``--json`` runs
+    and tells which targets every run met (``nativeffi.bench.targets``)."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["workloads"]:
         from . import workloads
         return workloads.main(argv[1:])
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    if argv[:1] == ["targets"]:
+        from . import targets
+        return targets.main(argv[1:])
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0],
+                                epilog=f"{prog} workloads --help: the workloads alone. {prog} targets RUN.json ...: "
+                                       "the speed targets over several --json runs.")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--quick", action="store_true", help="3 short rounds instead of 9 (rough figures)")
     p.add_argument("--rounds", type=int, default=None, help="number of interleaved rounds")
