@@ -138,6 +138,10 @@ static pthread_key_t thread_key;           /* its destructor releases a thread's
 static pthread_mutex_t threads_lock = PTHREAD_MUTEX_INITIALIZER;
 static nf_thread *threads;                  /* list of registered threads, under threads_lock */
 
+/* A number unique to the calling thread among live threads (like pthread_self, and like it reused once the thread
+   exits), without a call: the address of this thread's own `this_thread`. */
+static inline uintptr_t thread_tag(void) { return (uintptr_t)&this_thread; }
+
 static void thread_unlink(nf_thread *th)
 {
     pthread_mutex_lock(&threads_lock);
@@ -206,6 +210,8 @@ static PyThreadState *thread_state(nf_thread *th)
 
 static inline __attribute__((always_inline)) PyObject *load_arg(nf_ctype *t, const void *src)
 {
+    if (__builtin_expect(t->kind == NF_I64, 1))  /* the common case first: one compare, not the switch's chain */
+        return PyLong_FromLongLong(*(const int64_t *)src);
     switch (t->kind) {
     case NF_I64: return PyLong_FromLongLong(*(const int64_t *)src);
     case NF_I32: return PyLong_FromLong(*(const int32_t *)src);
@@ -332,6 +338,26 @@ static inline void done_busy(nf_cb *cb)
         nf_life_reclaim();
 }
 
+/* PyObject_Vectorcall without its thread-state lookup and result check (36 instructions a call on 3.11): the
+   callable's own vectorcall entry, read per call (an object may change it), else the generic call. A NULL result
+   without an exception, which PyObject_Vectorcall would turn into a SystemError, becomes one here too. */
+static inline __attribute__((always_inline)) PyObject *vectorcall(PyObject *fn, PyObject *const *argv, size_t nargsf)
+{
+    PyTypeObject *tp = Py_TYPE(fn);
+    PyObject *r;
+    if (tp->tp_flags & Py_TPFLAGS_HAVE_VECTORCALL) {
+        vectorcallfunc f;
+        memcpy(&f, (char *)fn + tp->tp_vectorcall_offset, sizeof f);
+        if (f) {
+            r = f(fn, argv, nargsf, NULL);
+            if (!r && !PyErr_Occurred())
+                PyErr_Format(PyExc_SystemError, "%R returned NULL without setting an exception", fn);
+            return r;
+        }
+    }
+    return PyObject_Vectorcall(fn, argv, nargsf, NULL);
+}
+
 /* With the GIL held: converts the arguments, calls the Python function, stores its result. */
 static inline __attribute__((always_inline)) void call_locked(nf_cb *cb, void *ret, void **args,
                                                               const uint64_t *r, const double *d)
@@ -362,7 +388,7 @@ static inline __attribute__((always_inline)) void call_locked(nf_cb *cb, void *r
             break;
     }
     if (i == n)
-        r_obj = PyObject_Vectorcall(fn, argv + 1, (size_t)n | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        r_obj = vectorcall(fn, argv + 1, (size_t)n | PY_VECTORCALL_ARGUMENTS_OFFSET);
     for (Py_ssize_t j = 0; j < i; j++)
         Py_DECREF(argv[j + 1]);
     if (argv != stack)
@@ -503,7 +529,7 @@ static inline __attribute__((always_inline)) int try_call_here(nf_tramp *t, void
        without the thread-state lookup gil_is_mine makes (26 instructions); the record then confirms. */
     void *owner = atomic_load_explicit(&t->owner_ts, memory_order_relaxed);
     if (owner ? owner != (void *)current ||
-                    atomic_load_explicit(&t->owner_thread, memory_order_relaxed) != (unsigned long)pthread_self()
+                    atomic_load_explicit(&t->owner_thread, memory_order_relaxed) != thread_tag()
               : !gil_is_mine(current))
         return 0;
 #else
@@ -724,7 +750,7 @@ static int setup_record(nf_cb *cb, nf_ctype *ft, PyObject *exc_ret)
         return -1;
     cb->code = t->code;
     int local = cb->mode == NF_CB_LOCAL;
-    atomic_store_explicit(&t->owner_thread, local ? (unsigned long)pthread_self() : 0, memory_order_relaxed);
+    atomic_store_explicit(&t->owner_thread, local ? thread_tag() : 0, memory_order_relaxed);
     atomic_store_explicit(&t->owner_ts, local ? (void *)cb->owner_ts : NULL, memory_order_relaxed);
     return 0;
 }

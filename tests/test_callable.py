@@ -1,6 +1,7 @@
 """NativeCallable.isolate_local and isolate_group_bound: synchronous upcalls, their errors, close, and real C users."""
 from __future__ import annotations
 
+import functools
 import gc
 import platform
 import sys
@@ -91,6 +92,34 @@ def test_float_arguments_and_return(c: Any) -> None:
     with NativeCallable.isolate_local(NativeFunction[[Float, Float], Float], lambda a, b: a * b,
                                       exceptional_return=0.0) as cb:
         assert c.call_f32(cb, 1.5, -2.5) == -3.75
+
+
+class _Tripler:
+    """A callable instance: its type has tp_call and no vectorcall entry."""
+
+    def __call__(self, x: int) -> int:
+        return 3 * x
+
+
+# Each call protocol an upcall may meet (the fast path calls a vectorcall entry directly, the rest go through
+# PyObject_Vectorcall): (callable, what it computes, why it is here).
+CALL_PROTOCOLS = [
+    (lambda x: 3 * x, lambda x: 3 * x, "a Python function: its own vectorcall entry"),
+    (_Tripler(), lambda x: 3 * x, "an instance with __call__: no vectorcall entry, tp_call"),
+    (_Tripler().__call__, lambda x: 3 * x, "a bound method: the method object's vectorcall entry"),
+    (abs, abs, "a builtin function (METH_O): a C vectorcall entry"),
+    (int, int, "a type: the type's vectorcall entry"),
+    (functools.partial(max, 10), lambda x: max(10, x), "functools.partial: vectorcall that prepends arguments"),
+]
+
+
+@pytest.mark.parametrize("fn,expected,why", CALL_PROTOCOLS, ids=[case[2] for case in CALL_PROTOCOLS])
+def test_every_call_protocol_returns_its_result_to_c(c: Any, fn: Any, expected: Any, why: str) -> None:
+    """Whatever protocol the Python callable is called through, C gets its result for each argument."""
+    with NativeCallable.isolate_local(I64_FN, fn, exceptional_return=-1) as cb:
+        for x in (-5, 0, 7, 40):
+            assert c.call_i64(cb, x) == expected(x)
+            assert c.call_i64_leaf(cb, x) == expected(x)
 
 
 def test_any_callable_lives_until_close(c: Any) -> None:
