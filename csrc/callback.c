@@ -450,11 +450,14 @@ static inline __attribute__((always_inline)) int may_call_here(nf_cb *cb, PyThre
 
 /* Synchronous calls off the fast path: other threads (thread state, shutdown handshake), the wrong-thread
    abort, shutdown, calls after close. The caller is counted into the record's trampoline. The calling thread's
-   registered state is looked up once (PyGILState_Check and thread_state would each look it up again). */
+   registered state is looked up once (PyGILState_Check and thread_state would each look it up again), and not
+   at all on a native thread whose state this library made: PyThreadState_New registered that one as the thread's
+   own, and it stays until the thread exits (26 instructions a call on 3.11). */
 static void call_sync_slow(nf_cb *cb, void *ret, void **args, const uint64_t *r, const double *d)
 {
     int stopping = atomic_load_explicit(&shutting_down, memory_order_relaxed);
-    PyThreadState *mine = PyGILState_GetThisThreadState();
+    nf_thread *known = this_thread;
+    PyThreadState *mine = known && known->ts ? known->ts : PyGILState_GetThisThreadState();
     if (cb->mode == NF_CB_LOCAL && !is_owner(cb, mine))
         wrong_thread(cb);
     if (stopping ||

@@ -7,6 +7,7 @@ import platform
 import sys
 import sqlite3
 import threading
+import weakref
 from typing import Any
 
 import pytest
@@ -291,6 +292,53 @@ def test_group_bound_keeps_one_thread_state_per_native_thread(c: Any) -> None:
     with NativeCallable.isolate_group_bound(I64_FN, count, exceptional_return=-1) as cb:
         assert c.sum_calls_in_thread(cb, 0, 100) == sum(range(1, 101))
         assert c.call_i64(cb, 0) == 1  # the creating thread has its own
+
+
+class _Token:
+    """An object whose death says that the thread state holding it was cleared."""
+
+
+def test_group_bound_threads_calling_many_times_then_exiting_release_their_thread_states(c: Any) -> None:
+    """Native threads that call 500 times each and exit leave no thread state behind: their threading.local dies."""
+    local = threading.local()
+    alive: list[Any] = []
+
+    def f(x: int) -> int:
+        if not hasattr(local, "token"):
+            local.token = _Token()
+            alive.append(weakref.ref(local.token))
+        return x
+
+    with NativeCallable.isolate_group_bound(I64_FN, f, exceptional_return=-1) as cb:
+        for _ in range(3):
+            assert c.sum_calls_in_thread(cb, 0, 500) == sum(range(500))
+    gc.collect()
+    assert len(alive) == 3 and [r() for r in alive] == [None] * 3
+
+
+def test_group_bound_many_threads_each_calling_once(c: Any) -> None:
+    """64 concurrent native threads each call once and get their own result; each had its own thread state."""
+    idents: set[int] = set()
+
+    def f(x: int) -> int:
+        idents.add(threading.get_ident())
+        return 3 * x
+
+    with NativeCallable.isolate_group_bound(I64_FN, f, exceptional_return=-1) as cb:
+        assert c.sum_calls_in_threads(cb, 64, 1) == sum(3 * x for x in range(64))
+    assert len(idents) == 64
+
+
+def test_group_bound_foreign_thread_after_close_gets_exceptional_return(c: Any, unraisable: list[Any]) -> None:
+    """A native thread that called before close() gets exceptional_return after it; Python is not called again."""
+    calls: list[int] = []
+    cb = NativeCallable.isolate_group_bound(I64_FN, lambda x: calls.append(x) or x, exceptional_return=-9)
+    fp = cb.native_function
+    assert c.sum_calls_in_thread(fp, 1, 3) == 6
+    cb.close()
+    assert c.sum_calls_in_thread(fp, 10, 4) == -36
+    assert calls == [1, 2, 3]
+    assert len(unraisable) == 1 and "after close()" in str(unraisable[0].exc_value)
 
 
 def test_group_bound_exception_from_a_foreign_thread(c: Any, unraisable: list[Any]) -> None:
