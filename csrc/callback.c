@@ -272,7 +272,7 @@ _Thread_local nf_upcall_state nf_upcall NF_TLS_FAST;
 /* Reports the pending exception of a synchronous callback. KeyboardInterrupt and SystemExit raised while this
    thread is inside a non-leaf nativeffi call are kept (the first one) and re-raised by that call when it
    returns (nf_nonleaf_leave); everything else goes to sys.unraisablehook, naming the callable. */
-static void report_sync(nf_cb *cb, PyObject *obj)
+static void report_sync(nf_cb *cb)
 {
     PyObject *type, *value, *tb;
     if (nf_upcall.depth > 0 && !nf_upcall.pending &&
@@ -290,8 +290,13 @@ static void report_sync(nf_cb *cb, PyObject *obj)
     PyErr_NormalizeException(&type, &value, &tb);
     if (tb && value)
         PyException_SetTraceback(value, tb);
+    /* The callable (open), or its name if the callback closed it (its object may be gone). */
+    PyObject *obj = cb->self ? Py_NewRef(cb->self) : PyUnicode_FromFormat("NativeCallable %s (closed)", cb->name);
+    if (!obj)
+        PyErr_Clear();
     PyErr_Restore(type, value, tb);
     PyErr_WriteUnraisable(obj);
+    Py_XDECREF(obj);
 }
 
 PyObject *nf_upcall_raise_pending(PyObject *result)
@@ -331,11 +336,14 @@ static void exceptional(nf_cb *cb, void *ret)
         memcpy(ret, cb->exc_ret, cb->retimg);
 }
 
-/* After an upcall or a drain: a record closed meanwhile may be idle now. */
+/* After an upcall or a drain: a record closed meanwhile drops the function close() left to the upcall (see
+   callback_close_impl), and may be idle now. */
 static inline void done_busy(nf_cb *cb)
 {
-    if (--cb->life.busy == 0 && cb->life.state != NF_LIFE_OPEN)
+    if (--cb->life.busy == 0 && cb->life.state != NF_LIFE_OPEN) {
+        Py_CLEAR(cb->fn);
         nf_life_reclaim();
+    }
 }
 
 /* PyObject_Vectorcall without its thread-state lookup and result check (36 instructions a call on 3.11): the
@@ -369,10 +377,9 @@ static inline __attribute__((always_inline)) void call_locked(nf_cb *cb, void *r
         done_busy(cb);
         return;
     }
-    PyObject *self = Py_NewRef(cb->self);  /* close() inside the callback must not free what we use */
-    PyObject *fn = Py_NewRef(cb->fn);
+    PyObject *fn = cb->fn;  /* borrowed: while the record is busy, close() leaves it to done_busy */
     nf_ctype *rt = cb->ftype->ret;
-    cb->life.busy++;                       /* the GIL may go while Python runs: the record stays meanwhile */
+    cb->life.busy++;        /* the GIL may go while Python runs: the record and fn stay meanwhile */
     Py_ssize_t n = cb->nargs, i;
     PyObject *stack[NF_MAX_STACK_ARGS + 1];
     /* Thunk signatures have at most NF_THUNK_MAX_ARGS arguments: the stack always does (args is a constant). */
@@ -401,15 +408,11 @@ static inline __attribute__((always_inline)) void call_locked(nf_cb *cb, void *r
     }
     Py_DECREF(r_obj);
     done_busy(cb);
-    Py_DECREF(fn);
-    Py_DECREF(self);
     return;
 fail:
     exceptional(cb, ret);
-    report_sync(cb, self);
+    report_sync(cb);
     done_busy(cb);
-    Py_DECREF(fn);
-    Py_DECREF(self);
 }
 
 static void wrong_thread(nf_cb *cb)
@@ -527,19 +530,26 @@ static inline __attribute__((always_inline)) int try_call_here(nf_tramp *t, void
                                                                const uint64_t *r, const double *d)
 {
     PyThreadState *current = nf_current_tstate();
+    nf_cb *cb;
 #if PY_VERSION_HEX < 0x030C0000
-    /* isolate_local: "the creator's state is current and this is the creator's thread" says the GIL is ours
-       without the thread-state lookup gil_is_mine makes (26 instructions); the record then confirms. */
     void *owner = atomic_load_explicit(&t->owner_ts, memory_order_relaxed);
-    if (owner ? owner != (void *)current ||
-                    atomic_load_explicit(&t->owner_thread, memory_order_relaxed) != thread_tag()
-              : !gil_is_mine(current))
-        return 0;
-#else
+    if (owner) {
+        /* isolate_local: the creator's state (its id too: not a later state at a reused address) is current and
+           this is the creator's thread, so the GIL is ours without the thread-state lookup gil_is_mine makes
+           (26 instructions), and the record, whose owner the hint was set from with the GIL, needs no more checks. */
+        if (owner != (void *)current || current->id != atomic_load_explicit(&t->owner_id, memory_order_relaxed) ||
+            atomic_load_explicit(&t->owner_thread, memory_order_relaxed) != thread_tag())
+            return 0;
+        cb = (nf_cb *)atomic_load_explicit(&t->rec, memory_order_relaxed);
+        if (!cb || atomic_load_explicit(&shutting_down, memory_order_relaxed))
+            return 0;
+        call_locked(cb, ret, args, r, d);
+        return 1;
+    }
+#endif
     if (!gil_is_mine(current))
         return 0;
-#endif
-    nf_cb *cb = (nf_cb *)atomic_load_explicit(&t->rec, memory_order_relaxed);
+    cb = (nf_cb *)atomic_load_explicit(&t->rec, memory_order_relaxed);
     if (!cb || cb->mode == NF_CB_LISTENER || !may_call_here(cb, current))
         return 0;
     call_locked(cb, ret, args, r, d);
@@ -754,6 +764,7 @@ static int setup_record(nf_cb *cb, nf_ctype *ft, PyObject *exc_ret)
     cb->code = t->code;
     int local = cb->mode == NF_CB_LOCAL;
     atomic_store_explicit(&t->owner_thread, local ? thread_tag() : 0, memory_order_relaxed);
+    atomic_store_explicit(&t->owner_id, local ? cb->owner_id : 0, memory_order_relaxed);
     atomic_store_explicit(&t->owner_ts, local ? (void *)cb->owner_ts : NULL, memory_order_relaxed);
     return 0;
 }
@@ -825,7 +836,9 @@ static int callback_close_impl(nf_callback *self)
     if (!cb)
         return 0;
     self->cb = NULL;
-    Py_CLEAR(cb->fn);          /* the record lives on (lifetime.c) without Python references */
+    if (!cb->life.busy || cb->mode == NF_CB_LISTENER)
+        Py_CLEAR(cb->fn);      /* the record lives on (lifetime.c) without Python references; a synchronous
+                                  record in an upcall keeps fn until the upcall's done_busy (the upcall borrows it) */
     Py_CLEAR(cb->on_error);
     cb->self = NULL;
     nf_life_close(&cb->life);

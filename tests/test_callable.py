@@ -256,6 +256,41 @@ def test_close_inside_the_callback(c: Any, unraisable: list[Any]) -> None:
     assert fn(4) == -1
 
 
+def test_close_inside_the_callback_releases_the_function_when_that_call_ends(c: Any, unraisable: list[Any]) -> None:
+    """A callback that closes its own callable finishes its call; the function is released as that call ends."""
+    class F:
+        def __call__(self, x: int) -> int:
+            box[0].close()
+            gc.collect()
+            return x + 1
+
+    f = F()
+    ref = weakref.ref(f)
+    box = [NativeCallable.isolate_local(I64_FN, f, exceptional_return=-1)]
+    del f
+    fn = box[0].native_function.as_function()
+    assert ref() is not None
+    assert fn(1) == 2
+    assert ref() is None
+    assert fn(1) == -1
+    assert len(unraisable) == 1 and "after close()" in str(unraisable[0].exc_value)
+
+
+def test_callback_that_closes_itself_then_raises_is_reported_by_name(c: Any, unraisable: list[Any]) -> None:
+    """An exception raised after the callback closed its own callable is reported naming the callable."""
+    def closes_then_raises(x: int) -> int:
+        box[0].close()
+        box.clear()
+        gc.collect()
+        raise ValueError("after close")
+
+    box = [NativeCallable.isolate_local(I64_FN, closes_then_raises, exceptional_return=-5)]
+    fn = box[0].native_function.as_function()
+    assert fn(3) == -5
+    assert len(unraisable) == 1 and isinstance(unraisable[0].exc_value, ValueError)
+    assert "closes_then_raises" in str(unraisable[0].object)
+
+
 def test_closed_trampoline_is_not_handed_to_the_next_64_callables() -> None:
     """A closed callable's address is not handed to any of the next 64 callables, so late calls are caught."""
     first = NativeCallable.isolate_local(I64_FN, abs, exceptional_return=0)
