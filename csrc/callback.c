@@ -194,7 +194,13 @@ static nf_thread *thread_enter(void)
     return th;
 }
 
-static void thread_leave(nf_thread *th) { atomic_fetch_sub_explicit(&th->inflight, 1, memory_order_release); }
+/* Only its own thread writes a thread's depth (the exit hook only reads it), so leaving needs no locked
+   read-modify-write, only release order: what the call did is done before the hook sees the depth drop. */
+static void thread_leave(nf_thread *th)
+{
+    atomic_store_explicit(&th->inflight, atomic_load_explicit(&th->inflight, memory_order_relaxed) - 1,
+                          memory_order_release);
+}
 
 /* The calling thread's thread state, creating (once) one for a thread Python has never seen. */
 static PyThreadState *thread_state(nf_thread *th)
