@@ -37,7 +37,7 @@ static inline int nf_getattr_opt(PyObject *obj, const char *name, PyObject **res
 /* The value of an exact int small enough to read without a call (one or two 30-bit digits before 3.12, a
    compact int after); 0 when it is not, and the caller takes the general path. PyLong_SHIFT may be 15 on
    some builds: two digits then still fit. */
-static inline int nf_long_compact(PyObject *o, int64_t *v)
+static inline __attribute__((always_inline)) int nf_long_compact(PyObject *o, int64_t *v)
 {
 #if PY_VERSION_HEX >= 0x030C0000
     if (!PyUnstable_Long_IsCompact((PyLongObject *)o))

@@ -16,8 +16,9 @@ typedef struct nf_tramp {
     void *code;                    /* the function pointer native code calls */
     struct nf_pool *pool;          /* where it goes back to once its record is retired */
     struct nf_tramp *next;         /* next retired trampoline of that pool, oldest first */
-    _Atomic(void *) owner_ts;      /* callback.c's cheap owner hint (isolate_local before 3.12): the creator's */
-    _Atomic(unsigned long) owner_thread;  /* thread state and thread, or NULL; a hint only, set with the GIL */
+    _Atomic(void *) owner_ts;      /* callback.c's owner check (isolate_local before 3.12), set with the GIL from */
+    _Atomic(uint64_t) owner_id;    /* the record: the creator's thread state, its id and the creating thread (a */
+    _Atomic(uintptr_t) owner_thread;  /* tag, see callback.c); NULL, 0, 0 for every other record */
 } nf_tramp;
 
 /* Lifetime states of a record. */

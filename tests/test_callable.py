@@ -1,11 +1,13 @@
 """NativeCallable.isolate_local and isolate_group_bound: synchronous upcalls, their errors, close, and real C users."""
 from __future__ import annotations
 
+import functools
 import gc
 import platform
 import sys
 import sqlite3
 import threading
+import weakref
 from typing import Any
 
 import pytest
@@ -91,6 +93,34 @@ def test_float_arguments_and_return(c: Any) -> None:
     with NativeCallable.isolate_local(NativeFunction[[Float, Float], Float], lambda a, b: a * b,
                                       exceptional_return=0.0) as cb:
         assert c.call_f32(cb, 1.5, -2.5) == -3.75
+
+
+class _Tripler:
+    """A callable instance: its type has tp_call and no vectorcall entry."""
+
+    def __call__(self, x: int) -> int:
+        return 3 * x
+
+
+# Each call protocol an upcall may meet (the fast path calls a vectorcall entry directly, the rest go through
+# PyObject_Vectorcall): (callable, what it computes, why it is here).
+CALL_PROTOCOLS = [
+    (lambda x: 3 * x, lambda x: 3 * x, "a Python function: its own vectorcall entry"),
+    (_Tripler(), lambda x: 3 * x, "an instance with __call__: no vectorcall entry, tp_call"),
+    (_Tripler().__call__, lambda x: 3 * x, "a bound method: the method object's vectorcall entry"),
+    (abs, abs, "a builtin function (METH_O): a C vectorcall entry"),
+    (int, int, "a type: the type's vectorcall entry"),
+    (functools.partial(max, 10), lambda x: max(10, x), "functools.partial: vectorcall that prepends arguments"),
+]
+
+
+@pytest.mark.parametrize("fn,expected,why", CALL_PROTOCOLS, ids=[case[2] for case in CALL_PROTOCOLS])
+def test_every_call_protocol_returns_its_result_to_c(c: Any, fn: Any, expected: Any, why: str) -> None:
+    """Whatever protocol the Python callable is called through, C gets its result for each argument."""
+    with NativeCallable.isolate_local(I64_FN, fn, exceptional_return=-1) as cb:
+        for x in (-5, 0, 7, 40):
+            assert c.call_i64(cb, x) == expected(x)
+            assert c.call_i64_leaf(cb, x) == expected(x)
 
 
 def test_any_callable_lives_until_close(c: Any) -> None:
@@ -226,6 +256,41 @@ def test_close_inside_the_callback(c: Any, unraisable: list[Any]) -> None:
     assert fn(4) == -1
 
 
+def test_close_inside_the_callback_releases_the_function_when_that_call_ends(c: Any, unraisable: list[Any]) -> None:
+    """A callback that closes its own callable finishes its call; the function is released as that call ends."""
+    class F:
+        def __call__(self, x: int) -> int:
+            box[0].close()
+            gc.collect()
+            return x + 1
+
+    f = F()
+    ref = weakref.ref(f)
+    box = [NativeCallable.isolate_local(I64_FN, f, exceptional_return=-1)]
+    del f
+    fn = box[0].native_function.as_function()
+    assert ref() is not None
+    assert fn(1) == 2
+    assert ref() is None
+    assert fn(1) == -1
+    assert len(unraisable) == 1 and "after close()" in str(unraisable[0].exc_value)
+
+
+def test_callback_that_closes_itself_then_raises_is_reported_by_name(c: Any, unraisable: list[Any]) -> None:
+    """An exception raised after the callback closed its own callable is reported naming the callable."""
+    def closes_then_raises(x: int) -> int:
+        box[0].close()
+        box.clear()
+        gc.collect()
+        raise ValueError("after close")
+
+    box = [NativeCallable.isolate_local(I64_FN, closes_then_raises, exceptional_return=-5)]
+    fn = box[0].native_function.as_function()
+    assert fn(3) == -5
+    assert len(unraisable) == 1 and isinstance(unraisable[0].exc_value, ValueError)
+    assert "closes_then_raises" in str(unraisable[0].object)
+
+
 def test_closed_trampoline_is_not_handed_to_the_next_64_callables() -> None:
     """A closed callable's address is not handed to any of the next 64 callables, so late calls are caught."""
     first = NativeCallable.isolate_local(I64_FN, abs, exceptional_return=0)
@@ -262,6 +327,53 @@ def test_group_bound_keeps_one_thread_state_per_native_thread(c: Any) -> None:
     with NativeCallable.isolate_group_bound(I64_FN, count, exceptional_return=-1) as cb:
         assert c.sum_calls_in_thread(cb, 0, 100) == sum(range(1, 101))
         assert c.call_i64(cb, 0) == 1  # the creating thread has its own
+
+
+class _Token:
+    """An object whose death says that the thread state holding it was cleared."""
+
+
+def test_group_bound_threads_calling_many_times_then_exiting_release_their_thread_states(c: Any) -> None:
+    """Native threads that call 500 times each and exit leave no thread state behind: their threading.local dies."""
+    local = threading.local()
+    alive: list[Any] = []
+
+    def f(x: int) -> int:
+        if not hasattr(local, "token"):
+            local.token = _Token()
+            alive.append(weakref.ref(local.token))
+        return x
+
+    with NativeCallable.isolate_group_bound(I64_FN, f, exceptional_return=-1) as cb:
+        for _ in range(3):
+            assert c.sum_calls_in_thread(cb, 0, 500) == sum(range(500))
+    gc.collect()
+    assert len(alive) == 3 and [r() for r in alive] == [None] * 3
+
+
+def test_group_bound_many_threads_each_calling_once(c: Any) -> None:
+    """64 concurrent native threads each call once and get their own result; each had its own thread state."""
+    idents: set[int] = set()
+
+    def f(x: int) -> int:
+        idents.add(threading.get_ident())
+        return 3 * x
+
+    with NativeCallable.isolate_group_bound(I64_FN, f, exceptional_return=-1) as cb:
+        assert c.sum_calls_in_threads(cb, 64, 1) == sum(3 * x for x in range(64))
+    assert len(idents) == 64
+
+
+def test_group_bound_foreign_thread_after_close_gets_exceptional_return(c: Any, unraisable: list[Any]) -> None:
+    """A native thread that called before close() gets exceptional_return after it; Python is not called again."""
+    calls: list[int] = []
+    cb = NativeCallable.isolate_group_bound(I64_FN, lambda x: calls.append(x) or x, exceptional_return=-9)
+    fp = cb.native_function
+    assert c.sum_calls_in_thread(fp, 1, 3) == 6
+    cb.close()
+    assert c.sum_calls_in_thread(fp, 10, 4) == -36
+    assert calls == [1, 2, 3]
+    assert len(unraisable) == 1 and "after close()" in str(unraisable[0].exc_value)
 
 
 def test_group_bound_exception_from_a_foreign_thread(c: Any, unraisable: list[Any]) -> None:
