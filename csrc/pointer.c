@@ -740,6 +740,31 @@ static int is_byte_text(nf_ctype *t)
            (t->kind == NF_OPAQUE && PyUnicode_CompareWithASCIIString(t->name, "Utf8") == 0);
 }
 
+/* UTF-8 text as a str, as PyUnicode_DecodeUTF8(s, n, "strict"), with a shortcut for the short ASCII text a callback
+   gets most (names, numbers, words: 2 to 256 bytes): a scan 8 bytes at a time and one copy into the new str,
+   instead of the decoder's rounds (55 instructions less a call in the expat workload, callgrind). Other text, and 0 or 1 byte
+   (CPython's shared strings), go to the decoder. */
+static PyObject *decode_utf8(const char *s, Py_ssize_t n)
+{
+    if (n > 1 && n <= 256) {
+        uint64_t high = 0, w;
+        Py_ssize_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            memcpy(&w, s + i, 8);
+            high |= w;
+        }
+        for (; i < n; i++)
+            high |= (unsigned char)s[i];
+        if (!(high & 0x8080808080808080u)) {
+            PyObject *u = PyUnicode_New(n, 127);
+            if (u)
+                memcpy(PyUnicode_DATA(u), s, (size_t)n);
+            return u;
+        }
+    }
+    return PyUnicode_DecodeUTF8(s, n, "strict");
+}
+
 /* to_str(length=None), METH_FASTCALL: PyArg_ParseTupleAndKeywords cost 430 instructions a call (callgrind),
    a third of `s.to_str(n)` in a callback. */
 static PyObject *pointer_to_str(nf_pointer *p, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
@@ -786,7 +811,7 @@ static PyObject *pointer_to_str(nf_pointer *p, PyObject *const *args, Py_ssize_t
     }
     if (wide)
         return PyUnicode_FromWideChar((const wchar_t *)p->addr, n);
-    return PyUnicode_DecodeUTF8(p->addr, n, "strict");
+    return decode_utf8(p->addr, n);
 }
 
 /* A new pointer of class `cls` (a Pointer subclass) at the same address, keeping the same memory alive. */
