@@ -173,20 +173,6 @@ static void plain_dealloc(nf_pointer *p)
     Py_DECREF(cls);
 }
 
-/* PointerBase.__init_subclass__: a class whose objects are plain nf_pointers and that has no finalizer (the
-   Pointer[T] classes) is deallocated by plain_dealloc. Takes no keywords, as object.__init_subclass__. */
-static PyObject *pointer_init_subclass(PyTypeObject *cls, PyObject *args, PyObject *kw)
-{
-    if (PyTuple_GET_SIZE(args) || (kw && PyDict_GET_SIZE(kw))) {
-        PyErr_SetString(PyExc_TypeError, "PointerBase.__init_subclass__() takes no arguments");
-        return NULL;
-    }
-    if (plain_class(cls) && !cls->tp_finalize && !cls->tp_del && PyType_IsSubtype(cls, &nf_PointerBase_Type) &&
-        !PyType_IsSubtype(cls, &nf_BoxBase_Type))
-        cls->tp_dealloc = (destructor)plain_dealloc;
-    Py_RETURN_NONE;
-}
-
 static int pointer_traverse(nf_pointer *p, visitproc visit, void *arg)
 {
     Py_VISIT(p->keep);
@@ -824,6 +810,8 @@ static PyObject *pointer_retype(nf_pointer *p, PyObject *cls)
     return new_of_class_type((PyTypeObject *)cls, p->addr, owner_of(p));
 }
 
+static PyObject *pointer_init_subclass(PyTypeObject *cls, PyObject *args, PyObject *kw);
+
 static PyMethodDef pointer_methods[] = {
     {"__init_subclass__", (PyCFunction)(void (*)(void))pointer_init_subclass, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
      "Gives a Pointer class whose objects are plain pointers the core's deallocator."},
@@ -853,6 +841,78 @@ static PyGetSetDef pointer_getset[] = {
     {"_keep", (getter)pointer_get_keep, NULL, "the object whose memory this points into, or None", NULL},
     {NULL},
 };
+
+/* Own descriptors. CPython's specialized method calls (and the type check of every C method and attribute) want
+   self's class to be exactly the one the descriptor was made for: an object of Pointer[Char] calling PointerBase's
+   to_str takes the generic call path each time (85 instructions more a call, callgrind). So each Pointer class
+   gets descriptors of its own for PointerBase's instance methods and attributes, where its lookup would find
+   PointerBase's (or a base's copy of them), never over a name a class in between defines. 0, or -1 with an
+   exception. */
+static int inherited_here(PyTypeObject *cls, PyObject *name, PyObject **found)
+{
+    PyObject *mro = cls->tp_mro;
+    *found = NULL;
+    for (Py_ssize_t i = 1; mro && i < PyTuple_GET_SIZE(mro); i++) {  /* cls itself (0) is being made: skip it */
+        PyObject *dict = ((PyTypeObject *)PyTuple_GET_ITEM(mro, i))->tp_dict;
+        if (dict && (*found = PyDict_GetItemWithError(dict, name)))
+            return 0;
+        if (PyErr_Occurred())
+            return -1;
+    }
+    return 0;
+}
+
+static int set_own(PyTypeObject *cls, PyObject *name, PyObject *descr)
+{
+    int r = descr ? PyDict_SetItem(cls->tp_dict, name, descr) : -1;
+    Py_XDECREF(descr);
+    return r;
+}
+
+static int own_descriptors(PyTypeObject *cls)
+{
+    PyObject *found;
+    for (PyMethodDef *m = pointer_methods; m->ml_name; m++) {
+        if (m->ml_flags & METH_CLASS)
+            continue;
+        PyObject *name = PyUnicode_InternFromString(m->ml_name);
+        int r = !name || inherited_here(cls, name, &found) < 0 ? -1 : 0;
+        if (r == 0 && found && !PyDict_Contains(cls->tp_dict, name) && Py_IS_TYPE(found, &PyMethodDescr_Type) &&
+            ((PyMethodDescrObject *)found)->d_method == m)
+            r = set_own(cls, name, PyDescr_NewMethod(cls, m));
+        Py_XDECREF(name);
+        if (r < 0)
+            return -1;
+    }
+    for (PyGetSetDef *g = pointer_getset; g->name; g++) {
+        PyObject *name = PyUnicode_InternFromString(g->name);
+        int r = !name || inherited_here(cls, name, &found) < 0 ? -1 : 0;
+        if (r == 0 && found && !PyDict_Contains(cls->tp_dict, name) && Py_IS_TYPE(found, &PyGetSetDescr_Type) &&
+            ((PyGetSetDescrObject *)found)->d_getset == g)
+            r = set_own(cls, name, PyDescr_NewGetSet(cls, g));
+        Py_XDECREF(name);
+        if (r < 0)
+            return -1;
+    }
+    PyType_Modified(cls);
+    return 0;
+}
+
+/* PointerBase.__init_subclass__: a new Pointer class gets its own descriptors, and one whose objects are plain
+   nf_pointers and that has no finalizer (the Pointer[T] classes) is deallocated by plain_dealloc. Takes no
+   keywords, as object.__init_subclass__. */
+static PyObject *pointer_init_subclass(PyTypeObject *cls, PyObject *args, PyObject *kw)
+{
+    if (PyTuple_GET_SIZE(args) || (kw && PyDict_GET_SIZE(kw))) {
+        PyErr_SetString(PyExc_TypeError, "PointerBase.__init_subclass__() takes no arguments");
+        return NULL;
+    }
+    if (!PyType_IsSubtype(cls, &nf_PointerBase_Type) || own_descriptors(cls) < 0)
+        return NULL;
+    if (plain_class(cls) && !cls->tp_finalize && !cls->tp_del && !PyType_IsSubtype(cls, &nf_BoxBase_Type))
+        cls->tp_dealloc = (destructor)plain_dealloc;
+    Py_RETURN_NONE;
+}
 
 PyTypeObject nf_PointerBase_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import pytest
 
-from nativeffi import Box, Char, Int32, NullPointerError, Pointer, Uint8, malloc
+from nativeffi import Box, Char, Int8, Int32, NullPointerError, Pointer, Uint8, malloc
 
 
 class Owner:
@@ -172,3 +172,55 @@ def test_char_pointer_elements(why: str, read: Callable[[Any], Any], expected: A
             assert got._keep is None
     finally:
         malloc.free(t)
+
+
+def test_each_pointer_class_has_the_core_methods_as_its_own() -> None:
+    """Pointer[T] classes have descriptors of their own for the core's methods and attributes (so CPython's
+    specialized calls apply to their objects), with the same documentation and behaviour as the inherited ones."""
+    from nativeffi._core import PointerBase
+    for name in ("to_str", "to_bytes", "as_memoryview", "is_null", "address", "value", "ref", "native_type"):
+        mine = Pointer[Char].__dict__[name]
+        assert mine is not PointerBase.__dict__[name] and mine.__doc__ == PointerBase.__dict__[name].__doc__
+    assert "from_address" not in Pointer[Char].__dict__  # class methods work on any class as they are
+
+
+def test_methods_at_one_call_site_for_objects_of_many_classes() -> None:
+    """One call site that sees objects of several pointer classes (CPython specializes it to the first) reads each
+    one right, as does a call of a class's descriptor on its objects."""
+    buf = malloc(Uint8, 8)
+    buf.as_memoryview(8)[:] = b"abc\0def\0"
+    objs = [buf.cast(Char), buf.cast(Uint8), buf + 4, (buf + 4).cast(Char), buf.cast(Int8), Pointer[Char].from_address(0)]
+    got = []
+    for _ in range(50):
+        for q in objs:
+            got.append((q.is_null, None if q.is_null else q.to_str(), q.address - buf.address))
+    assert got[:6] == [(False, "abc", 0), (False, "abc", 0), (False, "def", 4), (False, "def", 4), (False, "abc", 0),
+                       (True, None, -buf.address)]
+    assert got == got[:6] * 50
+    assert Pointer[Char].to_str(buf.cast(Char)) == "abc" and Pointer[Char].is_null.__get__(buf.cast(Char)) is False
+    malloc.free(buf)
+
+
+def test_subclass_overrides_stay_in_force() -> None:
+    """A method or attribute a Pointer subclass defines is what its own subclasses see, not the core's."""
+    class Upper(Pointer[Char]):  # type: ignore[misc,valid-type]
+        __slots__ = ()
+
+        def to_str(self, length: Any = None) -> str:
+            return str(super().to_str(length)).upper()
+
+        @property
+        def is_null(self) -> bool:
+            return True
+
+    class Sub(Upper):
+        __slots__ = ()
+
+    buf = malloc(Char, 4)
+    buf.cast(Uint8).as_memoryview(4)[:] = b"abc\0"
+    for cls in (Upper, Sub):
+        q = cls.from_address(buf.address)
+        assert q.to_str() == "ABC" and q.is_null is True
+        assert "to_str" not in cls.__dict__ or cls is Upper
+    assert Sub.__dict__.get("to_bytes") is not None  # the rest are still its own
+    malloc.free(buf)
