@@ -23,12 +23,14 @@ PyObject *nf_NullPointerError;
 static nf_pointer *free_list[FREE_LIST_MAX];  /* untracked, unreferenced objects of sizeof(nf_pointer) */
 static int free_count;                        /* how many free_list holds */
 
-/* Whether objects of cls may come from and go to the free list: nothing beyond nf_pointer (no __dict__, no
-   __weakref__, no slots), the default GC allocator. */
+/* Whether objects of cls may come from and go to the free list: nothing beyond nf_pointer (no slots, no __dict__
+   or __weakref__, not even the ones CPython 3.11+ keeps before the object: tp_dictoffset and tp_weaklistoffset
+   are then negative), the default GC allocator. */
 static int plain_class(PyTypeObject *cls)
 {
-    return cls->tp_basicsize == sizeof(nf_pointer) && cls->tp_itemsize == 0 && cls->tp_alloc == PyType_GenericAlloc &&
-           cls->tp_free == PyObject_GC_Del && (cls->tp_flags & Py_TPFLAGS_HEAPTYPE);
+    return cls->tp_basicsize == sizeof(nf_pointer) && cls->tp_itemsize == 0 && cls->tp_dictoffset == 0 &&
+           cls->tp_weaklistoffset == 0 && cls->tp_alloc == PyType_GenericAlloc && cls->tp_free == PyObject_GC_Del &&
+           (cls->tp_flags & Py_TPFLAGS_HEAPTYPE);
 }
 
 static void plain_dealloc(nf_pointer *p);

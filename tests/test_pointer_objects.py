@@ -224,3 +224,21 @@ def test_subclass_overrides_stay_in_force() -> None:
         assert "to_str" not in cls.__dict__ or cls is Upper
     assert Sub.__dict__.get("to_bytes") is not None  # the rest are still its own
     malloc.free(buf)
+
+
+def test_subclass_with_only_a_dict_frees_it() -> None:
+    """A Pointer subclass with a __dict__ and no __weakref__ (whose dict CPython 3.11+ keeps before the object, so
+    its objects are no bigger than a plain pointer) frees each object's attributes with it."""
+    class WithDict(Pointer[Int32]):  # type: ignore[misc,valid-type]
+        __slots__ = ("__dict__",)
+
+    churn()
+    for k in range(200):
+        q = WithDict.from_address(8 * k)
+        value = Owner()
+        q.attr = value
+        gone = weakref.ref(value)
+        del q, value
+        assert gone() is None
+        r = Pointer[Int32].from_address(8 * k)  # memory a plain pointer may reuse
+        assert r.address == 8 * k and not hasattr(r, "attr")
