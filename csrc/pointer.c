@@ -15,11 +15,36 @@ PyObject *nf_NullPointerError;
 
 /* -- Construction ------------------------------------------------------ */
 
+/* Pointer objects come and go by the million in callbacks (every pointer argument, every p[i] of a char **): the
+   classes the Python layer makes (Pointer[T], __slots__ = ()) get plain_dealloc instead of subtype_dealloc when
+   they are made (PointerBase.__init_subclass__), and their objects' memory goes to a free list that new_of_class
+   takes from, as CPython's floats and tuples do. Objects from the list are indistinguishable from new ones. */
+#define FREE_LIST_MAX 64
+static nf_pointer *free_list[FREE_LIST_MAX];  /* untracked, unreferenced objects of sizeof(nf_pointer) */
+static int free_count;                        /* how many free_list holds */
+
+/* Whether objects of cls may come from and go to the free list: nothing beyond nf_pointer (no slots, no __dict__
+   or __weakref__, not even the ones CPython 3.11+ keeps before the object: tp_dictoffset and tp_weaklistoffset
+   are then negative), the default GC allocator. */
+static int plain_class(PyTypeObject *cls)
+{
+    return cls->tp_basicsize == sizeof(nf_pointer) && cls->tp_itemsize == 0 && cls->tp_dictoffset == 0 &&
+           cls->tp_weaklistoffset == 0 && cls->tp_alloc == PyType_GenericAlloc && cls->tp_free == PyObject_GC_Del &&
+           (cls->tp_flags & Py_TPFLAGS_HEAPTYPE);
+}
+
+static void plain_dealloc(nf_pointer *p);
+
 static PyObject *new_of_class(PyTypeObject *cls, nf_ctype *ptype, void *addr, PyObject *keep)
 {
-    nf_pointer *p = (nf_pointer *)cls->tp_alloc(cls, 0);
-    if (!p)
+    nf_pointer *p;
+    if (free_count && cls->tp_dealloc == (destructor)plain_dealloc) {  /* a plain class (pointer_init_subclass) */
+        p = free_list[--free_count];
+        PyObject_Init((PyObject *)p, cls);  /* takes a reference to cls, refcount 1 */
+        PyObject_GC_Track(p);
+    } else if (!(p = (nf_pointer *)cls->tp_alloc(cls, 0))) {
         return NULL;
+    }
     p->addr = addr;
     p->type = (nf_ctype *)Py_NewRef(ptype);
     p->keep = Py_XNewRef(keep);
@@ -127,6 +152,27 @@ static void pointer_dealloc(nf_pointer *p)
     Py_XDECREF(p->type);
     Py_XDECREF(p->keep);
     Py_TYPE(p)->tp_free((PyObject *)p);
+}
+
+/* The tp_dealloc of plain pointer classes (see free_list), and the base dealloc a subclass's subtype_dealloc
+   calls (which leaves the class's reference to us, as for any heap-type base). Memory goes to the free list only
+   from a plain class's own objects that were never finalized (a finalized flag would pass to the next object). */
+static void plain_dealloc(nf_pointer *p)
+{
+    PyTypeObject *cls = Py_TYPE(p);
+    int own = cls->tp_dealloc == (destructor)plain_dealloc;
+    if (own && cls->tp_finalize) {  /* a __del__ given to the class after it was made; p is still tracked */
+        if (PyObject_CallFinalizerFromDealloc((PyObject *)p) < 0)
+            return;  /* resurrected */
+    }
+    PyObject_GC_UnTrack(p);
+    Py_CLEAR(p->type);
+    Py_CLEAR(p->keep);
+    if (own && free_count < FREE_LIST_MAX && !PyObject_GC_IsFinalized((PyObject *)p))
+        free_list[free_count++] = p;
+    else
+        cls->tp_free((PyObject *)p);
+    Py_DECREF(cls);
 }
 
 static int pointer_traverse(nf_pointer *p, visitproc visit, void *arg)
@@ -270,21 +316,31 @@ static int outside_box(nf_pointer *p, const char *a, Py_ssize_t n)
     return -1;
 }
 
+/* Checks that n >= 0 bytes from p are a region of the address space (and inside p's box, if it is one). */
+static int region_ok(nf_pointer *p, Py_ssize_t n, const char *what)
+{
+    char *end;
+    if (n > NF_SIZE_MAX) {
+        PyErr_Format(PyExc_OverflowError, "%s %zd is " NF_TOO_LARGE, what, n);
+        return -1;
+    }
+    if (nf_addr_add(p->addr, n, &end) < 0) {
+        PyErr_Format(PyExc_OverflowError, "%s %zd from %p leaves the address space", what, n, p->addr);
+        return -1;
+    }
+    return outside_box(p, p->addr, n);
+}
+
 /* Checks that `length` (a Python int) bytes from p are a region of the address space; its length in *n. */
 static int region_length(nf_pointer *p, PyObject *length, const char *what, Py_ssize_t *n)
 {
-    char *end;
     if (nf_count_from_object(length, what, n) < 0)
         return -1;
-    if (*n > NF_SIZE_MAX) {
+    if (*n > NF_SIZE_MAX) {  /* shown as given (beyond PY_SSIZE_T_MAX, *n is clamped) */
         PyErr_Format(PyExc_OverflowError, "%s %R is " NF_TOO_LARGE, what, length);
         return -1;
     }
-    if (nf_addr_add(p->addr, *n, &end) < 0) {
-        PyErr_Format(PyExc_OverflowError, "%s %R from %p leaves the address space", what, length, p->addr);
-        return -1;
-    }
-    return outside_box(p, p->addr, *n);
+    return region_ok(p, *n, what);
 }
 
 static PyObject *pointer_as_memoryview(nf_pointer *p, PyObject *arg)
@@ -323,10 +379,7 @@ static PyObject *pointer_to_bytes(nf_pointer *p, PyObject *arg)
         PyErr_Format(PyExc_OverflowError, "to_bytes() element count %R is " NF_TOO_LARGE, arg);
         return NULL;
     }
-    PyObject *bytes = PyLong_FromSsize_t(nbytes);
-    int bad = !bytes || region_length(p, bytes, "to_bytes() size in bytes", &nbytes) < 0;
-    Py_XDECREF(bytes);
-    if (bad || (nbytes > 0 && check_not_null(p, "read bytes") < 0))
+    if (region_ok(p, nbytes, "to_bytes() size in bytes") < 0 || (nbytes > 0 && check_not_null(p, "read bytes") < 0))
         return NULL;
     return PyBytes_FromStringAndSize(p->addr, nbytes);
 }
@@ -497,14 +550,15 @@ static __attribute__((noinline)) int slice_context(nf_pointer *p, PyObject *slic
     return -1;
 }
 
-/* The address of p[index] when it is the common case: a resolved scalar pointee, a non-null pointer and an exact
-   int index (NULL: 0) of at most 2**40 elements either way whose address stays in the address space. Its
-   pointee type, or NULL (no exception) when the general path must decide, and say what is wrong. */
-static inline nf_ctype *scalar_element(nf_pointer *p, PyObject *index, char **a)
+/* The address of p[index] when it is the common case: a resolved scalar or pointer pointee (a char ** read in a
+   callback), a non-null pointer and an exact int index (NULL: 0) of at most 2**40 elements either way whose
+   address stays in the address space. Its pointee type, or NULL (no exception) when the general path must decide,
+   and say what is wrong. */
+static inline nf_ctype *simple_element(nf_pointer *p, PyObject *index, char **a)
 {
     nf_ctype *t = p->type->target;
     int64_t i = 0;
-    if (!t || !NF_IS_SCALAR(t->kind) || !p->addr)
+    if (!t || !(NF_IS_SCALAR(t->kind) || t->kind == NF_POINTER) || !p->addr)
         return NULL;
     if (index && !(PyLong_CheckExact(index) && nf_long_compact(index, &i) && i >= -((int64_t)1 << 40) &&
                    i <= (int64_t)1 << 40))
@@ -521,9 +575,9 @@ static PyObject *load_at(nf_pointer *p, PyObject *index)
         return r;
     }
     char *a;
-    nf_ctype *s = scalar_element(p, index, &a);
+    nf_ctype *s = simple_element(p, index, &a);
     if (s && (a == p->addr || !outside_box(p, a, s->size)))
-        return nf_cconv_load_scalar(s->kind, a);
+        return s->kind == NF_POINTER ? nf_cconv_load(s, a, NULL) : nf_cconv_load_scalar(s->kind, a);
     if (s)
         return NULL;
     nf_ctype *t = element_at(p, index, "read", &a);
@@ -543,7 +597,7 @@ static int store_at(nf_pointer *p, PyObject *index, PyObject *v)
     if (index && PySlice_Check(index))
         return slice_write(p, index, v) < 0 ? slice_context(p, index) : 0;
     char *a;
-    nf_ctype *t = scalar_element(p, index, &a);
+    nf_ctype *t = simple_element(p, index, &a);
     if (!t)
         t = element_at(p, index, "write", &a);
     if (!t || (a != p->addr && outside_box(p, a, t->size) < 0))
@@ -674,6 +728,31 @@ static int is_byte_text(nf_ctype *t)
            (t->kind == NF_OPAQUE && PyUnicode_CompareWithASCIIString(t->name, "Utf8") == 0);
 }
 
+/* UTF-8 text as a str, as PyUnicode_DecodeUTF8(s, n, "strict"), with a shortcut for the short ASCII text a callback
+   gets most (names, numbers, words: 2 to 256 bytes): a scan 8 bytes at a time and one copy into the new str,
+   instead of the decoder's rounds (55 instructions less a call in the expat workload, callgrind). Other text, and 0 or 1 byte
+   (CPython's shared strings), go to the decoder. */
+static PyObject *decode_utf8(const char *s, Py_ssize_t n)
+{
+    if (n > 1 && n <= 256) {
+        uint64_t high = 0, w;
+        Py_ssize_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            memcpy(&w, s + i, 8);
+            high |= w;
+        }
+        for (; i < n; i++)
+            high |= (unsigned char)s[i];
+        if (!(high & 0x8080808080808080u)) {
+            PyObject *u = PyUnicode_New(n, 127);
+            if (u)
+                memcpy(PyUnicode_DATA(u), s, (size_t)n);
+            return u;
+        }
+    }
+    return PyUnicode_DecodeUTF8(s, n, "strict");
+}
+
 /* to_str(length=None), METH_FASTCALL: PyArg_ParseTupleAndKeywords cost 430 instructions a call (callgrind),
    a third of `s.to_str(n)` in a callback. */
 static PyObject *pointer_to_str(nf_pointer *p, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
@@ -715,15 +794,12 @@ static PyObject *pointer_to_str(nf_pointer *p, PyObject *const *args, Py_ssize_t
             PyErr_Format(PyExc_OverflowError, "to_str() length %R is " NF_TOO_LARGE, length);
             return NULL;
         }
-        PyObject *bytes = PyLong_FromSsize_t(nbytes);
-        int bad = !bytes || region_length(p, bytes, "to_str() length", &nbytes) < 0;
-        Py_XDECREF(bytes);
-        if (bad)
+        if (region_ok(p, nbytes, "to_str() length") < 0)
             return NULL;
     }
     if (wide)
         return PyUnicode_FromWideChar((const wchar_t *)p->addr, n);
-    return PyUnicode_DecodeUTF8(p->addr, n, "strict");
+    return decode_utf8(p->addr, n);
 }
 
 /* A new pointer of class `cls` (a Pointer subclass) at the same address, keeping the same memory alive. */
@@ -736,7 +812,11 @@ static PyObject *pointer_retype(nf_pointer *p, PyObject *cls)
     return new_of_class_type((PyTypeObject *)cls, p->addr, owner_of(p));
 }
 
+static PyObject *pointer_init_subclass(PyTypeObject *cls, PyObject *args, PyObject *kw);
+
 static PyMethodDef pointer_methods[] = {
+    {"__init_subclass__", (PyCFunction)(void (*)(void))pointer_init_subclass, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
+     "Gives a Pointer class whose objects are plain pointers the core's deallocator."},
     {"from_address", (PyCFunction)(void (*)(void))pointer_from_address, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
      "from_address(address, keep=None): a pointer to `address`; `keep` is kept alive with it."},
     {"from_buffer", (PyCFunction)pointer_from_buffer, METH_O | METH_CLASS,
@@ -763,6 +843,78 @@ static PyGetSetDef pointer_getset[] = {
     {"_keep", (getter)pointer_get_keep, NULL, "the object whose memory this points into, or None", NULL},
     {NULL},
 };
+
+/* Own descriptors. CPython's specialized method calls (and the type check of every C method and attribute) want
+   self's class to be exactly the one the descriptor was made for: an object of Pointer[Char] calling PointerBase's
+   to_str takes the generic call path each time (85 instructions more a call, callgrind). So each Pointer class
+   gets descriptors of its own for PointerBase's instance methods and attributes, where its lookup would find
+   PointerBase's (or a base's copy of them), never over a name a class in between defines. 0, or -1 with an
+   exception. */
+static int inherited_here(PyTypeObject *cls, PyObject *name, PyObject **found)
+{
+    PyObject *mro = cls->tp_mro;
+    *found = NULL;
+    for (Py_ssize_t i = 1; mro && i < PyTuple_GET_SIZE(mro); i++) {  /* cls itself (0) is being made: skip it */
+        PyObject *dict = ((PyTypeObject *)PyTuple_GET_ITEM(mro, i))->tp_dict;
+        if (dict && (*found = PyDict_GetItemWithError(dict, name)))
+            return 0;
+        if (PyErr_Occurred())
+            return -1;
+    }
+    return 0;
+}
+
+static int set_own(PyTypeObject *cls, PyObject *name, PyObject *descr)
+{
+    int r = descr ? PyDict_SetItem(cls->tp_dict, name, descr) : -1;
+    Py_XDECREF(descr);
+    return r;
+}
+
+static int own_descriptors(PyTypeObject *cls)
+{
+    PyObject *found;
+    for (PyMethodDef *m = pointer_methods; m->ml_name; m++) {
+        if (m->ml_flags & METH_CLASS)
+            continue;
+        PyObject *name = PyUnicode_InternFromString(m->ml_name);
+        int r = !name || inherited_here(cls, name, &found) < 0 ? -1 : 0;
+        if (r == 0 && found && !PyDict_Contains(cls->tp_dict, name) && Py_IS_TYPE(found, &PyMethodDescr_Type) &&
+            ((PyMethodDescrObject *)found)->d_method == m)
+            r = set_own(cls, name, PyDescr_NewMethod(cls, m));
+        Py_XDECREF(name);
+        if (r < 0)
+            return -1;
+    }
+    for (PyGetSetDef *g = pointer_getset; g->name; g++) {
+        PyObject *name = PyUnicode_InternFromString(g->name);
+        int r = !name || inherited_here(cls, name, &found) < 0 ? -1 : 0;
+        if (r == 0 && found && !PyDict_Contains(cls->tp_dict, name) && Py_IS_TYPE(found, &PyGetSetDescr_Type) &&
+            ((PyGetSetDescrObject *)found)->d_getset == g)
+            r = set_own(cls, name, PyDescr_NewGetSet(cls, g));
+        Py_XDECREF(name);
+        if (r < 0)
+            return -1;
+    }
+    PyType_Modified(cls);
+    return 0;
+}
+
+/* PointerBase.__init_subclass__: a new Pointer class gets its own descriptors, and one whose objects are plain
+   nf_pointers and that has no finalizer (the Pointer[T] classes) is deallocated by plain_dealloc. Takes no
+   keywords, as object.__init_subclass__. */
+static PyObject *pointer_init_subclass(PyTypeObject *cls, PyObject *args, PyObject *kw)
+{
+    if (PyTuple_GET_SIZE(args) || (kw && PyDict_GET_SIZE(kw))) {
+        PyErr_SetString(PyExc_TypeError, "PointerBase.__init_subclass__() takes no arguments");
+        return NULL;
+    }
+    if (!PyType_IsSubtype(cls, &nf_PointerBase_Type) || own_descriptors(cls) < 0)
+        return NULL;
+    if (plain_class(cls) && !cls->tp_finalize && !cls->tp_del && !PyType_IsSubtype(cls, &nf_BoxBase_Type))
+        cls->tp_dealloc = (destructor)plain_dealloc;
+    Py_RETURN_NONE;
+}
 
 PyTypeObject nf_PointerBase_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)

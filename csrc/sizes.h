@@ -5,6 +5,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include "compat.h"
 
 /* The largest size in bytes of a type, an allocation, a memory view or a pointer step: what the platform can
    address. 64-bit: 2**56 (x86-64 with 5-level paging and AArch64 with 52-bit addresses address less); then
@@ -60,6 +61,11 @@ static inline int nf_addr_add(const void *addr, Py_ssize_t offset, char **out)
    Returns 0, or -1 with TypeError (not an integer) or ValueError ("<what> must be >= 0, got <obj>"). */
 static inline int nf_count_from_object(PyObject *obj, const char *what, Py_ssize_t *out)
 {
+    int64_t v;
+    if (PyLong_CheckExact(obj) && nf_long_compact(obj, &v) && v >= 0 && v <= PY_SSIZE_T_MAX) {  /* read inline */
+        *out = (Py_ssize_t)v;
+        return 0;
+    }
     Py_ssize_t n = PyNumber_AsSsize_t(obj, NULL);
     if (n == -1 && PyErr_Occurred())
         return -1;

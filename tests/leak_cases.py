@@ -26,7 +26,7 @@ import build  # noqa: E402
 from helpers import cfunc  # noqa: E402
 from nativeffi import _core  # noqa: E402
 from nativeffi import (  # noqa: E402
-    Arena, Box, Double, Int, Int32, Int64, NativeCallable, NativeFunction, Pointer, Size, Struct, VarArgs, Void,
+    Arena, Box, Char, Double, Int, Int32, Int64, NativeCallable, NativeFunction, Pointer, Size, Struct, VarArgs, Void,
     assets, binding_of,
 )
 
@@ -186,6 +186,21 @@ def boxes() -> tuple[Callable[[], None], int]:
     return batch, 1000
 
 
+def pointer_objects() -> tuple[Callable[[], None], int]:
+    """1,000 pointer objects per batch read out of a char ** (reused memory), and 100 of a subclass with a __dict__."""
+    table = Arena()(Pointer[Char], 4)
+
+    class Tagged(Pointer[Char]):  # type: ignore[misc,valid-type]
+        pass
+
+    def batch() -> None:
+        for i in range(1000):
+            table[i & 3].is_null
+        for i in range(100):
+            Tagged.from_address(i + 1, keep=table).tag = i
+    return batch, 1000
+
+
 # name -> (make, default iterations, full iterations)
 SCENARIOS: dict[str, tuple[Callable[[], tuple[Callable[[], None], int]], int, int]] = {
     "call: direct entry": (calls("direct", direct, (5,), "stub int/g / direct"), 200_000, 1_000_000),
@@ -206,6 +221,7 @@ SCENARIOS: dict[str, tuple[Callable[[], tuple[Callable[[], None], int]], int, in
     "Arena allocations": (arena_allocations, 50_000, 1_000_000),
     "Arena dropped without release": (arena_dropped, 50_000, 1_000_000),
     "Box out-parameters": (boxes, 50_000, 1_000_000),
+    "pointer objects": (pointer_objects, 200_000, 1_000_000),
 }
 
 

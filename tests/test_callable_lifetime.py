@@ -285,6 +285,7 @@ def test_listener_closed_by_a_finalizer_while_its_message_is_being_made(unraisab
 
     drain = ls._cb.drain
     draining = False
+    held = [Pointer[Int64].from_address(8) for _ in range(1000)]  # so the argument's memory is new, not reused
     gc.collect()
     bomb = Bomb()
     bomb.cycle = bomb  # type: ignore[attr-defined]
@@ -297,6 +298,7 @@ def test_listener_closed_by_a_finalizer_while_its_message_is_being_made(unraisab
     finally:
         gc.set_threshold(*threshold)
         loop.close()
+    del held
     assert closed_in_drain == [True] and ls.closed
     assert len(got) == 1                       # its delivery had begun: it completes
 

@@ -71,3 +71,50 @@ def test_native_lambda_needs_ellipsis_body_and_symbol() -> None:
         native(T, symbol="strlen")(lambda s: 0)
     with pytest.raises(TypeError, match="a lambda has no name to look up; give symbol="):
         native(T)(lambda s: ...)
+
+
+# Text through to_str(): (reason, bytes). Short ASCII text takes the core's shortcut (2 to 256 bytes, scanned 8 at a
+# time), everything else CPython's decoder; both must give what bytes.decode gives, or raise what it raises.
+TO_STR_CASES = [
+    ("empty: CPython's shared empty str", b""),
+    ("one byte: CPython's shared 1-character str", b"a"),
+    ("two bytes: the shortest shortcut", b"ab"),
+    ("an element name, under one word", b"record"),
+    ("exactly one 8-byte word", b"abcdefgh"),
+    ("a word and a tail byte", b"abcdefghi"),
+    ("DEL is still ASCII", b"a\x7fb\x7f\x7f\x7f\x7f\x7f\x7f"),
+    ("256 bytes: the longest shortcut", bytes(range(32, 128)) * 2 + b"x" * 64),
+    ("257 bytes: the decoder", b"y" * 257),
+    ("two-byte character in the tail", b"abcdefgh\xc3\xa9"),
+    ("two-byte character across a word's end", b"abcdefg\xc3\xa9"),
+    ("three-byte character first", b"\xe2\x82\xac 5"),
+    ("long non-ASCII text", "Grüße, 世界! ".encode() * 30),
+    ("invalid start byte at a word's last byte", b"abcdefg\x80"),
+    ("invalid byte after 100 ASCII bytes", b"x" * 100 + b"\xff"),
+    ("truncated sequence at the end", b"abc\xe2\x82"),
+    ("invalid continuation byte in the tail", b"abcdefgh\xc3("),
+    ("surrogate encoded as UTF-8 (refused by strict)", b"ab\xed\xa0\x80"),
+]
+
+
+@pytest.mark.parametrize("why,raw", TO_STR_CASES, ids=[c[0] for c in TO_STR_CASES])
+def test_to_str_decodes_as_bytes_decode(why: str, raw: bytes) -> None:
+    """to_str(n) and to_str() (up to the NUL) give bytes.decode('utf-8')'s str, or its UnicodeDecodeError message."""
+    buf = malloc(Char, len(raw) + 1)
+    buf.cast(Uint8).as_memoryview(len(raw) + 1)[:] = raw + b"\0"
+    try:
+        expected: object = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        expected = e
+    try:
+        for read in (lambda: buf.to_str(len(raw)), buf.to_str):
+            if isinstance(expected, UnicodeDecodeError):
+                with pytest.raises(UnicodeDecodeError) as got:
+                    read()
+                assert str(got.value) == str(expected) and got.value.object == raw
+            else:
+                s = read()
+                assert type(s) is str and s == expected and hash(s) == hash(expected) and {expected: 1}[s] == 1
+                assert s.isascii() == expected.isascii()
+    finally:
+        malloc.free(buf)

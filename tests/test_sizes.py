@@ -178,6 +178,54 @@ def test_as_memoryview_is_bounded() -> None:
         Pointer[Int8].from_address(top).to_str(8)
 
 
+class _Index:
+    """Not an int, but has __index__ (as numpy integers): a count through the general path."""
+
+    def __init__(self, v: int) -> None:
+        self.v = v
+
+    def __index__(self) -> int:
+        return self.v
+
+
+class _IntSub(int):
+    """An int subclass: a count through the general path."""
+
+
+# Counts given to to_bytes(n) of a 16-byte buffer: (reason, count, bytes copied or the exception and its message).
+# Small exact ints are read inline (nf_count_from_object); the rest, and every error, through PyNumber_AsSsize_t.
+COUNT_CASES = [
+    ("zero", 0, 0),
+    ("a small int", 5, 5),
+    ("True counts as 1", True, 1),
+    ("an int subclass", _IntSub(3), 3),
+    ("an __index__ object", _Index(16), 16),
+    ("-1 is refused", -1, (ValueError, "must be >= 0, got -1")),
+    ("a large negative int is refused", -(2 ** 40), (ValueError, "must be >= 0")),
+    ("a negative beyond Py_ssize_t is refused", -(2 ** 100), (ValueError, "must be >= 0")),
+    ("2**30: two digits, past the bound of memory", 2 ** 30 * 2 ** 27, (OverflowError, TOO_LARGE)),
+    ("2**60 - 1: the largest two-digit int", 2 ** 60 - 1, (OverflowError, TOO_LARGE)),
+    ("2**60: three digits", 2 ** 60, (OverflowError, TOO_LARGE)),
+    ("beyond Py_ssize_t", 2 ** 100, (OverflowError, TOO_LARGE)),
+    ("a float is refused", 2.0, (TypeError, "float")),
+]
+
+
+@pytest.mark.parametrize("why,count,expected", COUNT_CASES, ids=[c[0] for c in COUNT_CASES])
+def test_counts_read_inline_or_not_agree(why: str, count: object, expected: object) -> None:
+    """A count is read as Python reads it, whether its int is read inline or through __index__, and bad ones raise."""
+    p = malloc(Int8, 16)
+    try:
+        p.as_memoryview(16)[:] = bytes(range(16))
+        if isinstance(expected, tuple):
+            with pytest.raises(expected[0], match=expected[1].replace("*", r"\*")):
+                p.to_bytes(count)
+        else:
+            assert p.to_bytes(count) == bytes(range(expected))
+    finally:
+        malloc.free(p)
+
+
 # -- Allocation -------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("allocator", [malloc, calloc], ids=["malloc", "calloc"])
