@@ -153,6 +153,90 @@ def test_function_type_evaluations_do_not_grow_memory() -> None:
     assert after - before < 200_000, after - before   # a Pointer class per evaluation was ~2 KB: 6 MB here
 
 
+# -- The type-expression caches (csrc/expr.c: a slot per recent key before the dictionary) -----------------------
+
+# Each case: an expression over an integer k, the name of what it makes (the oracle: built from k, not through
+# the caches), and why it is there.
+EXPRESSION_KEYS = [
+    (lambda k: nativeffi.Array[Int32, k + 1], lambda k: f"Array[Int32, {k + 1}]",
+     "Array: a CType and a length, keyed by the length's value"),
+    (lambda k: nativeffi.Array[Int8, 2, k + 1], lambda k: f"Array[Int8, 2, {k + 1}]",
+     "a two-dimensional Array: three parts"),
+    (lambda k: NativeFunction[[Int32] * (k % 7), Int64],
+     lambda k: f"NativeFunction[[{', '.join(['Int32'] * (k % 7))}], Int64]",
+     "NativeFunction with 0-6 parameters: up to 7 parts"),
+    (lambda k: Pointer[nativeffi.Array[Int32, k + 1]], lambda k: f"Pointer[Array[Int32, {k + 1}]]",
+     "Pointer of a made type: its own CType"),
+    (lambda k: nativeffi.Box[Pointer[nativeffi.Array[Int8, k + 1]]],
+     lambda k: f"Pointer[Pointer[Array[Int8, {k + 1}]]]", "Box of a made pointer type"),
+]
+
+
+@pytest.mark.parametrize("make, name, why", EXPRESSION_KEYS, ids=[why for _, _, why in EXPRESSION_KEYS])
+def test_expressions_are_identical_across_many_keys(make, name, why: str) -> None:
+    """An expression evaluates to what its item names and to the identical object every time, also after more
+    distinct keys than the per-expression slots hold (evicted keys come back from the dictionary)."""
+    first = [make(k) for k in range(200)]
+    assert [native_type(t).name for t in first] == [name(k) for k in range(200)]
+    for _ in range(2):
+        assert all(make(k) is first[k] for k in range(200))
+    assert all(make(k) is first[k] for k in reversed(range(200)))
+
+
+def test_equal_items_share_one_result() -> None:
+    """Items naming the same CType (an alias, the CType itself, a list or tuple of parameters) give one result."""
+    ct = native_type(Int32)
+    assert Pointer[ct] is Pointer[Int32]
+    assert nativeffi.Array[ct, 3] is nativeffi.Array[Int32, 3]
+    assert NativeFunction[(Int32,), Int32] is NativeFunction[[ct], ct]
+    assert nativeffi.Array[Int32, 3] is not nativeffi.Array[Int32, 3, 1]
+    assert nativeffi.Array[Int32, 3] is not nativeffi.Array[Int8, 3]
+
+
+def test_long_keys_are_cached_past_the_slots() -> None:
+    """A NativeFunction with more parameters than a slot holds is still one object per signature."""
+    params = [Int32, Int64, Int8] * 4
+    assert NativeFunction[params, Int32] is NativeFunction[list(params), Int32]
+    assert native_type(NativeFunction[params, Int32]).nfixed == 12
+    assert NativeFunction[params, Int32] is not NativeFunction[params[:-1], Int32]
+
+
+@pytest.mark.parametrize("expr, error, message", [
+    (lambda: nativeffi.Array[Int32, -1], ValueError, "Array lengths must be >= 1, got -1"),
+    (lambda: nativeffi.Array[Int32, 2**70], OverflowError, "larger than the platform can address"),
+    (lambda: nativeffi.Array[Int32, 4.0], TypeError, "Array lengths must be ints, got 4.0"),
+    (lambda: nativeffi.Array[Int32, True], TypeError, "Array lengths must be ints, got True"),
+    (lambda: nativeffi.Array[Int32], TypeError, "Array takes"),
+    (lambda: NativeFunction[[int], Int32], TypeError, "parameter 1: expected a native type"),
+    (lambda: Pointer[3], TypeError, "Pointer\\[...\\] target: expected a native type"),
+    (lambda: Pointer[Int32][Int32], TypeError, "is already a concrete pointer type"),
+    (lambda: nativeffi.Box[Int32][Int32], TypeError, "is already a concrete Box type"),
+], ids=["negative length", "length past the address space", "float length", "bool length", "no length",
+        "Python type parameter", "int target", "concrete Pointer", "concrete Box"])
+def test_bad_items_raise_every_time(expr, error: type, message: str) -> None:
+    """A bad item raises the maker's error on every evaluation, also once good items of its shape are cached."""
+    nativeffi.Array[Int32, 4], NativeFunction[[Int32], Int32], Pointer[Int32], nativeffi.Box[Int32]
+    for _ in range(3):
+        with pytest.raises(error, match=message):
+            expr()
+
+
+def test_expression_cache_is_collected_with_its_expression() -> None:
+    """A TypeExpression's remembered results go with it: nothing it made stays alive after it is collected."""
+    import weakref
+
+    class Made:
+        pass
+
+    expr = _core.TypeExpression("type", lambda item: Made())
+    made = expr(Int32)
+    assert expr(Int32) is made and expr(native_type(Int32)) is made
+    ref = weakref.ref(made)
+    del made, expr
+    gc.collect()
+    assert ref() is None
+
+
 # -- Errors inside the type factories ---------------------------------------------------------------------------
 
 def test_type_factories_propagate_allocation_failures() -> None:
