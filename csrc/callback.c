@@ -854,6 +854,8 @@ static PyObject *callback_drain(nf_callback *self, PyObject *unused)
             break;
         }
     }
+    if (cb->qgen == gen)
+        nf_lqueue_flush(&cb->q);  /* the nodes still collected go back to the producers */
     if (self->cb == cb && cb->qgen == gen)
         nf_lqueue_grow(&cb->q);  /* if the pool ran dry during this burst */
     done_busy(cb);

@@ -47,6 +47,7 @@
 #define NF_POOL_FIRST_MIN 16              /* ...but at least this many nodes... */
 #define NF_POOL_FIRST_MAX_BYTES (1u << 20) /* ...as long as they take no more than this (else: one node) */
 #define NF_POOL_MAX_BYTES (8u << 20)      /* the pool stops growing here; beyond it, fallback nodes */
+#define NF_FREE_BATCH 64                  /* nodes the consumer gives back to the free stack at once */
 
 /* -- The node pool ---------------------------------------------------------- */
 
@@ -118,12 +119,27 @@ void nf_lqueue_msg_free(nf_lqueue *q, nf_msg *m)
         q->heap_total++;
         return;
     }
+    /* Chained here, not pushed: the free stack's line then moves to the consumer once per batch, not per node. */
+    atomic_store_explicit(&m->free_next, q->freed ? q->freed->index : NF_MSG_NONE, memory_order_relaxed);
+    if (!q->freed)
+        q->freed_last = m;
+    q->freed = m;
+    if (++q->nfreed == NF_FREE_BATCH)
+        nf_lqueue_flush(q);
+}
+
+void nf_lqueue_flush(nf_lqueue *q)
+{
+    if (!q->freed)
+        return;
     uint64_t top = atomic_load_explicit(&q->free_top, memory_order_relaxed), want;
     do {
-        atomic_store_explicit(&m->free_next, (uint32_t)top, memory_order_relaxed);
-        want = (((top >> 32) + 1) << 32) | m->index;
+        atomic_store_explicit(&q->freed_last->free_next, (uint32_t)top, memory_order_relaxed);
+        want = (((top >> 32) + 1) << 32) | q->freed->index;
     } while (!atomic_compare_exchange_weak_explicit(&q->free_top, &top, want, memory_order_release,
                                                     memory_order_relaxed));
+    q->freed = q->freed_last = NULL;
+    q->nfreed = 0;
 }
 
 size_t nf_lqueue_pool_nodes(const nf_lqueue *q)
@@ -156,6 +172,8 @@ int nf_lqueue_init(nf_lqueue *q, size_t argbytes)
            ((size_t)2 << q->first_shift) * q->stride <= NF_POOL_FIRST_MAX_BYTES)
         q->first_shift++;
     q->nchunks = 0;
+    q->freed = q->freed_last = NULL;
+    q->nfreed = 0;
     q->heap_frees = q->heap_total = 0;
     for (int c = 0; c < NF_POOL_CHUNKS; c++)
         atomic_store(&q->chunks[c], NULL);
@@ -190,17 +208,25 @@ int nf_lqueue_init(nf_lqueue *q, size_t argbytes)
     return 0;
 }
 
+/* Frees the pool's chunks (the nodes the consumer collected for the free stack were in them). */
+static void free_chunks(nf_lqueue *q)
+{
+    for (int c = 0; c < NF_POOL_CHUNKS; c++) {
+        free(atomic_load(&q->chunks[c]));
+        atomic_store(&q->chunks[c], NULL);
+    }
+    q->nchunks = 0;
+    q->freed = q->freed_last = NULL;
+    q->nfreed = 0;
+}
+
 void nf_lqueue_free_memory(nf_lqueue *q)
 {
     nf_msg *m;
     while ((m = nf_lqueue_pop(q)))
         if (m->index == NF_MSG_HEAP)
             free(m);
-    for (int c = 0; c < NF_POOL_CHUNKS; c++) {
-        free(atomic_load(&q->chunks[c]));
-        atomic_store(&q->chunks[c], NULL);
-    }
-    q->nchunks = 0;
+    free_chunks(q);
 }
 
 void nf_lqueue_close_fds(nf_lqueue *q)
@@ -214,11 +240,7 @@ void nf_lqueue_close_fds(nf_lqueue *q)
 
 void nf_lqueue_forget(nf_lqueue *q)
 {
-    for (int c = 0; c < NF_POOL_CHUNKS; c++) {
-        free(atomic_load(&q->chunks[c]));
-        atomic_store(&q->chunks[c], NULL);
-    }
-    q->nchunks = 0;
+    free_chunks(q);
     nf_lqueue_close_fds(q);
 }
 
@@ -256,6 +278,7 @@ void nf_lqueue_begin_drain(nf_lqueue *q)
 
 nf_msg *nf_lqueue_idle(nf_lqueue *q)
 {
+    nf_lqueue_flush(q);  /* producers may need them while we sleep */
     atomic_store_explicit(&q->signaled, 0, memory_order_seq_cst);
     nf_msg *m = nf_lqueue_pop(q);
     if (m)
