@@ -923,8 +923,8 @@ static PyObject *callback_queue_stats(nf_callback *self, PyObject *unused)
     if (!self->cb || !self->cb->has_queue)
         return PyDict_New();
     nf_lqueue *q = &self->cb->q;
-    return Py_BuildValue("{s:n,s:n}", "pool_nodes", (Py_ssize_t)nf_lqueue_pool_nodes(q), "fallback_nodes",
-                         (Py_ssize_t)q->heap_total);
+    return Py_BuildValue("{s:n,s:n,s:n}", "pool_nodes", (Py_ssize_t)nf_lqueue_pool_nodes(q), "fallback_nodes",
+                         (Py_ssize_t)q->heap_total, "wakeups", (Py_ssize_t)atomic_load(&q->wakeups));
 }
 
 static PyObject *callback_get_address(nf_callback *self, void *c)
@@ -980,7 +980,8 @@ static PyMethodDef callback_methods[] = {
     {"_unwatch", (PyCFunction)callback_unwatch, METH_NOARGS,
      "_unwatch(): an event loop no longer watches the wakeup fd (its reader is removed)."},
     {"_queue_stats", (PyCFunction)callback_queue_stats, METH_NOARGS,
-     "_queue_stats() -> dict: listener: nodes in the message pool, fallback (malloc) nodes delivered so far."},
+     "_queue_stats() -> dict: listener: nodes in the message pool, fallback (malloc) nodes delivered so far, "
+     "writes to the wakeup fd so far."},
     {NULL},
 };
 

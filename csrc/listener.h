@@ -31,6 +31,7 @@ typedef struct {
     size_t stride;                     /* bytes per node: header + arguments, rounded up to 16 */
     size_t argbytes;                   /* argument bytes per message */
     int first_shift;                   /* chunk 0 holds 1 << first_shift nodes */
+    _Atomic size_t wakeups;            /* writes to the wakeup fd so far (statistics: a flood needs few) */
     char pad[NF_LQ_PAD];               /* the consumer's fields below never share a line with those above */
     /* The consumer's own: written on every pop and free, never read by producers. */
     nf_msg *tail;            /* consumer's end: the oldest message not yet popped (or the stub) */
@@ -38,6 +39,7 @@ typedef struct {
     nf_msg *freed;           /* nodes given back but not yet pushed on the free stack: a chain through free_next */
     nf_msg *freed_last;      /* the chain's oldest node (its free_next gets the stack's top) */
     unsigned nfreed;         /* nodes in that chain */
+    unsigned free_batch;     /* the chain goes to the free stack at this length: 64, or an eighth of a small pool */
     int rfd;                 /* fd the consumer watches (eventfd, or the read end of a pipe) */
     int nchunks;             /* chunks allocated (consumer only) */
     size_t heap_frees;       /* fallback nodes the consumer freed since it last grew the pool */

@@ -297,7 +297,8 @@ def test_messages_within_the_pool_never_fall_back(c: Any) -> None:
             got.expected, got.done = (r + 1) * (pool // 2), threading.Event()
             c.joined(ls, r, 0, pool // 2)
             assert got.done.wait(TIMEOUT)
-        assert ls._cb._queue_stats() == {"pool_nodes": pool, "fallback_nodes": 0}
+        stats = ls._cb._queue_stats()
+        assert stats["pool_nodes"] == pool and stats["fallback_nodes"] == 0
     assert len(got.items) == 10 * (pool // 2)
 
 
