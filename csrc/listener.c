@@ -261,7 +261,6 @@ void nf_lqueue_forget(nf_lqueue *q)
 static void wake(nf_lqueue *q)
 {
     uint64_t one = 1;
-    atomic_fetch_add_explicit(&q->wakeups, 1, memory_order_relaxed);
     ssize_t r;
     do
         r = write(q->wfd, &one, sizeof one);  /* a pipe takes the first byte; EAGAIN: already readable */
@@ -280,8 +279,10 @@ void nf_lqueue_push(nf_lqueue *q, nf_msg *m)
 {
     link_message(q, m);
     if (!atomic_load_explicit(&q->signaled, memory_order_seq_cst) &&
-        !atomic_exchange_explicit(&q->signaled, 1, memory_order_seq_cst))
+        !atomic_exchange_explicit(&q->signaled, 1, memory_order_seq_cst)) {
+        atomic_fetch_add_explicit(&q->wakeups, 1, memory_order_relaxed);
         wake(q);
+    }
 }
 
 void nf_lqueue_begin_drain(nf_lqueue *q)

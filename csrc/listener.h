@@ -31,7 +31,7 @@ typedef struct {
     size_t stride;                     /* bytes per node: header + arguments, rounded up to 16 */
     size_t argbytes;                   /* argument bytes per message */
     int first_shift;                   /* chunk 0 holds 1 << first_shift nodes */
-    _Atomic size_t wakeups;            /* writes to the wakeup fd so far (statistics: a flood needs few) */
+    _Atomic size_t wakeups;            /* producers' writes to the wakeup fd so far (statistics: a flood needs few) */
     char pad[NF_LQ_PAD];               /* the consumer's fields below never share a line with those above */
     /* The consumer's own: written on every pop and free, never read by producers. */
     nf_msg *tail;            /* consumer's end: the oldest message not yet popped (or the stub) */
