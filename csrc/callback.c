@@ -37,7 +37,9 @@
 #include <time.h>
 
 #define NF_MAX_STACK_ARGS 32     /* wider callbacks allocate their argument vector (> NF_THUNK_MAX_ARGS) */
-#define NF_DRAIN_BATCH 65536     /* messages delivered per wakeup before yielding back to the event loop */
+#define NF_DRAIN_BATCH 65536     /* messages delivered per wakeup before yielding back to the event loop... */
+#define NF_DRAIN_NS 5000000LL    /* ...or this long (ns), so the loop's other work and Python threads run */
+#define NF_DRAIN_CLOCK 256       /* messages between two looks at the clock (before: after 1, 2, 4, ... messages) */
 #define NF_SHUTDOWN_WAIT_NS 2000000000LL  /* how long the exit hook waits for in-flight native callers */
 _Static_assert(NF_THUNK_MAX_ARGS < NF_MAX_STACK_ARGS, "thunk calls keep their arguments on the stack");
 
@@ -878,6 +880,20 @@ static PyObject *closed_error(nf_callback *self)
     return NULL;
 }
 
+static int64_t monotonic_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Whether a drain looks at the clock after its n-th message: after 1, 2, 4, ... 128 (slow callbacks), then
+   every NF_DRAIN_CLOCK (fast ones: the clock costs less than 1% of a delivery). */
+static inline int look_at_clock(long n) { return (n & (n - 1)) == 0 || n % NF_DRAIN_CLOCK == 0; }
+
+/* The owner's side: delivers the queued messages in one batch with the GIL held throughout (Python code in the
+   callbacks still lets other threads run at the interpreter's switch interval), until the queue is empty, or
+   NF_DRAIN_BATCH messages or NF_DRAIN_NS have passed: then the owner wakes itself and returns to its loop. */
 static PyObject *callback_drain(nf_callback *self, PyObject *unused)
 {
     nf_cb *cb = self->cb;
@@ -888,6 +904,7 @@ static PyObject *callback_drain(nf_callback *self, PyObject *unused)
     unsigned gen = cb->qgen;  /* a fork inside the callback gives the child a new queue: this one is then left */
     nf_lqueue_begin_drain(&cb->q);
     long n = 0;
+    int64_t start = monotonic_ns();
     while (self->cb == cb && cb->qgen == gen) {
         nf_msg *m = nf_lqueue_pop(&cb->q);
         if (!m && !(m = nf_lqueue_idle(&cb->q)))
@@ -896,12 +913,14 @@ static PyObject *callback_drain(nf_callback *self, PyObject *unused)
         if (cb->qgen != gen)
             break;  /* forked meanwhile (we are the child): m belongs to the parent's pool, left as it is */
         nf_lqueue_msg_free(&cb->q, m);
-        if (++n == NF_DRAIN_BATCH) {
+        if (++n == NF_DRAIN_BATCH || (look_at_clock(n) && monotonic_ns() - start >= NF_DRAIN_NS)) {
             if (self->cb == cb)
                 nf_lqueue_rewake(&cb->q);  /* let the loop run other work, then come back */
             break;
         }
     }
+    if (cb->qgen == gen)
+        nf_lqueue_flush(&cb->q);  /* the nodes still collected go back to the producers */
     if (self->cb == cb && cb->qgen == gen)
         nf_lqueue_grow(&cb->q);  /* if the pool ran dry during this burst */
     done_busy(cb);
@@ -969,8 +988,8 @@ static PyObject *callback_queue_stats(nf_callback *self, PyObject *unused)
     if (!self->cb || !self->cb->has_queue)
         return PyDict_New();
     nf_lqueue *q = &self->cb->q;
-    return Py_BuildValue("{s:n,s:n}", "pool_nodes", (Py_ssize_t)nf_lqueue_pool_nodes(q), "fallback_nodes",
-                         (Py_ssize_t)q->heap_total);
+    return Py_BuildValue("{s:n,s:n,s:n}", "pool_nodes", (Py_ssize_t)nf_lqueue_pool_nodes(q), "fallback_nodes",
+                         (Py_ssize_t)q->heap_total, "wakeups", (Py_ssize_t)atomic_load(&q->wakeups));
 }
 
 static PyObject *callback_get_address(nf_callback *self, void *c)
@@ -1026,7 +1045,8 @@ static PyMethodDef callback_methods[] = {
     {"_unwatch", (PyCFunction)callback_unwatch, METH_NOARGS,
      "_unwatch(): an event loop no longer watches the wakeup fd (its reader is removed)."},
     {"_queue_stats", (PyCFunction)callback_queue_stats, METH_NOARGS,
-     "_queue_stats() -> dict: listener: nodes in the message pool, fallback (malloc) nodes delivered so far."},
+     "_queue_stats() -> dict: listener: nodes in the message pool, fallback (malloc) nodes delivered so far, "
+     "producers' writes to the wakeup fd so far."},
     {NULL},
 };
 

@@ -15,8 +15,9 @@
  *   5. The owner (the asyncio loop that watches the fd with add_reader, or the library's dispatcher
  *      thread) wakes, reads the fd (nf_lqueue_begin_drain) and pops messages oldest first; callback.c
  *      turns each one's bytes into Python objects on the owner thread, calls the Python function, and
- *      gives the node back to the pool (a fallback node is freed). `signaled` stays set while it drains,
- *      so busy producers never write the fd.
+ *      gives the node back (a fallback node is freed; pool nodes go back to the free stack in batches of
+ *      up to NF_FREE_BATCH, one compare-and-swap each, and all of them before the owner sleeps). `signaled`
+ *      stays set while it drains, so busy producers never write the fd.
  *   6. Only when it finds the queue empty does the owner clear `signaled` (nf_lqueue_idle), then look
  *      once more: a message pushed just before the clear is still seen, and one pushed after it finds
  *      signaled == 0 and writes the fd. Nothing is left behind either way.
@@ -24,12 +25,17 @@
  *      treats that like empty, and that producer's own check (step 4) after linking wakes it again.
  *   8. After a drain, if fallback nodes were needed, the consumer grows the pool to twice the backlog it
  *      just saw (nf_lqueue_grow, up to NF_POOL_MAX_BYTES): allocation and page faults happen on the owner,
- *      not on the native callers.
+ *      not on the native callers. In a long flood it grows during the drain too, once it has freed as many
+ *      fallback nodes as half the pool (and at least NF_GROW_EARLY).
  *
  * The pool: nodes are numbered; chunk c holds (1 << first_shift) << c of them, so a number finds its chunk
  * with one bit scan. Free nodes form a stack whose top word packs the top node's number with a tag that
  * every push and pop increments, so a producer whose compare-and-swap raced with a pop and a push of the
  * same node fails and retries (no ABA). Only the consumer pushes; chunks are freed only with the queue.
+ *
+ * Cache lines: the fields producers write (head, the free stack) and those only the consumer writes (tail,
+ * its batch of freed nodes) sit on different lines (listener.h), so a pop does not take the line a push
+ * needs; a producer prefetches the node it will take next, the consumer the message it will pop next.
  */
 #define _GNU_SOURCE 1  /* as pyconfig.h defines it (3.9 and 3.10 define it again unconditionally) */
 #include "listener.h"
@@ -47,6 +53,8 @@
 #define NF_POOL_FIRST_MIN 16              /* ...but at least this many nodes... */
 #define NF_POOL_FIRST_MAX_BYTES (1u << 20) /* ...as long as they take no more than this (else: one node) */
 #define NF_POOL_MAX_BYTES (8u << 20)      /* the pool stops growing here; beyond it, fallback nodes */
+#define NF_GROW_EARLY 1024                /* fallback nodes freed within one drain before the pool grows during it */
+#define NF_FREE_BATCH 64                  /* nodes the consumer gives back to the free stack at once (at most) */
 
 /* -- The node pool ---------------------------------------------------------- */
 
@@ -82,6 +90,8 @@ static int add_chunk(nf_lqueue *q)
     }
     atomic_store_explicit(&q->chunks[c], chunk, memory_order_relaxed);
     q->nchunks = c + 1;
+    size_t eighth = nf_lqueue_pool_nodes(q) / 8;
+    q->free_batch = eighth < 1 ? 1 : eighth > NF_FREE_BATCH ? NF_FREE_BATCH : (unsigned)eighth;
     /* Splice the chain base .. base+count-1 on top of the free stack. */
     nf_msg *last = (nf_msg *)(chunk + (count - 1) * q->stride);
     uint64_t top = atomic_load_explicit(&q->free_top, memory_order_relaxed), want;
@@ -101,8 +111,11 @@ nf_msg *nf_lqueue_msg_alloc(nf_lqueue *q)
         uint32_t next = atomic_load_explicit(&m->free_next, memory_order_relaxed);  /* stale if we lose the race */
         uint64_t want = (((top >> 32) + 1) << 32) | next;
         if (atomic_compare_exchange_weak_explicit(&q->free_top, &top, want, memory_order_acquire,
-                                                  memory_order_acquire))
+                                                  memory_order_acquire)) {
+            if (next != NF_MSG_NONE)
+                __builtin_prefetch(node_at(q, next), 1);  /* the next call's node, likely last in the consumer's cache */
             return m;
+        }
     }
     nf_msg *m = malloc(sizeof(nf_msg) + q->argbytes);  /* pool empty: a fallback node, freed by the consumer */
     if (m)
@@ -114,16 +127,32 @@ void nf_lqueue_msg_free(nf_lqueue *q, nf_msg *m)
 {
     if (m->index == NF_MSG_HEAP) {
         free(m);
-        q->heap_frees++;
         q->heap_total++;
+        if (++q->heap_frees >= NF_GROW_EARLY && q->heap_frees >= nf_lqueue_pool_nodes(q) / 2)
+            nf_lqueue_grow(q);  /* a long flood: grow now, not only after the drain, so producers stop calling malloc */
         return;
     }
+    /* Chained here, not pushed: the free stack's line then moves to the consumer once per batch, not per node. */
+    atomic_store_explicit(&m->free_next, q->freed ? q->freed->index : NF_MSG_NONE, memory_order_relaxed);
+    if (!q->freed)
+        q->freed_last = m;
+    q->freed = m;
+    if (++q->nfreed >= q->free_batch)
+        nf_lqueue_flush(q);
+}
+
+void nf_lqueue_flush(nf_lqueue *q)
+{
+    if (!q->freed)
+        return;
     uint64_t top = atomic_load_explicit(&q->free_top, memory_order_relaxed), want;
     do {
-        atomic_store_explicit(&m->free_next, (uint32_t)top, memory_order_relaxed);
-        want = (((top >> 32) + 1) << 32) | m->index;
+        atomic_store_explicit(&q->freed_last->free_next, (uint32_t)top, memory_order_relaxed);
+        want = (((top >> 32) + 1) << 32) | q->freed->index;
     } while (!atomic_compare_exchange_weak_explicit(&q->free_top, &top, want, memory_order_release,
                                                     memory_order_relaxed));
+    q->freed = q->freed_last = NULL;
+    q->nfreed = 0;
 }
 
 size_t nf_lqueue_pool_nodes(const nf_lqueue *q)
@@ -156,6 +185,8 @@ int nf_lqueue_init(nf_lqueue *q, size_t argbytes)
            ((size_t)2 << q->first_shift) * q->stride <= NF_POOL_FIRST_MAX_BYTES)
         q->first_shift++;
     q->nchunks = 0;
+    q->freed = q->freed_last = NULL;
+    q->nfreed = 0;
     q->heap_frees = q->heap_total = 0;
     for (int c = 0; c < NF_POOL_CHUNKS; c++)
         atomic_store(&q->chunks[c], NULL);
@@ -166,6 +197,7 @@ int nf_lqueue_init(nf_lqueue *q, size_t argbytes)
     atomic_store(&q->head, &q->stub);
     q->tail = &q->stub;
     atomic_store(&q->signaled, 0);
+    atomic_store(&q->wakeups, 0);
 #ifdef __linux__
     int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (fd < 0)
@@ -190,17 +222,25 @@ int nf_lqueue_init(nf_lqueue *q, size_t argbytes)
     return 0;
 }
 
+/* Frees the pool's chunks (the nodes the consumer collected for the free stack were in them). */
+static void free_chunks(nf_lqueue *q)
+{
+    for (int c = 0; c < NF_POOL_CHUNKS; c++) {
+        free(atomic_load(&q->chunks[c]));
+        atomic_store(&q->chunks[c], NULL);
+    }
+    q->nchunks = 0;
+    q->freed = q->freed_last = NULL;
+    q->nfreed = 0;
+}
+
 void nf_lqueue_free_memory(nf_lqueue *q)
 {
     nf_msg *m;
     while ((m = nf_lqueue_pop(q)))
         if (m->index == NF_MSG_HEAP)
             free(m);
-    for (int c = 0; c < NF_POOL_CHUNKS; c++) {
-        free(atomic_load(&q->chunks[c]));
-        atomic_store(&q->chunks[c], NULL);
-    }
-    q->nchunks = 0;
+    free_chunks(q);
 }
 
 void nf_lqueue_close_fds(nf_lqueue *q)
@@ -214,11 +254,7 @@ void nf_lqueue_close_fds(nf_lqueue *q)
 
 void nf_lqueue_forget(nf_lqueue *q)
 {
-    for (int c = 0; c < NF_POOL_CHUNKS; c++) {
-        free(atomic_load(&q->chunks[c]));
-        atomic_store(&q->chunks[c], NULL);
-    }
-    q->nchunks = 0;
+    free_chunks(q);
     nf_lqueue_close_fds(q);
 }
 
@@ -243,8 +279,10 @@ void nf_lqueue_push(nf_lqueue *q, nf_msg *m)
 {
     link_message(q, m);
     if (!atomic_load_explicit(&q->signaled, memory_order_seq_cst) &&
-        !atomic_exchange_explicit(&q->signaled, 1, memory_order_seq_cst))
+        !atomic_exchange_explicit(&q->signaled, 1, memory_order_seq_cst)) {
+        atomic_fetch_add_explicit(&q->wakeups, 1, memory_order_relaxed);
         wake(q);
+    }
 }
 
 void nf_lqueue_begin_drain(nf_lqueue *q)
@@ -256,6 +294,7 @@ void nf_lqueue_begin_drain(nf_lqueue *q)
 
 nf_msg *nf_lqueue_idle(nf_lqueue *q)
 {
+    nf_lqueue_flush(q);  /* producers may need them while we sleep */
     atomic_store_explicit(&q->signaled, 0, memory_order_seq_cst);
     nf_msg *m = nf_lqueue_pop(q);
     if (m)
@@ -281,6 +320,7 @@ nf_msg *nf_lqueue_pop(nf_lqueue *q)
     }
     if (next) {
         q->tail = next;
+        __builtin_prefetch(next);  /* the next pop's message, written by a producer's core */
         return tail;
     }
     if (tail != atomic_load_explicit(&q->head, memory_order_acquire))

@@ -18,12 +18,12 @@ typedef struct nf_msg {
 #define NF_MSG_HEAP (UINT32_MAX - 1)    /* a fallback node from malloc, freed with free() */
 #define NF_POOL_CHUNKS 24               /* chunk c holds (first node count) << c nodes */
 
+#define NF_LQ_PAD 64  /* bytes between the producers' and the consumer's fields: never one cache line */
+
 typedef struct {
+    /* Written by producers (every push), read by the consumer only when it catches up. */
     _Atomic(nf_msg *) head;  /* producers' end: the newest message (or the stub) */
-    nf_msg *tail;            /* consumer's end: the oldest message not yet popped (or the stub) */
-    nf_msg stub;             /* placeholder that keeps the list non-empty */
     _Atomic int signaled;    /* a wakeup is pending: producers skip the write() */
-    int rfd;                 /* fd the consumer watches (eventfd, or the read end of a pipe) */
     int wfd;                 /* fd producers write to (the same eventfd, or the write end of the pipe) */
     /* The node pool: fixed-size nodes in chunks that live as long as the queue, and a free stack. */
     _Atomic uint64_t free_top;         /* free stack: top node number (low 32 bits), ABA tag (high 32 bits) */
@@ -31,9 +31,19 @@ typedef struct {
     size_t stride;                     /* bytes per node: header + arguments, rounded up to 16 */
     size_t argbytes;                   /* argument bytes per message */
     int first_shift;                   /* chunk 0 holds 1 << first_shift nodes */
-    int nchunks;                       /* chunks allocated (consumer only) */
-    size_t heap_frees;                 /* fallback nodes the consumer freed since it last grew the pool */
-    size_t heap_total;                 /* fallback nodes the consumer freed in all (statistics) */
+    _Atomic size_t wakeups;            /* producers' writes to the wakeup fd so far (statistics: a flood needs few) */
+    char pad[NF_LQ_PAD];               /* the consumer's fields below never share a line with those above */
+    /* The consumer's own: written on every pop and free, never read by producers. */
+    nf_msg *tail;            /* consumer's end: the oldest message not yet popped (or the stub) */
+    nf_msg stub;             /* placeholder that keeps the list non-empty */
+    nf_msg *freed;           /* nodes given back but not yet pushed on the free stack: a chain through free_next */
+    nf_msg *freed_last;      /* the chain's oldest node (its free_next gets the stack's top) */
+    unsigned nfreed;         /* nodes in that chain */
+    unsigned free_batch;     /* the chain goes to the free stack at this length: 64, or an eighth of a small pool */
+    int rfd;                 /* fd the consumer watches (eventfd, or the read end of a pipe) */
+    int nchunks;             /* chunks allocated (consumer only) */
+    size_t heap_frees;       /* fallback nodes the consumer freed since it last grew the pool */
+    size_t heap_total;       /* fallback nodes the consumer freed in all (statistics) */
 } nf_lqueue;
 
 /* Nodes in the pool (consumer). */
@@ -57,8 +67,12 @@ void nf_lqueue_forget(nf_lqueue *q);
    lost, just slower). NULL only if malloc fails. */
 nf_msg *nf_lqueue_msg_alloc(nf_lqueue *q);
 
-/* Consumer: gives a popped message back (to the pool, or free() for a fallback node). */
+/* Consumer: gives a popped message back (to the pool, or free() for a fallback node). Pool nodes are
+   collected and go back to the free stack in batches (one compare-and-swap each): see nf_lqueue_flush. */
 void nf_lqueue_msg_free(nf_lqueue *q, nf_msg *m);
+
+/* Consumer: puts the nodes nf_lqueue_msg_free collected back on the free stack, for producers to take. */
+void nf_lqueue_flush(nf_lqueue *q);
 
 /* Consumer, between drains: if fallback nodes were needed since the last call, grows the pool to twice the
    backlog seen (up to NF_POOL_MAX_BYTES), so that a steady load stops reaching malloc. */

@@ -297,8 +297,132 @@ def test_messages_within_the_pool_never_fall_back(c: Any) -> None:
             got.expected, got.done = (r + 1) * (pool // 2), threading.Event()
             c.joined(ls, r, 0, pool // 2)
             assert got.done.wait(TIMEOUT)
-        assert ls._cb._queue_stats() == {"pool_nodes": pool, "fallback_nodes": 0}
+        stats = ls._cb._queue_stats()
+        assert stats["pool_nodes"] == pool and stats["fallback_nodes"] == 0
     assert len(got.items) == 10 * (pool // 2)
+
+
+# -- Floods: one drain delivers many messages ------------------------------------------------------
+
+FLOOD = 20_000  # messages queued while the owner is held: far beyond the first pool chunk (512 nodes)
+
+
+def held_flood(c: Any, count: int, on_message: Any) -> dict[str, int]:
+    """Sends `count` messages from one native thread while the dispatcher is held inside the first delivery,
+    so that all of them are delivered by one drain; on_message(seq, stats) runs for each one (stats: the
+    queue's statistics, read inside that delivery); returns the statistics read before the flood."""
+    release, done = threading.Event(), threading.Event()
+    seen = 0
+
+    def on(i: int, seq: int) -> None:
+        nonlocal seen
+        if seq == 0:
+            release.wait(TIMEOUT)  # the owner stays here until every message is queued
+        on_message(seq, ls._cb._queue_stats())
+        seen += 1
+        if seen == count:
+            done.set()
+
+    with NativeCallable.listener(EVENT_FN, on) as ls:
+        before = ls._cb._queue_stats()
+        c.joined(ls, 0, 0, count)
+        release.set()
+        assert done.wait(TIMEOUT), seen
+    return before
+
+
+def test_a_flood_is_delivered_whole_in_order_and_grows_the_pool_during_the_drain(c: Any) -> None:
+    """A flood far beyond the pool arrives complete and in order, and the owner grows the pool while it is still
+    delivering it (not only after the drain), so that the producers stop falling back to malloc sooner."""
+    got: list[int] = []
+    pools: list[int] = []
+
+    def on(seq: int, stats: dict[str, int]) -> None:
+        got.append(seq)
+        pools.append(stats["pool_nodes"])
+
+    before = held_flood(c, FLOOD, on)
+    assert got == list(range(FLOOD))
+    assert pools[-1] > before["pool_nodes"], (before, pools[-1])
+
+
+def test_producers_write_the_wakeup_fd_once_while_the_owner_is_awake(c: Any) -> None:
+    """Messages sent while the owner is delivering (a wakeup pending) do not write the wakeup fd again: a whole
+    flood costs the producer one write, however many messages it holds."""
+    wakeups: list[int] = []
+    held_flood(c, FLOOD, lambda seq, stats: wakeups.append(stats["wakeups"]))
+    assert wakeups[0] == 1 and wakeups[-1] == 1
+
+
+def test_other_python_threads_run_while_a_flood_is_delivered(c: Any) -> None:
+    """While one drain delivers a long flood with the GIL, another Python thread still runs: it counts on
+    between the first and the last delivery."""
+    ticks = 0
+    stop = threading.Event()
+
+    def spin() -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            ticks += 1
+
+    seen: list[int] = []
+
+    def on(seq: int, stats: dict[str, int]) -> None:
+        if seq in (1, 5 * FLOOD - 1):
+            seen.append(ticks)
+
+    spinner = threading.Thread(target=spin)
+    spinner.start()
+    try:
+        held_flood(c, 5 * FLOOD, on)
+    finally:
+        stop.set()
+        spinner.join()
+    assert seen[1] > seen[0], seen
+
+
+def test_one_drain_returns_to_the_loop_after_a_few_milliseconds(c: Any) -> None:
+    """A drain whose callbacks are slow (100 us each, 200 queued: at least 20 ms) returns to its event loop after
+    about 5 ms with part of the queue delivered; the following drains deliver the rest, in order."""
+    import time
+    loop = asyncio.new_event_loop()  # never run while the messages are drained: drain() is called by hand
+    got: list[int] = []
+
+    def on(i: int, seq: int) -> None:
+        time.sleep(0.0001)
+        got.append(seq)
+
+    ls = NativeCallable.listener(EVENT_FN, on, loop=loop)
+    try:
+        c.joined(ls, 0, 0, 200)
+        first = ls._cb.drain()
+        rest = 0
+        while first + rest < 200:
+            rest += ls._cb.drain()
+    finally:
+        ls.close()
+        loop.run_until_complete(asyncio.sleep(0))  # the loop lets go of the wakeup fd
+        loop.close()
+    assert 1 <= first < 200 and got == list(range(200)), first
+
+
+def test_close_during_a_flood_delivers_a_prefix_and_drops_the_rest(c: Any) -> None:
+    """A callback that closes its listener in the middle of a flood from a native thread ends delivery there:
+    exactly the messages up to it arrived, in order; the producer's later calls return without delivering."""
+    count, stop_at = 5 * FLOOD, FLOOD
+    got: list[int] = []
+    done = threading.Event()
+
+    def on(i: int, seq: int) -> None:
+        got.append(seq)
+        if seq == stop_at:
+            ls.close()
+            done.set()
+
+    ls = NativeCallable.listener(EVENT_FN, on)
+    c.joined(ls, 0, 0, count)  # the dispatcher delivers (and closes) meanwhile or afterwards
+    assert done.wait(TIMEOUT)
+    assert ls.closed and got == list(range(stop_at + 1))
 
 
 # -- keep_isolate_alive with nativeffi.run ---------------------------------------------------------
