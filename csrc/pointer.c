@@ -61,10 +61,20 @@ PyObject *nf_pointer_new(nf_ctype *ptype, void *addr, PyObject *keep)
     return new_of_class((PyTypeObject *)cls, ptype, addr, keep);
 }
 
+/* The __native__ of a Pointer class found without running code, borrowed: through the type attribute cache for
+   a class of the core's metaclass (which has no __native__ of its own, and a CType no __get__, so that is the
+   attribute), else the class's own dict entry; NULL (an error set only if the dict lookup failed) otherwise. */
+static PyObject *own_native(PyTypeObject *cls)
+{
+    if (Py_IS_TYPE(cls, &nf_TypeExpressionMeta_Type))
+        return _PyType_Lookup(cls, native_attr);
+    return cls->tp_dict ? PyDict_GetItemWithError(cls->tp_dict, native_attr) : NULL;
+}
+
 /* The POINTER CType of a Pointer class (its __native__, which may be computed on each access). New reference. */
 static nf_ctype *class_ptype(PyTypeObject *cls)
 {
-    PyObject *t = cls->tp_dict ? PyDict_GetItemWithError(cls->tp_dict, native_attr) : NULL;  /* its own: fast */
+    PyObject *t = own_native(cls);
     if (t && nf_ctype_check(t) && ((nf_ctype *)t)->kind == NF_POINTER)
         return (nf_ctype *)Py_NewRef(t);
     if (PyErr_Occurred())
@@ -940,7 +950,7 @@ PyTypeObject nf_PointerBase_Type = {
 /* A new box of class `cls` holding `value` (NULL: zero). */
 static PyObject *box_make(PyTypeObject *cls, PyObject *value)
 {
-    PyObject *t = cls->tp_dict ? PyDict_GetItemWithError(cls->tp_dict, native_attr) : NULL;
+    PyObject *t = own_native(cls);
     nf_ctype *ptype = t && nf_ctype_check(t) && ((nf_ctype *)t)->kind == NF_POINTER ? (nf_ctype *)t : NULL;
     nf_ctype *target = ptype ? ptype->target : NULL;
     if (!target || !(NF_IS_SCALAR(target->kind) || target->kind == NF_POINTER)) {
@@ -984,6 +994,39 @@ static PyObject *box_vectorcall(PyObject *cls, PyObject *const *args, size_t nar
     return box_make((PyTypeObject *)cls, n ? args[0] : NULL);
 }
 
+/* The tp_dealloc of a Pointer[T] or Box[T] class: what subtype_dealloc does for such a class (a heap type adding
+   no __dict__, __weakref__, slots or finalizer to its core base, which plain_class_dealloc checks), without its
+   search of the bases: the base's dealloc, then the reference an instance holds to its heap type. A subclass
+   keeps subtype_dealloc, which calls this and, its base being a heap type, leaves the type's reference to it.
+   Note: a __del__ assigned to the class afterwards would not run (the classes are the core's own). */
+static void class_dealloc(nf_pointer *p)
+{
+    PyTypeObject *tp = Py_TYPE(p);
+    pointer_dealloc(p);
+    Py_DECREF(tp);
+}
+
+/* Gives heap class `tp`, a subclass of `base` (whose dealloc is pointer_dealloc), class_dealloc when its
+   instances are exactly base's. */
+static void plain_class_dealloc(PyTypeObject *tp, PyTypeObject *base)
+{
+    if ((tp->tp_flags & Py_TPFLAGS_HEAPTYPE) && tp->tp_dealloc != (destructor)class_dealloc &&
+        base->tp_dealloc == (destructor)pointer_dealloc && tp->tp_basicsize == base->tp_basicsize &&
+        tp->tp_itemsize == 0 && !tp->tp_dictoffset && tp->tp_weaklistoffset == base->tp_weaklistoffset &&
+        !tp->tp_finalize && !tp->tp_del)
+        tp->tp_dealloc = (destructor)class_dealloc;
+}
+
+static PyObject *m_pointer_class_ready(PyObject *m, PyObject *cls)
+{
+    if (!PyType_Check(cls) || !PyType_IsSubtype((PyTypeObject *)cls, &nf_PointerBase_Type)) {
+        PyErr_SetString(PyExc_TypeError, "_pointer_class_ready() expects a Pointer class");
+        return NULL;
+    }
+    plain_class_dealloc((PyTypeObject *)cls, &nf_PointerBase_Type);
+    Py_RETURN_NONE;
+}
+
 static PyObject *m_box_class_ready(PyObject *m, PyObject *cls)
 {
     if (!PyType_Check(cls) || !PyType_IsSubtype((PyTypeObject *)cls, &nf_BoxBase_Type) ||
@@ -991,7 +1034,9 @@ static PyObject *m_box_class_ready(PyObject *m, PyObject *cls)
         PyErr_SetString(PyExc_TypeError, "_box_class_ready() expects a Box class with the core's __new__");
         return NULL;
     }
-    ((PyTypeObject *)cls)->tp_vectorcall = box_vectorcall;  /* as CPython's own types: calls skip type_call */
+    PyTypeObject *tp = (PyTypeObject *)cls;
+    tp->tp_vectorcall = box_vectorcall;  /* as CPython's own types: calls skip type_call */
+    plain_class_dealloc(tp, &nf_BoxBase_Type);
     Py_RETURN_NONE;
 }
 
@@ -1051,7 +1096,9 @@ static PyObject *m_set_pointer_class(PyObject *m, PyObject *args)
 
 PyMethodDef nf_pointer_methods[] = {
     {"_box_class_ready", m_box_class_ready, METH_O,
-     "_box_class_ready(cls): gives a Box[T] class the core's vectorcall constructor."},
+     "_box_class_ready(cls): gives a Box[T] class the core's vectorcall constructor and dealloc."},
+    {"_pointer_class_ready", m_pointer_class_ready, METH_O,
+     "_pointer_class_ready(cls): gives a Pointer[T] class adding nothing to its instances the core's dealloc."},
     {"_set_pointer_class", m_set_pointer_class, METH_VARARGS,
      "_set_pointer_class(Pointer, expr): registers nativeffi.Pointer and its __class_getitem__ (pointer classes by "
      "pointee)."},

@@ -191,3 +191,46 @@ def test_variadic_signatures_are_made_each_time_but_equal() -> None:
     a = NativeFunction[[Int32, VarArgs[Double]], Int32]
     b = NativeFunction[[Int32, VarArgs[Double]], Int32]
     assert a == b
+
+
+# -- The core's dealloc for Box[T] and Pointer[T] classes (pointer.c: class_dealloc) ---------------------------
+
+def test_boxes_and_pointers_give_back_their_class_reference() -> None:
+    """Each Box[T] and Pointer[T] instance holds one reference to its class and gives it back when it goes, also
+    for a user subclass (which keeps CPython's own dealloc) and for its Box[T] base."""
+    from nativeffi import calloc
+
+    class Sub(Box[Int64]):
+        pass
+
+    cases = [(Box[Int32], lambda: Box[Int32](7)), (Pointer[Int32], lambda: calloc(Int32)),
+             (Pointer, lambda: Pointer.from_address(8)), (Sub, lambda: Sub(5)), (Box[Int64], lambda: Sub(6))]
+    for cls, make in cases:
+        before = sys.getrefcount(cls)
+        made = [make() for _ in range(1000)]
+        assert sys.getrefcount(cls) - before == (1000 if type(made[0]) is cls else 0)
+        for p in made:
+            if isinstance(p, Pointer) and not isinstance(p, Box) and p.address != 8:
+                calloc.free(p)
+        del made, p
+        gc.collect()
+        assert sys.getrefcount(cls) == before
+
+
+def test_box_subclass_values_and_attributes_survive_until_freed() -> None:
+    """A subclass of Box[T] with its own attributes keeps its value and its __dict__ and frees both."""
+    import weakref
+
+    class Tagged(Box[Int32]):
+        pass
+
+    class Marker:
+        pass
+
+    t = Tagged(41)
+    t.tag = Marker()
+    ref = weakref.ref(t.tag)
+    assert t.value == 41 and isinstance(t.tag, Marker)
+    del t
+    gc.collect()
+    assert ref() is None
