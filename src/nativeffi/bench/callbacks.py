@@ -8,7 +8,8 @@ Measures, as the NativeCallable issue lists them:
   attributes each spike to what happened during that very call;
 - listener messages delivered per second (1 and 4 native producers);
 - an ``isolate_local`` upcall from a C loop, against the same loop calling ``PyObject_Vectorcall`` itself;
-- an ``isolate_group_bound`` call from a foreign thread, against the same-thread upcall;
+- an ``isolate_group_bound`` call from a foreign thread, against the same-thread upcall and against a C thread that
+  takes the GIL with its own thread state to call ``PyObject_Vectorcall`` (the foreign-thread floor);
 - the same work through ctypes (``CFUNCTYPE``, ``call_soon_threadsafe``) and cffi (``ffi.callback``).
 
 A benchmark, not a test: numbers depend on the machine; compare ratios. The C helper is compiled on first
@@ -73,6 +74,46 @@ int64_t loop_vectorcall(PyObject *fn, int64_t n)
         Py_DECREF(r);
     }
     return s;
+}
+
+static int64_t now_ns(void);
+
+struct vjob { PyObject *fn; int64_t n, sum, elapsed; };
+
+static void *vloop_main(void *p)
+{
+    struct vjob *j = p;
+    PyThreadState *ts = PyThreadState_New(PyInterpreterState_Main());  /* made once, as NativeCallable does */
+    int64_t t0 = now_ns();
+    for (int64_t i = 0; i < j->n; i++) {
+        PyEval_RestoreThread(ts);
+        PyObject *arg = PyLong_FromLongLong(i);
+        PyObject *r = PyObject_Vectorcall(j->fn, &arg, 1, NULL);
+        Py_DECREF(arg);
+        if (r) {
+            j->sum += PyLong_AsLongLong(r);
+            Py_DECREF(r);
+        } else {
+            PyErr_Clear();
+        }
+        PyEval_SaveThread();
+    }
+    j->elapsed = now_ns() - t0;
+    PyEval_RestoreThread(ts);
+    PyThreadState_Clear(ts);
+    PyThreadState_DeleteCurrent();
+    return NULL;
+}
+
+/* The foreign-thread floor: a new thread with its own thread state takes the GIL, calls PyObject_Vectorcall and
+   drops the GIL, n times (the caller must not hold the GIL); returns its elapsed ns (thread creation excluded). */
+int64_t loop_vectorcall_in_thread(PyObject *fn, int64_t n)
+{
+    struct vjob j = {.fn = fn, .n = n};
+    pthread_t t;
+    pthread_create(&t, NULL, vloop_main, &j);
+    pthread_join(t, NULL);
+    return j.elapsed;
 }
 
 static int64_t cpu_ns(void)
@@ -245,6 +286,7 @@ class Helper:
         self.loop_fp = bind("loop_fp", [Pointer[I64_FN], Int64], Int64, True)
         self.loop_vectorcall = bind("loop_vectorcall", [Int64, Int64], Int64, True)
         self.loop_fp_in_thread = bind("loop_fp_in_thread", [Pointer[I64_FN], Int64], Int64, False)
+        self.loop_vectorcall_in_thread = bind("loop_vectorcall_in_thread", [Int64, Int64], Int64, False)
         self.timed_events = bind("timed_events", [Pointer[EV_FN], Int32, Int64, Pointer[Int64]], Void, False)
         self.timed_events_diag = bind("timed_events_diag", [Pointer[EV_FN], Int32, Int64, Pointer[Int64], Int32],
                                       Void, False)
@@ -281,6 +323,11 @@ def bench_upcalls(h: Helper, report: Report) -> None:
         foreign = min(h.loop_fp_in_thread(gb, n) / n for _ in range(5))
     report("upcall: isolate_group_bound, foreign thread", foreign, "ns/call",
            f"{foreign / local:.2f}x same-thread isolate_local (target <= 1.6x)")
+    h.loop_vectorcall_in_thread(id(identity), 10)
+    foreign_floor = min(h.loop_vectorcall_in_thread(id(identity), n) / n for _ in range(5))
+    report("upcall: C thread taking the GIL for PyObject_Vectorcall (foreign floor)", foreign_floor, "ns/call",
+           f"own thread state; {foreign_floor / local:.2f}x same-thread isolate_local; group_bound "
+           f"{foreign / foreign_floor:.2f}x this")
 
     CF = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_int64)
     ct_cb = CF(identity)
