@@ -39,6 +39,7 @@
 #define NF_MAX_STACK_ARGS 32     /* wider callbacks allocate their argument vector (> NF_THUNK_MAX_ARGS) */
 #define NF_DRAIN_BATCH 65536     /* messages delivered per wakeup before yielding back to the event loop... */
 #define NF_DRAIN_NS 5000000LL    /* ...or this long (ns), so the loop's other work and Python threads run */
+#define NF_DRAIN_STREAM 64       /* a drain that delivered this many polls briefly before it sleeps (listener.c) */
 #define NF_DRAIN_CLOCK 256       /* messages between two looks at the clock (before: after 1, 2, 4, ... messages) */
 #define NF_SHUTDOWN_WAIT_NS 2000000000LL  /* how long the exit hook waits for in-flight native callers */
 _Static_assert(NF_THUNK_MAX_ARGS < NF_MAX_STACK_ARGS, "thunk calls keep their arguments on the stack");
@@ -859,7 +860,7 @@ static PyObject *callback_drain(nf_callback *self, PyObject *unused)
     int64_t start = monotonic_ns();
     while (self->cb == cb && cb->qgen == gen) {
         nf_msg *m = nf_lqueue_pop(&cb->q);
-        if (!m && !(m = nf_lqueue_idle(&cb->q)))
+        if (!m && !(m = nf_lqueue_idle(&cb->q, n >= NF_DRAIN_STREAM)))
             break;  /* empty, and the next push wakes us */
         deliver(cb, (PyObject *)self, m);  /* may close self: the loop then stops, the rest is freed later */
         if (cb->qgen != gen)

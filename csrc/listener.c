@@ -18,8 +18,9 @@
  *      gives the node back (a fallback node is freed; pool nodes go back to the free stack in batches of
  *      up to NF_FREE_BATCH, one compare-and-swap each, and all of them before the owner sleeps). `signaled`
  *      stays set while it drains, so busy producers never write the fd.
- *   6. Only when it finds the queue empty does the owner clear `signaled` (nf_lqueue_idle), then look
- *      once more: a message pushed just before the clear is still seen, and one pushed after it finds
+ *   6. Only when it finds the queue empty does the owner clear `signaled` (nf_lqueue_idle; if this drain
+ *      has delivered a stream of messages it first polls a few microseconds for the next one, which a producer
+ *      still sending usually brings, so a steady stream costs no wakeups), then look once more: a message pushed just before the clear is still seen, and one pushed after it finds
  *      signaled == 0 and writes the fd. Nothing is left behind either way.
  *   7. A producer caught between its exchange and its link makes the list look briefly cut; the consumer
  *      treats that like empty, and that producer's own check (step 4) after linking wakes it again.
@@ -44,6 +45,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/eventfd.h>
@@ -54,6 +56,7 @@
 #define NF_POOL_FIRST_MAX_BYTES (1u << 20) /* ...as long as they take no more than this (else: one node) */
 #define NF_POOL_MAX_BYTES (8u << 20)      /* the pool stops growing here; beyond it, fallback nodes */
 #define NF_GROW_EARLY 1024                /* fallback nodes freed within one drain before the pool grows during it */
+#define NF_IDLE_SPIN_NS 4000              /* a streaming owner polls this long for a message before it sleeps */
 #define NF_FREE_BATCH 64                  /* nodes the consumer gives back to the free stack at once (at most) */
 
 /* -- The node pool ---------------------------------------------------------- */
@@ -292,11 +295,43 @@ void nf_lqueue_begin_drain(nf_lqueue *q)
         ;  /* eventfd: one read resets the counter; a pipe: empty it */
 }
 
-nf_msg *nf_lqueue_idle(nf_lqueue *q)
+static int64_t monotonic_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* Consumer: polls for the next message for up to NF_IDLE_SPIN_NS: a producer that is still sending is usually
+   closer than that, and finding its message here saves it the write() and the owner a trip through its loop. */
+static nf_msg *pop_soon(nf_lqueue *q)
+{
+    int64_t until = monotonic_ns() + NF_IDLE_SPIN_NS;
+    for (unsigned i = 1;; i++) {
+        cpu_relax();
+        nf_msg *m = nf_lqueue_pop(q);
+        if (m || (i % 16 == 0 && monotonic_ns() >= until))
+            return m;
+    }
+}
+
+nf_msg *nf_lqueue_idle(nf_lqueue *q, int streaming)
 {
     nf_lqueue_flush(q);  /* producers may need them while we sleep */
+    nf_msg *m = streaming ? pop_soon(q) : NULL;
+    if (m)
+        return m;
     atomic_store_explicit(&q->signaled, 0, memory_order_seq_cst);
-    nf_msg *m = nf_lqueue_pop(q);
+    m = nf_lqueue_pop(q);
     if (m)
         atomic_store_explicit(&q->signaled, 1, memory_order_seq_cst);  /* draining again: producers stay quiet */
     return m;
