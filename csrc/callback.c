@@ -53,6 +53,8 @@ _Static_assert(NF_THUNK_MAX_ARGS < NF_MAX_STACK_ARGS, "thunk calls keep their ar
 #endif
 
 static atomic_int shutting_down;      /* set once by the exit hook; never cleared */
+static const char listener_mark;      /* a listener trampoline's owner_ts hint: no thread state is ever there, so
+                                         try_call_here sends its calls to entry_counted at once (before 3.12) */
 static PyInterpreterState *interp;    /* the interpreter foreign threads join */
 
 /* -- The record ------------------------------------------------------------ */
@@ -727,8 +729,9 @@ static int setup_record(nf_cb *cb, nf_ctype *ft, PyObject *exc_ret)
         return -1;
     cb->code = t->code;
     int local = cb->mode == NF_CB_LOCAL;
+    void *hint = local ? (void *)cb->owner_ts : cb->mode == NF_CB_LISTENER ? (void *)&listener_mark : NULL;
     atomic_store_explicit(&t->owner_thread, local ? (unsigned long)pthread_self() : 0, memory_order_relaxed);
-    atomic_store_explicit(&t->owner_ts, local ? (void *)cb->owner_ts : NULL, memory_order_relaxed);
+    atomic_store_explicit(&t->owner_ts, hint, memory_order_relaxed);
     return 0;
 }
 

@@ -17,7 +17,8 @@ typedef struct nf_tramp {
     struct nf_pool *pool;          /* where it goes back to once its record is retired */
     struct nf_tramp *next;         /* next retired trampoline of that pool, oldest first */
     _Atomic(void *) owner_ts;      /* callback.c's cheap owner hint (isolate_local before 3.12): the creator's */
-    _Atomic(unsigned long) owner_thread;  /* thread state and thread, or NULL; a hint only, set with the GIL */
+    _Atomic(unsigned long) owner_thread;  /* thread state and thread, or NULL (a listener's: a mark that is no
+                                             thread state, and 0); a hint only, set with the GIL */
 } nf_tramp;
 
 /* Lifetime states of a record. */
