@@ -39,6 +39,7 @@
 #define NF_MAX_STACK_ARGS 32     /* wider callbacks allocate their argument vector (> NF_THUNK_MAX_ARGS) */
 #define NF_DRAIN_BATCH 65536     /* messages delivered per wakeup before yielding back to the event loop... */
 #define NF_DRAIN_NS 5000000LL    /* ...or this long (ns), so the loop's other work and Python threads run */
+#define NF_DRAIN_STREAM 64       /* a drain that delivered this many polls briefly before it sleeps (listener.c) */
 #define NF_DRAIN_CLOCK 256       /* messages between two looks at the clock (before: after 1, 2, 4, ... messages) */
 #define NF_SHUTDOWN_WAIT_NS 2000000000LL  /* how long the exit hook waits for in-flight native callers */
 _Static_assert(NF_THUNK_MAX_ARGS < NF_MAX_STACK_ARGS, "thunk calls keep their arguments on the stack");
@@ -52,6 +53,8 @@ _Static_assert(NF_THUNK_MAX_ARGS < NF_MAX_STACK_ARGS, "thunk calls keep their ar
 #endif
 
 static atomic_int shutting_down;      /* set once by the exit hook; never cleared */
+static const char listener_mark;      /* a listener trampoline's owner_ts hint: no thread state is ever there, so
+                                         try_call_here sends its calls to entry_counted at once (before 3.12) */
 static PyInterpreterState *interp;    /* the interpreter foreign threads join */
 
 /* -- The record ------------------------------------------------------------ */
@@ -771,9 +774,10 @@ static int setup_record(nf_cb *cb, nf_ctype *ft, PyObject *exc_ret)
         return -1;
     cb->code = t->code;
     int local = cb->mode == NF_CB_LOCAL;
+    void *hint = local ? (void *)cb->owner_ts : cb->mode == NF_CB_LISTENER ? (void *)&listener_mark : NULL;
     atomic_store_explicit(&t->owner_thread, local ? thread_tag() : 0, memory_order_relaxed);
     atomic_store_explicit(&t->owner_id, local ? cb->owner_id : 0, memory_order_relaxed);
-    atomic_store_explicit(&t->owner_ts, local ? (void *)cb->owner_ts : NULL, memory_order_relaxed);
+    atomic_store_explicit(&t->owner_ts, hint, memory_order_relaxed);
     return 0;
 }
 
@@ -907,7 +911,7 @@ static PyObject *callback_drain(nf_callback *self, PyObject *unused)
     int64_t start = monotonic_ns();
     while (self->cb == cb && cb->qgen == gen) {
         nf_msg *m = nf_lqueue_pop(&cb->q);
-        if (!m && !(m = nf_lqueue_idle(&cb->q)))
+        if (!m && !(m = nf_lqueue_idle(&cb->q, n >= NF_DRAIN_STREAM)))
             break;  /* empty, and the next push wakes us */
         deliver(cb, (PyObject *)self, m);  /* may close self: the loop then stops, the rest is freed later */
         if (cb->qgen != gen)

@@ -18,7 +18,8 @@ typedef struct nf_tramp {
     struct nf_tramp *next;         /* next retired trampoline of that pool, oldest first */
     _Atomic(void *) owner_ts;      /* callback.c's owner check (isolate_local before 3.12), set with the GIL from */
     _Atomic(uint64_t) owner_id;    /* the record: the creator's thread state, its id and the creating thread (a */
-    _Atomic(uintptr_t) owner_thread;  /* tag, see callback.c); NULL, 0, 0 for every other record */
+    _Atomic(uintptr_t) owner_thread;  /* tag, see callback.c); a listener's: a mark that is no thread state, 0, 0;
+                                         NULL, 0, 0 for every other record */
 } nf_tramp;
 
 /* Lifetime states of a record. */

@@ -87,9 +87,11 @@ void nf_lqueue_begin_drain(nf_lqueue *q);
 /* Consumer: the oldest message (give it back with nf_lqueue_msg_free), or NULL if none is ready yet. */
 nf_msg *nf_lqueue_pop(nf_lqueue *q);
 
-/* Consumer, when pop returned NULL: re-arms the wakeup (the next push writes the fd), then pops once more
-   so that a message pushed meanwhile is not missed. Returns that message (draining goes on) or NULL. */
-nf_msg *nf_lqueue_idle(nf_lqueue *q);
+/* Consumer, when pop returned NULL: gives back the collected nodes; if `streaming` (many messages came in this
+   drain), polls a few microseconds for the next message; else re-arms the wakeup (the next push writes the
+   fd), then pops once more so that a message pushed meanwhile is not missed. Returns a message (draining goes
+   on) or NULL. */
+nf_msg *nf_lqueue_idle(nf_lqueue *q, int streaming);
 
 /* Consumer: wakes itself again (used when it stops draining before the queue is empty). */
 void nf_lqueue_rewake(nf_lqueue *q);
