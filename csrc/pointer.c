@@ -185,10 +185,13 @@ static void plain_dealloc(nf_pointer *p)
     Py_DECREF(cls);
 }
 
+/* Visits what a pointer owns besides its class: the class of an instance of a heap class (Pointer[T], Box[T], a
+   user's subclass) is visited by subtype_traverse, which calls this after. Visiting it here too counted each
+   instance's one reference twice, so a young class whose instances were garbage looked unreachable to a partial
+   collection and was cleared while the type-expression cache still returned it. */
 static int pointer_traverse(nf_pointer *p, visitproc visit, void *arg)
 {
     Py_VISIT(p->keep);
-    Py_VISIT(Py_TYPE(p));
     return 0;
 }
 
@@ -1009,7 +1012,8 @@ static PyObject *box_vectorcall(PyObject *cls, PyObject *const *args, size_t nar
     return box_make((PyTypeObject *)cls, n ? args[0] : NULL);
 }
 
-/* The tp_dealloc of a Pointer[T] or Box[T] class: what subtype_dealloc does for such a class (a heap type adding
+/* The tp_dealloc of a Box[T] class (Pointer[T] classes get plain_dealloc and the free list, which a box's larger
+   objects cannot use): what subtype_dealloc does for such a class (a heap type adding
    no __dict__, __weakref__, slots or finalizer to its core base, which plain_class_dealloc checks), without its
    search of the bases: the base's dealloc, then the reference an instance holds to its heap type. A subclass
    keeps subtype_dealloc, which calls this and, its base being a heap type, leaves the type's reference to it.
@@ -1030,16 +1034,6 @@ static void plain_class_dealloc(PyTypeObject *tp, PyTypeObject *base)
         tp->tp_itemsize == 0 && !tp->tp_dictoffset && tp->tp_weaklistoffset == base->tp_weaklistoffset &&
         !tp->tp_finalize && !tp->tp_del)
         tp->tp_dealloc = (destructor)class_dealloc;
-}
-
-static PyObject *m_pointer_class_ready(PyObject *m, PyObject *cls)
-{
-    if (!PyType_Check(cls) || !PyType_IsSubtype((PyTypeObject *)cls, &nf_PointerBase_Type)) {
-        PyErr_SetString(PyExc_TypeError, "_pointer_class_ready() expects a Pointer class");
-        return NULL;
-    }
-    plain_class_dealloc((PyTypeObject *)cls, &nf_PointerBase_Type);
-    Py_RETURN_NONE;
 }
 
 static PyObject *m_box_class_ready(PyObject *m, PyObject *cls)
@@ -1112,8 +1106,6 @@ static PyObject *m_set_pointer_class(PyObject *m, PyObject *args)
 PyMethodDef nf_pointer_methods[] = {
     {"_box_class_ready", m_box_class_ready, METH_O,
      "_box_class_ready(cls): gives a Box[T] class the core's vectorcall constructor and dealloc."},
-    {"_pointer_class_ready", m_pointer_class_ready, METH_O,
-     "_pointer_class_ready(cls): gives a Pointer[T] class adding nothing to its instances the core's dealloc."},
     {"_set_pointer_class", m_set_pointer_class, METH_VARARGS,
      "_set_pointer_class(Pointer, expr): registers nativeffi.Pointer and its __class_getitem__ (pointer classes by "
      "pointee)."},

@@ -242,3 +242,26 @@ def test_subclass_with_only_a_dict_frees_it() -> None:
         assert gone() is None
         r = Pointer[Int32].from_address(8 * k)  # memory a plain pointer may reuse
         assert r.address == 8 * k and not hasattr(r, "attr")
+
+
+def _refs_to(obj: object, target: object) -> int:
+    return sum(r is target for r in gc.get_referents(obj))
+
+
+def test_the_collector_sees_one_reference_from_a_pointer_to_its_class():
+    """A pointer, a box and a subclass's pointer each hold one reference to their class, and the garbage collector
+    is shown exactly one: counting it twice made a young Box[T] class whose instances were garbage look
+    unreachable, and a partial collection cleared the class while Box[T] still returned it."""
+    class Sub(Pointer[Int32]):
+        pass
+
+    p = malloc(Int32)
+    try:
+        box = Box[Int32](3)
+        sub = p.cast(Int32)
+        objects = [p, box, Sub.from_address(p.address)]
+        for obj in objects:
+            assert _refs_to(obj, type(obj)) == 1, type(obj)
+        assert _refs_to(sub, type(sub)) == 1
+    finally:
+        malloc.free(p)

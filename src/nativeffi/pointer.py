@@ -41,7 +41,6 @@ def _make_pointer_class(item: Any) -> Any:
     cls = type(str(ptype.name), (Pointer,), {"__slots__": (), "__native__": ptype, "__module__": "nativeffi",
                                              "__class_getitem__": classmethod(_already_concrete)})
     ptype.pyclass = cls
-    _core._pointer_class_ready(cls)
     return cls
 
 
@@ -56,7 +55,6 @@ def _forward_class(name: str, namespace: dict[str, Any]) -> type:
                                                   "_forward": (name, namespace),
                                                   "__class_getitem__": classmethod(_already_concrete)})
     ptype.pyclass = cls
-    _core._pointer_class_ready(cls)
     return cls
 
 
@@ -186,8 +184,6 @@ else:
                                     f"Calls the native {target.name} at {self.address:#x}.")
 
     _core._set_pointer_class(Pointer, Pointer.__dict__["__class_getitem__"])
-    _core._pointer_class_ready(Pointer)
-
     class PointerLike:
         """A pointer parameter as callers may pass it: ``PointerLike[T]`` is ``Pointer[T]`` for nativeffi.
 
