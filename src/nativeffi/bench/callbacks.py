@@ -501,6 +501,22 @@ def bench_listener(h: Helper, report: Report) -> None:
         report(f"listener: delivered messages/s, {producers} producer(s)", total / elapsed / 1e6, "M msg/s",
                "dispatcher thread; the Python callback, a closure, counts every message; target >= 8 M/s with 1 "
                "producer (ctypes ~44,000/s)")
+    # The consumer's floor: the same counting closure called by a C loop through PyObject_Vectorcall on the Python
+    # thread, with no queue and no thread in between (it returns 0 instead of None, for the loop to read: the same
+    # one instruction).
+    n, target, done = 0, 1 << 62, threading.Event()
+
+    def count_ret(x: int) -> int:
+        nonlocal n
+        n += 1
+        if n == target:
+            done.set()
+        return 0
+
+    calls = 200_000
+    per_call = best_ns(lambda: h.loop_vectorcall(id(count_ret), calls), calls)
+    report("listener floor: C loop calling the counting closure", 1e3 / per_call, "M calls/s",
+           "PyObject_Vectorcall on the Python thread, no queue: no delivery can be faster")
     # The same delivery with producers that do not time each call: the clock reads above cost a producer about as
     # much as the listener call itself, and with one producer they bound the rate.
     for producers in (1, 4):
