@@ -339,20 +339,29 @@ def identity(i: int) -> int:
 
 def bench_upcalls(h: Helper, report: Report) -> None:
     n = 200_000
-    floor = best_ns(lambda: h.loop_vectorcall(id(identity), n), n)
-    report("upcall: C loop calling PyObject_Vectorcall (floor)", floor, "ns/call", "same thread, GIL held")
-    with NativeCallable.isolate_local(I64_FN, identity, exceptional_return=-1) as cb:
-        local = best_ns(lambda: h.loop_fp(cb, n), n)
+    with NativeCallable.isolate_local(I64_FN, identity, exceptional_return=-1) as cb, \
+            NativeCallable.isolate_group_bound(I64_FN, identity, exceptional_return=-1) as gb:
+        h.loop_fp_in_thread(gb, 10)  # a thread's first call creates its thread state: not measured
+        h.loop_vectorcall_in_thread(id(identity), 10)
+        kinds: dict[str, Callable[[], float]] = {
+            "floor": lambda: best_ns(lambda: h.loop_vectorcall(id(identity), n), n, 1),
+            "local": lambda: best_ns(lambda: h.loop_fp(cb, n), n, 1),
+            "same": lambda: best_ns(lambda: h.loop_fp(gb, n), n, 1),
+            "foreign": lambda: h.loop_fp_in_thread(gb, n) / n,
+            "foreign_floor": lambda: h.loop_vectorcall_in_thread(id(identity), n) / n,
+        }
+        # Rounds interleave the kinds, so that each ratio compares runs made moments apart; minimum per kind.
+        best = {k: fn() for k, fn in kinds.items()}
+        for _ in range(6):
+            for k, fn in kinds.items():
+                best[k] = min(best[k], fn())
+    floor, local, same, foreign, foreign_floor = (best[k] for k in kinds)
+    report("upcall: C loop calling PyObject_Vectorcall (floor)", floor, "ns/call",
+           "same thread, GIL held; every upcall row is the minimum of 7 rounds interleaved with this one")
     report("upcall: NativeCallable.isolate_local", local, "ns/call", f"{local / floor:.2f}x floor (target <= 1.1x)")
-    with NativeCallable.isolate_group_bound(I64_FN, identity, exceptional_return=-1) as gb:
-        same = best_ns(lambda: h.loop_fp(gb, n), n)
-        report("upcall: isolate_group_bound, same thread", same, "ns/call", f"{same / floor:.2f}x floor")
-        h.loop_fp_in_thread(gb, 10)  # the thread's first call creates its thread state: not measured
-        foreign = min(h.loop_fp_in_thread(gb, n) / n for _ in range(5))
+    report("upcall: isolate_group_bound, same thread", same, "ns/call", f"{same / floor:.2f}x floor")
     report("upcall: isolate_group_bound, foreign thread", foreign, "ns/call",
            f"{foreign / local:.2f}x same-thread isolate_local (target <= 1.6x)")
-    h.loop_vectorcall_in_thread(id(identity), 10)
-    foreign_floor = min(h.loop_vectorcall_in_thread(id(identity), n) / n for _ in range(5))
     report("upcall: C thread taking the GIL for PyObject_Vectorcall (foreign floor)", foreign_floor, "ns/call",
            f"own thread state; {foreign_floor / local:.2f}x same-thread isolate_local; group_bound "
            f"{foreign / foreign_floor:.2f}x this")
