@@ -26,7 +26,8 @@ UNDER_ASAN = "libasan" in open("/proc/self/maps").read()  # the sanitizer job (.
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(nativeffi.__file__)))
 
 PRELUDE = '''
-import atexit, os, sys, threading
+import atexit, os, signal, sys, threading
+signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C raises KeyboardInterrupt even if started ignoring it
 from nativeffi import NativeCallable, NativeFunction, Int32, Int64, Pointer, Void, assets
 lib = sys.argv[1]
 EVENT_FN = NativeFunction[[Int64, Int32], Void]
@@ -40,7 +41,9 @@ atexit.register(say, "exiting")
 
 
 def spawn(script: str, lib: str, *args: str, pass_fds: tuple[int, ...] = ()) -> subprocess.Popen[str]:
-    """Runs PRELUDE + script in a new interpreter with argv [lib, *args]."""
+    """Runs PRELUDE + script in a new interpreter with argv [lib, *args]. The child handles SIGINT as Python in a
+    terminal does even when the tests run as a shell's background job, which starts with SIGINT ignored (and
+    Python then installs no KeyboardInterrupt handler): tests that send it SIGINT expect the terminal's behaviour."""
     env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return subprocess.Popen([sys.executable, "-c", PRELUDE + textwrap.dedent(script), lib, *args], env=env,
                             text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=pass_fds)

@@ -316,3 +316,18 @@ def test_fork_inside_a_listener_callback(lib: str) -> None:
     p = spawn(FORK_IN_CALLBACK, lib)
     out, err = p.communicate(timeout=TIMEOUT)
     assert (p.returncode, out) == (0, "child [0, 1, 2, 3, 4]\nparent ok\nexiting\n"), err
+
+
+def test_spawned_children_take_ctrl_c_even_when_the_tests_ignore_it(lib: str) -> None:
+    """The children the exit tests start raise KeyboardInterrupt on SIGINT even when the test runner itself was
+    started ignoring SIGINT (a background job of a non-interactive shell), so those tests check nativeffi and not
+    how the runner was started."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        p = spawn("import signal\n"
+                  "say(f'default_int_handler: {signal.getsignal(signal.SIGINT) is signal.default_int_handler}')", lib)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    out, err = p.communicate(timeout=TIMEOUT)
+    assert p.returncode == 0, err
+    assert out.splitlines()[0] == "default_int_handler: True"
