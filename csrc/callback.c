@@ -884,13 +884,6 @@ static PyObject *closed_error(nf_callback *self)
     return NULL;
 }
 
-static int64_t monotonic_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
-
 /* Whether a drain looks at the clock after its n-th message: after 1, 2, 4, ... 128 (slow callbacks), then
    every NF_DRAIN_CLOCK (fast ones: the clock costs less than 1% of a delivery). */
 static inline int look_at_clock(long n) { return (n & (n - 1)) == 0 || n % NF_DRAIN_CLOCK == 0; }
@@ -908,7 +901,7 @@ static PyObject *callback_drain(nf_callback *self, PyObject *unused)
     unsigned gen = cb->qgen;  /* a fork inside the callback gives the child a new queue: this one is then left */
     nf_lqueue_begin_drain(&cb->q);
     long n = 0;
-    int64_t start = monotonic_ns();
+    int64_t start = nf_lqueue_now_ns();
     while (self->cb == cb && cb->qgen == gen) {
         nf_msg *m = nf_lqueue_pop(&cb->q);
         if (!m && !(m = nf_lqueue_idle(&cb->q, n >= NF_DRAIN_STREAM)))
@@ -917,7 +910,7 @@ static PyObject *callback_drain(nf_callback *self, PyObject *unused)
         if (cb->qgen != gen)
             break;  /* forked meanwhile (we are the child): m belongs to the parent's pool, left as it is */
         nf_lqueue_msg_free(&cb->q, m);
-        if (++n == NF_DRAIN_BATCH || (look_at_clock(n) && monotonic_ns() - start >= NF_DRAIN_NS)) {
+        if (++n == NF_DRAIN_BATCH || (look_at_clock(n) && nf_lqueue_now_ns() - start >= NF_DRAIN_NS)) {
             if (self->cb == cb)
                 nf_lqueue_rewake(&cb->q);  /* let the loop run other work, then come back */
             break;

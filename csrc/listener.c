@@ -294,7 +294,7 @@ void nf_lqueue_begin_drain(nf_lqueue *q)
         ;  /* eventfd: one read resets the counter; a pipe: empty it */
 }
 
-static int64_t monotonic_ns(void)
+int64_t nf_lqueue_now_ns(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -314,11 +314,11 @@ static inline void cpu_relax(void)
    closer than that, and finding its message here saves it the write() and the owner a trip through its loop. */
 static nf_msg *pop_soon(nf_lqueue *q)
 {
-    int64_t until = monotonic_ns() + NF_IDLE_SPIN_NS;
+    int64_t until = nf_lqueue_now_ns() + NF_IDLE_SPIN_NS;
     for (unsigned i = 1;; i++) {
         cpu_relax();
         nf_msg *m = nf_lqueue_pop(q);
-        if (m || (i % 16 == 0 && monotonic_ns() >= until))
+        if (m || (i % 16 == 0 && nf_lqueue_now_ns() >= until))
             return m;
     }
 }

@@ -83,6 +83,8 @@ void nf_lqueue_push(nf_lqueue *q, nf_msg *m);
 
 /* Consumer: acknowledges the wakeup fd; call before popping. */
 void nf_lqueue_begin_drain(nf_lqueue *q);
+/* The monotonic clock in ns: the time limits of a drain (callback.c) and of the owner's poll before it sleeps. */
+int64_t nf_lqueue_now_ns(void);
 
 /* Consumer: the oldest message (give it back with nf_lqueue_msg_free), or NULL if none is ready yet. */
 nf_msg *nf_lqueue_pop(nf_lqueue *q);
