@@ -16,38 +16,29 @@ PyObject *nf_NullPointerError;
 /* -- Construction ------------------------------------------------------ */
 
 /* Pointer objects come and go by the million in callbacks (every pointer argument, every p[i] of a char **): the
-   classes the Python layer makes (Pointer[T] and Box[T], __slots__ = ()) get plain_dealloc instead of
-   subtype_dealloc when they are made (PointerBase.__init_subclass__), and the memory of plain pointers (not
-   boxes, which are larger) goes to a free list that new_of_class takes from, as CPython's floats and tuples do.
-   Objects from the list are indistinguishable from new ones. */
+   classes the Python layer makes (Pointer[T], __slots__ = ()) get plain_dealloc instead of subtype_dealloc when
+   they are made (PointerBase.__init_subclass__), and their objects' memory goes to a free list that new_of_class
+   takes from, as CPython's floats and tuples do. Objects from the list are indistinguishable from new ones. */
 #define FREE_LIST_MAX 64
 static nf_pointer *free_list[FREE_LIST_MAX];  /* untracked, unreferenced objects of sizeof(nf_pointer) */
 static int free_count;                        /* how many free_list holds */
 
-/* Whether heap class cls adds nothing to the objects of its core base `base` (PointerBase or BoxBase): the same
-   size, no slots, no __dict__ or __weakref__ (not even the ones CPython 3.11+ keeps before the object:
-   tp_dictoffset and tp_weaklistoffset are then negative), the default GC allocator, no finalizer. */
-static int adds_nothing(PyTypeObject *cls, PyTypeObject *base)
+/* Whether objects of cls may come from and go to the free list: nothing beyond nf_pointer (no slots, no __dict__
+   or __weakref__, not even the ones CPython 3.11+ keeps before the object: tp_dictoffset and tp_weaklistoffset
+   are then negative), the default GC allocator. */
+static int plain_class(PyTypeObject *cls)
 {
-    return (cls->tp_flags & Py_TPFLAGS_HEAPTYPE) && cls->tp_basicsize == base->tp_basicsize &&
-           cls->tp_itemsize == 0 && cls->tp_dictoffset == 0 && cls->tp_weaklistoffset == base->tp_weaklistoffset &&
-           cls->tp_alloc == PyType_GenericAlloc && cls->tp_free == PyObject_GC_Del && !cls->tp_finalize &&
-           !cls->tp_del;
+    return cls->tp_basicsize == sizeof(nf_pointer) && cls->tp_itemsize == 0 && cls->tp_dictoffset == 0 &&
+           cls->tp_weaklistoffset == 0 && cls->tp_alloc == PyType_GenericAlloc && cls->tp_free == PyObject_GC_Del &&
+           (cls->tp_flags & Py_TPFLAGS_HEAPTYPE);
 }
 
 static void plain_dealloc(nf_pointer *p);
 
-/* Whether objects of cls come from and go to the free list: its dealloc is plain_dealloc, its objects plain
-   pointers. */
-static inline int free_listed(PyTypeObject *cls)
-{
-    return cls->tp_dealloc == (destructor)plain_dealloc && cls->tp_basicsize == sizeof(nf_pointer);
-}
-
 static PyObject *new_of_class(PyTypeObject *cls, nf_ctype *ptype, void *addr, PyObject *keep)
 {
     nf_pointer *p;
-    if (free_count && free_listed(cls)) {
+    if (free_count && cls->tp_dealloc == (destructor)plain_dealloc) {  /* a plain class (pointer_init_subclass) */
         p = free_list[--free_count];
         PyObject_Init((PyObject *)p, cls);  /* takes a reference to cls, refcount 1 */
         PyObject_GC_Track(p);
@@ -173,10 +164,9 @@ static void pointer_dealloc(nf_pointer *p)
     Py_TYPE(p)->tp_free((PyObject *)p);
 }
 
-/* The tp_dealloc of the classes that add nothing to their core base (see free_list): what subtype_dealloc does
-   for them without its search of the bases; and the base dealloc a subclass's subtype_dealloc calls (which leaves
-   the class's reference to us, as for any heap-type base). Memory goes to the free list only from a free-listed
-   class's own objects that were never finalized (a finalized flag would pass to the next object). */
+/* The tp_dealloc of plain pointer classes (see free_list), and the base dealloc a subclass's subtype_dealloc
+   calls (which leaves the class's reference to us, as for any heap-type base). Memory goes to the free list only
+   from a plain class's own objects that were never finalized (a finalized flag would pass to the next object). */
 static void plain_dealloc(nf_pointer *p)
 {
     PyTypeObject *cls = Py_TYPE(p);
@@ -188,7 +178,7 @@ static void plain_dealloc(nf_pointer *p)
     PyObject_GC_UnTrack(p);
     Py_CLEAR(p->type);
     Py_CLEAR(p->keep);
-    if (own && free_listed(cls) && free_count < FREE_LIST_MAX && !PyObject_GC_IsFinalized((PyObject *)p))
+    if (own && free_count < FREE_LIST_MAX && !PyObject_GC_IsFinalized((PyObject *)p))
         free_list[free_count++] = p;
     else
         cls->tp_free((PyObject *)p);
@@ -938,9 +928,9 @@ static int own_descriptors(PyTypeObject *cls)
     return 0;
 }
 
-/* PointerBase.__init_subclass__: a new Pointer class gets its own descriptors, and one that adds nothing to its
-   core base (the Pointer[T] and Box[T] classes) is deallocated by plain_dealloc. Takes no keywords, as
-   object.__init_subclass__. */
+/* PointerBase.__init_subclass__: a new Pointer class gets its own descriptors, and one whose objects are plain
+   nf_pointers and that has no finalizer (the Pointer[T] classes) is deallocated by plain_dealloc. Takes no
+   keywords, as object.__init_subclass__. */
 static PyObject *pointer_init_subclass(PyTypeObject *cls, PyObject *args, PyObject *kw)
 {
     if (PyTuple_GET_SIZE(args) || (kw && PyDict_GET_SIZE(kw))) {
@@ -949,7 +939,7 @@ static PyObject *pointer_init_subclass(PyTypeObject *cls, PyObject *args, PyObje
     }
     if (!PyType_IsSubtype(cls, &nf_PointerBase_Type) || own_descriptors(cls) < 0)
         return NULL;
-    if (adds_nothing(cls, PyType_IsSubtype(cls, &nf_BoxBase_Type) ? &nf_BoxBase_Type : &nf_PointerBase_Type))
+    if (plain_class(cls) && !cls->tp_finalize && !cls->tp_del && !PyType_IsSubtype(cls, &nf_BoxBase_Type))
         cls->tp_dealloc = (destructor)plain_dealloc;
     Py_RETURN_NONE;
 }
@@ -1022,6 +1012,30 @@ static PyObject *box_vectorcall(PyObject *cls, PyObject *const *args, size_t nar
     return box_make((PyTypeObject *)cls, n ? args[0] : NULL);
 }
 
+/* The tp_dealloc of a Box[T] class (Pointer[T] classes get plain_dealloc and the free list, which a box's larger
+   objects cannot use): what subtype_dealloc does for such a class (a heap type adding
+   no __dict__, __weakref__, slots or finalizer to its core base, which plain_class_dealloc checks), without its
+   search of the bases: the base's dealloc, then the reference an instance holds to its heap type. A subclass
+   keeps subtype_dealloc, which calls this and, its base being a heap type, leaves the type's reference to it.
+   Note: a __del__ assigned to the class afterwards would not run (the classes are the core's own). */
+static void class_dealloc(nf_pointer *p)
+{
+    PyTypeObject *tp = Py_TYPE(p);
+    pointer_dealloc(p);
+    Py_DECREF(tp);
+}
+
+/* Gives heap class `tp`, a subclass of `base` (whose dealloc is pointer_dealloc), class_dealloc when its
+   instances are exactly base's. */
+static void plain_class_dealloc(PyTypeObject *tp, PyTypeObject *base)
+{
+    if ((tp->tp_flags & Py_TPFLAGS_HEAPTYPE) && tp->tp_dealloc != (destructor)class_dealloc &&
+        base->tp_dealloc == (destructor)pointer_dealloc && tp->tp_basicsize == base->tp_basicsize &&
+        tp->tp_itemsize == 0 && !tp->tp_dictoffset && tp->tp_weaklistoffset == base->tp_weaklistoffset &&
+        !tp->tp_finalize && !tp->tp_del)
+        tp->tp_dealloc = (destructor)class_dealloc;
+}
+
 static PyObject *m_box_class_ready(PyObject *m, PyObject *cls)
 {
     if (!PyType_Check(cls) || !PyType_IsSubtype((PyTypeObject *)cls, &nf_BoxBase_Type) ||
@@ -1029,7 +1043,9 @@ static PyObject *m_box_class_ready(PyObject *m, PyObject *cls)
         PyErr_SetString(PyExc_TypeError, "_box_class_ready() expects a Box class with the core's __new__");
         return NULL;
     }
-    ((PyTypeObject *)cls)->tp_vectorcall = box_vectorcall;  /* as CPython's own types: calls skip type_call */
+    PyTypeObject *tp = (PyTypeObject *)cls;
+    tp->tp_vectorcall = box_vectorcall;  /* as CPython's own types: calls skip type_call */
+    plain_class_dealloc(tp, &nf_BoxBase_Type);
     Py_RETURN_NONE;
 }
 
@@ -1089,7 +1105,7 @@ static PyObject *m_set_pointer_class(PyObject *m, PyObject *args)
 
 PyMethodDef nf_pointer_methods[] = {
     {"_box_class_ready", m_box_class_ready, METH_O,
-     "_box_class_ready(cls): gives a Box[T] class the core's vectorcall constructor."},
+     "_box_class_ready(cls): gives a Box[T] class the core's vectorcall constructor and dealloc."},
     {"_set_pointer_class", m_set_pointer_class, METH_VARARGS,
      "_set_pointer_class(Pointer, expr): registers nativeffi.Pointer and its __class_getitem__ (pointer classes by "
      "pointee)."},

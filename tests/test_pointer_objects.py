@@ -265,21 +265,3 @@ def test_the_collector_sees_one_reference_from_a_pointer_to_its_class():
         assert _refs_to(sub, type(sub)) == 1
     finally:
         malloc.free(p)
-
-
-def test_boxes_and_pointers_freed_in_turn_keep_their_own_memory():
-    """Box[T] classes share the pointers' deallocator but not their free list (a box is larger than a pointer): boxes
-    made right after pointers were freed, and pointers after boxes, each hold what they were given (ASan, in the
-    sanitizer job, would report a box written past a pointer-sized block)."""
-    p = malloc(Int32, 4)
-    try:
-        for rnd in range(50):
-            pointers = [p + (i % 4) for i in range(80)]
-            del pointers
-            boxes = [Box[Int32](rnd * 100 + i) for i in range(80)]
-            assert [b.value for b in boxes] == [rnd * 100 + i for i in range(80)]
-            del boxes
-            again = [p + (i % 4) for i in range(80)]
-            assert [q.address - p.address for q in again] == [4 * (i % 4) for i in range(80)]
-    finally:
-        malloc.free(p)
