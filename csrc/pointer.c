@@ -98,8 +98,21 @@ static PyObject *new_of_class_type(PyTypeObject *cls, void *addr, PyObject *keep
     return p;
 }
 
+/* The class Pointer[target] and its __native__ for the targets allocators were last asked for (calloc(T),
+   arena(T) in a loop), direct-mapped by address. All three are references: the expression keeps what it made
+   for good, so an entry stays right, and no other CType can take a remembered target's address. */
+#define POINTER_MEMO 8
+static struct {
+    nf_ctype *target;
+    PyTypeObject *cls;
+    nf_ctype *ptype;
+} pointer_memo[POINTER_MEMO];
+
 PyObject *nf_pointer_to(nf_ctype *target, void *addr, PyObject *keep)
 {
+    size_t i = ((uintptr_t)target / sizeof(nf_ctype)) % POINTER_MEMO;
+    if (pointer_memo[i].target == target)
+        return new_of_class(pointer_memo[i].cls, pointer_memo[i].ptype, addr, keep);
     if (!pointer_expr) {
         PyErr_SetString(PyExc_RuntimeError, "nativeffi: the Pointer class is not registered");
         return NULL;
@@ -107,9 +120,21 @@ PyObject *nf_pointer_to(nf_ctype *target, void *addr, PyObject *keep)
     PyObject *cls = nf_expr_get(pointer_expr, (PyObject *)target);
     if (!cls)
         return NULL;
-    PyObject *p = PyType_Check(cls) ? new_of_class_type((PyTypeObject *)cls, addr, keep) : NULL;
-    if (!p && !PyErr_Occurred())
+    nf_ctype *t = NULL;
+    PyObject *p = NULL;
+    if (!PyType_Check(cls))
         PyErr_Format(PyExc_TypeError, "Pointer[%U] is not a class", target->name);
+    else if ((t = class_ptype((PyTypeObject *)cls)) && (p = new_of_class((PyTypeObject *)cls, t, addr, keep))) {
+        nf_ctype *old_target = pointer_memo[i].target, *old_ptype = pointer_memo[i].ptype;
+        PyTypeObject *old_cls = pointer_memo[i].cls;
+        pointer_memo[i].target = (nf_ctype *)Py_NewRef(target);
+        pointer_memo[i].cls = (PyTypeObject *)Py_NewRef(cls);
+        pointer_memo[i].ptype = (nf_ctype *)Py_NewRef(t);
+        Py_XDECREF(old_target);  /* last: what their release runs sees the entry whole */
+        Py_XDECREF(old_cls);
+        Py_XDECREF(old_ptype);
+    }
+    Py_XDECREF(t);
     Py_DECREF(cls);
     return p;
 }

@@ -4,8 +4,13 @@ from __future__ import annotations
 import pytest
 
 import nativeffi
-from nativeffi import Arena, Double, Int16, Int64, Pointer, Size, Uint8, Utf8, Void, calloc, malloc, to_native_utf8
+from nativeffi import (Arena, Char, Double, Int16, Int32, Int64, Long, Pointer, Size, Uint8, Utf8, Void, calloc, malloc, native,
+                       to_native_utf8)
 from helpers import cfunc
+
+
+@native(asset="libc.so.6")
+def strtol(s: Pointer[Char], end: Pointer[Pointer[Char]], base: Int32) -> Long: ...
 
 
 def test_malloc_gives_typed_usable_memory(native_lib) -> None:
@@ -16,6 +21,29 @@ def test_malloc_gives_typed_usable_memory(native_lib) -> None:
         p[i] = i
     assert cfunc(native_lib("foundation"), "sum_i64", [Pointer[Int64], Size], Int64)(p, 100) == sum(range(100))
     malloc.free(p)
+
+
+def test_allocators_type_each_pointer_by_its_target_however_they_alternate() -> None:
+    """calloc(T), malloc(T) and arena(T) return exactly Pointer[T] of T's size, for more targets than the core
+    remembers at once (8, direct-mapped), asked for in turns so that they evict each other."""
+    from nativeffi import Array, Char, Int8, Int32, Struct, sizeof
+
+    class Pair(Struct):
+        a: Int32
+        b: Double
+
+    targets = [Int8, Int16, Int32, Int64, Uint8, Double, Char, Pair, Pointer[Int32], Pointer[Pointer[Pair]],
+               Array[Int32, 3], Array[Pair, 2], Pointer[Array[Int8, 5]]] + [Array[Int8, n] for n in range(1, 12)]
+    with Arena() as arena:
+        for _ in range(3):
+            for t in targets:
+                for p in (calloc(t), malloc(t), arena(t)):
+                    assert type(p) is Pointer[t]
+                    last = p.cast(Uint8) + (sizeof(t) - 1)  # the type's size is there (ASan checks the write)
+                    last[0] = 0xAB
+                    assert last[0] == 0xAB
+                    if p._keep is None:
+                        calloc.free(p)
 
 
 def test_calloc_zeroes() -> None:
@@ -51,6 +79,35 @@ def test_arena_holds_each_allocation_until_released() -> None:
     assert arena._addresses == []
 
 
+def test_arena_allocations_are_aligned_disjoint_and_zeroed_as_from_calloc() -> None:
+    """Each allocation of an Arena, from its own first bytes or from the C allocator after, is aligned as
+    malloc's (16 bytes here), overlaps no other, and reads as zeros, also in an arena made after one that was
+    written to (arenas' memory is reused); Arena(malloc) gives aligned, disjoint memory too."""
+    sizes = [1, 3, 8, 16, 17, 0, 33, 2, 64, 5, 100, 7]  # from the arena's own bytes, then past them
+    for allocator in (calloc, malloc, calloc):
+        with Arena(allocator) as arena:
+            ptrs = [arena(Uint8, n) for n in sizes]
+            spans = sorted((p.address, p.address + max(n, 1)) for p, n in zip(ptrs, sizes))
+            assert all(end <= start for (_, end), (start, _) in zip(spans, spans[1:]))
+            assert all(p.address % 16 == 0 for p in ptrs)
+            if allocator is calloc:
+                assert all(p[i] == 0 for p, n in zip(ptrs, sizes) for i in range(n))
+            for k, (p, n) in enumerate(zip(ptrs, sizes)):
+                for i in range(n):
+                    p[i] = k + 1
+            assert all(p[i] == k + 1 for k, (p, n) in enumerate(zip(ptrs, sizes)) for i in range(n))
+            assert sorted(arena._addresses) == sorted(p.address for p in ptrs)
+
+
+def test_arena_out_parameter_is_written_by_c() -> None:
+    """An arena's small allocation is an out-parameter C writes through: strtol's end pointer lands in it."""
+    with Arena() as arena:
+        text = to_native_utf8("1234xyz", allocator=arena).cast(Char)
+        end = arena(Pointer[Char])
+        assert strtol(text, end, 10) == 1234
+        assert end[0].address - text.address == 4 and end[0].cast(Utf8).to_str() == "xyz"
+
+
 def test_arena_pointers_keep_the_arena() -> None:
     """A pointer from an arena keeps it alive, so an arena dropped without release frees only after its pointers."""
     p = Arena()(Int64, 2)
@@ -58,6 +115,53 @@ def test_arena_pointers_keep_the_arena() -> None:
     assert isinstance(arena, Arena) and arena._addresses == [p.address]
     p[1] = 42
     assert p[1] == 42
+
+
+def test_arena_enter_and_exit_behave_as_methods() -> None:
+    """Arena's __enter__ and __exit__ (descriptors of the core's own, so that a with block makes no method object)
+    bind, call unbound, name themselves and refuse what a method would, and keep the arena only while bound."""
+    import sys
+
+    arena = Arena()
+    assert Arena.__enter__(arena) is arena and arena.__enter__() is arena
+    p = arena(Int64)
+    assert arena._addresses == [p.address]
+    assert Arena.__exit__(arena, None, None, None) is False and arena._addresses == []
+    arena(Int64)
+    assert arena.__exit__(RuntimeError, RuntimeError("x"), None) is False and arena._addresses == []
+    assert arena.__exit__.__name__ == "__exit__" and "release_all" in Arena.__exit__.__doc__
+    assert repr(Arena.__enter__) == "<method '__enter__' of 'nativeffi.Arena' objects>"
+    assert repr(arena.__exit__).startswith("<bound method Arena.__exit__ of <nativeffi.Arena object")
+    with pytest.raises(TypeError, match=r"Arena.__enter__\(\) expected an Arena first, got int"):
+        Arena.__enter__(1)
+    with pytest.raises(TypeError, match=r"Arena.__exit__\(\) expected an Arena first, got no argument"):
+        Arena.__exit__()
+    with pytest.raises(TypeError, match=r"takes no arguments \(1 given\)"):
+        arena.__enter__(1)
+    with pytest.raises(TypeError, match="no keyword arguments"):
+        arena.__exit__(exc=None)
+    with pytest.raises(TypeError, match="binds to an Arena, not int"):
+        Arena.__dict__["__exit__"].__get__(1, int)
+    before = sys.getrefcount(arena)
+    bound = [arena.__exit__ for _ in range(100)]
+    assert sys.getrefcount(arena) == before + 100
+    del bound
+    assert sys.getrefcount(arena) == before
+    for _ in range(100):
+        with arena as a:
+            assert a is arena
+    del a
+    assert sys.getrefcount(arena) == before
+
+
+def test_unnamed_arena_lives_until_its_block_ends() -> None:
+    """`with Arena():` keeps the arena (through its bound __exit__) until the block ends, with no name for it: an
+    arena made inside the block is another one, which the block's end leaves alone (were the unnamed one freed on
+    entering, the new one would reuse its memory and lose its allocation at the block's end)."""
+    with Arena():
+        other = Arena()
+        p = other(Int64)
+    assert other._addresses == [p.address]
 
 
 def test_arena_release_on_exception() -> None:
