@@ -217,10 +217,15 @@ static PyObject *allocator_call(PyObject *self, PyObject *const *args, size_t na
     size_t n;
     int zeroed = ((nf_allocator *)self)->zeroed;
     nf_ctype *t = allocation_args(zeroed ? "calloc" : "malloc", args, nargsf, kwnames, &n);
-    void *a = t ? allocate(zeroed, n) : NULL;
-    PyObject *p = a ? nf_pointer_to(t, a, NULL) : NULL;
-    if (a && !p)
-        free(a);
+    /* The pointer is made first: making it may run Python code (the Pointer[T] class's maker, a finalizer the
+       collector runs), which could use the same allocator or arena; nothing runs between the allocation and the
+       pointer holding it, so a failure has only the pointer to drop. */
+    PyObject *p = t ? nf_pointer_to(t, NULL, NULL) : NULL;
+    void *a = p ? allocate(zeroed, n) : NULL;
+    if (a)
+        ((nf_pointer *)p)->addr = a;
+    else
+        Py_CLEAR(p);
     Py_XDECREF(t);
     return p;
 }
@@ -374,13 +379,12 @@ static PyObject *arena_call(PyObject *self, PyObject *const *args, size_t nargsf
     nf_arena *ar = (nf_arena *)self;
     size_t n;
     nf_ctype *t = allocation_args("Arena", args, nargsf, kwnames, &n);
-    void *a = t ? arena_allocate(ar, n) : NULL;
-    PyObject *p = NULL;
-    if (a && !(p = nf_pointer_to(t, a, self))) {
-        ar->count--;
-        if (!arena_owns_bytes(ar, a))
-            free(a);
-    }
+    PyObject *p = t ? nf_pointer_to(t, NULL, self) : NULL;  /* first: see allocator_call */
+    void *a = p ? arena_allocate(ar, n) : NULL;
+    if (a)
+        ((nf_pointer *)p)->addr = a;
+    else
+        Py_CLEAR(p);
     Py_XDECREF(t);
     return p;
 }
@@ -559,11 +563,71 @@ static PyObject *arena_method_doc(nf_arena_method *m, void *c)
                                         : "__enter__() -> the arena.");
 }
 
+static PyObject *arena_method_qualname(nf_arena_method *m, void *c)
+{
+    return PyUnicode_FromString(m->exit ? "Arena.__exit__" : "Arena.__enter__");
+}
+
+static PyObject *arena_method_self(nf_arena_method *m, void *c)
+{
+    if (!m->arena) {  /* as a method descriptor: only a bound method has one */
+        PyErr_SetString(PyExc_AttributeError, "an unbound Arena method has no __self__");
+        return NULL;
+    }
+    return Py_NewRef(m->arena);
+}
+
+static PyObject *arena_method_objclass(nf_arena_method *m, void *c)
+{
+    return Py_NewRef((PyObject *)&nf_Arena_Type);
+}
+
+static PyObject *arena_method_none(nf_arena_method *m, void *c)
+{
+    Py_RETURN_NONE;  /* __text_signature__: none, as for a METH_VARARGS method */
+}
+
 static PyGetSetDef arena_method_getset[] = {
     {"__name__", (getter)arena_method_name, NULL, NULL, NULL},
+    {"__qualname__", (getter)arena_method_qualname, NULL, NULL, NULL},
     {"__doc__", (getter)arena_method_doc, NULL, NULL, NULL},
+    {"__self__", (getter)arena_method_self, NULL, NULL, NULL},
+    {"__objclass__", (getter)arena_method_objclass, NULL, NULL, NULL},
+    {"__text_signature__", (getter)arena_method_none, NULL, NULL, NULL},
     {NULL},
 };
+
+/* Pickled and copied as a method: getattr(arena or Arena, name). */
+static PyObject *arena_method_reduce(nf_arena_method *m, PyObject *unused)
+{
+    PyObject *getattr_fn = PyDict_GetItemString(PyEval_GetBuiltins(), "getattr");  /* borrowed */
+    if (!getattr_fn)
+        return PyErr_Format(PyExc_RuntimeError, "no builtin getattr");
+    return Py_BuildValue("O(Os)", getattr_fn, m->arena ? m->arena : (PyObject *)&nf_Arena_Type,
+                         m->exit ? "__exit__" : "__enter__");
+}
+
+static PyMethodDef arena_method_methods[] = {
+    {"__reduce__", (PyCFunction)arena_method_reduce, METH_NOARGS, NULL},
+    {NULL},
+};
+
+/* Equal when they are the same method of the same arena (or both unbound), as bound methods are. */
+static PyObject *arena_method_richcompare(PyObject *a, PyObject *b, int op)
+{
+    if ((op != Py_EQ && op != Py_NE) || !Py_IS_TYPE(b, &nf_ArenaMethod_Type))
+        Py_RETURN_NOTIMPLEMENTED;
+    nf_arena_method *x = (nf_arena_method *)a, *y = (nf_arena_method *)b;
+    int eq = x->exit == y->exit && x->arena == y->arena;
+    return PyBool_FromLong(op == Py_EQ ? eq : !eq);
+}
+
+static Py_hash_t arena_method_hash(nf_arena_method *m)
+{
+    uintptr_t a = (uintptr_t)(m->arena ? m->arena : (PyObject *)&nf_Arena_Type);
+    Py_hash_t h = (Py_hash_t)((a >> 4) | (a << (8 * sizeof a - 4))) ^ m->exit;  /* as CPython hashes a pointer */
+    return h == -1 ? -2 : h;
+}
 
 static PyTypeObject nf_ArenaMethod_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)
@@ -576,6 +640,9 @@ static PyTypeObject nf_ArenaMethod_Type = {
     .tp_dealloc = (destructor)arena_method_dealloc,
     .tp_repr = (reprfunc)arena_method_repr,
     .tp_getset = arena_method_getset,
+    .tp_methods = arena_method_methods,
+    .tp_richcompare = arena_method_richcompare,
+    .tp_hash = (hashfunc)arena_method_hash,
 };
 
 /* Puts Arena's __enter__ and __exit__ in its dict, after PyType_Ready. */

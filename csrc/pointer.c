@@ -108,6 +108,22 @@ static struct {
     nf_ctype *ptype;
 } pointer_memo[POINTER_MEMO];
 
+/* Forgets every remembered target (a new Pointer class and expression make new classes), releasing the
+   references after the entries are empty, so code their release runs sees no half-cleared entry. */
+static void pointer_memo_clear(void)
+{
+    for (int i = 0; i < POINTER_MEMO; i++) {
+        nf_ctype *target = pointer_memo[i].target, *ptype = pointer_memo[i].ptype;
+        PyTypeObject *cls = pointer_memo[i].cls;
+        pointer_memo[i].target = NULL;
+        pointer_memo[i].cls = NULL;
+        pointer_memo[i].ptype = NULL;
+        Py_XDECREF(target);
+        Py_XDECREF(cls);
+        Py_XDECREF(ptype);
+    }
+}
+
 PyObject *nf_pointer_to(nf_ctype *target, void *addr, PyObject *keep)
 {
     size_t i = ((uintptr_t)target / sizeof(nf_ctype)) % POINTER_MEMO;
@@ -1125,6 +1141,7 @@ static PyObject *m_set_pointer_class(PyObject *m, PyObject *args)
     }
     Py_XSETREF(default_pointer_class, Py_NewRef(cls));
     Py_XSETREF(pointer_expr, Py_NewRef(expr));
+    pointer_memo_clear();  /* the classes it remembers are the old expression's */
     Py_RETURN_NONE;
 }
 

@@ -21,7 +21,9 @@ extern PyTypeObject nf_BoxBase_Type;
 /* A new pointer instance of ptype->pyclass. `keep` (may be NULL) is kept alive by the pointer. */
 PyObject *nf_pointer_new(nf_ctype *ptype, void *addr, PyObject *keep);
 
-/* A new Pointer[target] (the class Pointer[target] evaluates to) at addr, keeping `keep` (may be NULL) alive. */
+/* A new Pointer[target] (the class Pointer[target] evaluates to) at addr, keeping `keep` (may be NULL) alive.
+   Finding the class may run Python code; an allocator passes addr NULL and sets it after allocating, so that no
+   code runs between an allocation and the pointer that holds it. */
 PyObject *nf_pointer_to(nf_ctype *target, void *addr, PyObject *keep);
 
 /* The pointee of a pointer type, resolving a forward reference through the Python layer if needed.

@@ -1,6 +1,8 @@
 """Allocators and arenas: malloc, calloc, free, Arena, and UTF-8 strings in native memory."""
 from __future__ import annotations
 
+import textwrap
+
 import pytest
 
 import nativeffi
@@ -108,6 +110,76 @@ def test_arena_out_parameter_is_written_by_c() -> None:
         assert end[0].address - text.address == 4 and end[0].cast(Utf8).to_str() == "xyz"
 
 
+def _child(code: str) -> str:
+    """Runs `code` in a new Python process (a crash there fails one test, not the suite); its stdout."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def test_allocation_survives_code_run_by_making_its_pointer_class() -> None:
+    """arena(T) and calloc(T) for a T whose Pointer[T] class is made on the spot run Python code (the class's
+    maker) that may allocate from the same arena, release it, or fail: the arena then holds exactly what it gave
+    out and frees each block once (this aborted in free() with a double free), and the failed call holds nothing."""
+    out = _child(textwrap.dedent("""
+        import sys
+        from nativeffi import Arena, Array, Int8, malloc, calloc
+        for n, action in enumerate(("allocate", "release", "fail")):
+            arena = Arena(malloc)
+            first = arena(Int8, 200)
+            held = []
+            def tracer(frame, event, arg):
+                if event == "call" and frame.f_code.co_name == "_make_pointer_class":
+                    sys.settrace(None)
+                    if action == "allocate":
+                        held.append(arena(Int8, 200))
+                    elif action == "release":
+                        arena.release_all()
+                    raise RuntimeError("the maker failed")
+            sys.settrace(tracer)
+            try:
+                arena(Array[Int8, 300 + n])  # a Pointer[...] class not made yet
+            except RuntimeError:
+                pass
+            expected = {"allocate": [first.address] + [p.address for p in held], "release": [],
+                        "fail": [first.address]}[action]
+            assert arena._addresses == expected, (action, arena._addresses, expected)
+            arena.release_all()
+            sys.settrace(tracer)
+            try:
+                calloc(Array[Int8, 400 + n])
+            except RuntimeError:
+                pass
+        print("ok")
+    """))
+    assert out == "ok\n"
+
+
+def test_allocators_type_pointers_by_the_pointer_class_registered_last() -> None:
+    """Importing nativeffi's Python layer again registers a new Pointer class: calloc(T) and arena(T) then return
+    the new Pointer[T] also for targets allocated before (the core remembers classes per target)."""
+    out = _child(textwrap.dedent("""
+        import sys, nativeffi
+        nativeffi.calloc.free(nativeffi.calloc(nativeffi.Int32))
+        with nativeffi.Arena() as a:
+            a(nativeffi.Int32)
+        for m in [m for m in sys.modules if m == "nativeffi" or (m.startswith("nativeffi.") and m != "nativeffi._core")]:
+            del sys.modules[m]
+        import nativeffi as nf2
+        assert nf2.Pointer is not nativeffi.Pointer
+        q = nf2.calloc(nf2.Int32)
+        assert type(q) is nf2.Pointer[nf2.Int32] and isinstance(q, nf2.Pointer), type(q).__mro__
+        with nf2.Arena() as a:
+            assert type(a(nf2.Int32)) is nf2.Pointer[nf2.Int32]
+        nf2.calloc.free(q)
+        print("ok")
+    """))
+    assert out == "ok\n"
+
+
 def test_arena_pointers_keep_the_arena() -> None:
     """A pointer from an arena keeps it alive, so an arena dropped without release frees only after its pointers."""
     p = Arena()(Int64, 2)
@@ -119,7 +191,10 @@ def test_arena_pointers_keep_the_arena() -> None:
 
 def test_arena_enter_and_exit_behave_as_methods() -> None:
     """Arena's __enter__ and __exit__ (descriptors of the core's own, so that a with block makes no method object)
-    bind, call unbound, name themselves and refuse what a method would, and keep the arena only while bound."""
+    bind, call unbound, name themselves, compare, pickle and copy as methods, refuse what a method would, and keep
+    the arena only while bound."""
+    import copy
+    import pickle
     import sys
 
     arena = Arena()
@@ -131,6 +206,14 @@ def test_arena_enter_and_exit_behave_as_methods() -> None:
     assert arena.__exit__(RuntimeError, RuntimeError("x"), None) is False and arena._addresses == []
     assert arena.__exit__.__name__ == "__exit__" and "release_all" in Arena.__exit__.__doc__
     assert repr(Arena.__enter__) == "<method '__enter__' of 'nativeffi.Arena' objects>"
+    assert Arena.__exit__.__qualname__ == "Arena.__exit__" and Arena.__enter__.__objclass__ is Arena
+    assert arena.__enter__.__self__ is arena and arena.__exit__.__text_signature__ is None
+    with pytest.raises(AttributeError, match="no __self__"):
+        Arena.__exit__.__self__
+    assert arena.__exit__ == arena.__exit__ and hash(arena.__exit__) == hash(arena.__exit__)
+    assert arena.__exit__ != arena.__enter__ and arena.__exit__ != Arena().__exit__
+    assert pickle.loads(pickle.dumps(Arena.__exit__)) is Arena.__dict__["__exit__"]
+    assert copy.copy(arena.__exit__) == arena.__exit__
     assert repr(arena.__exit__).startswith("<bound method Arena.__exit__ of <nativeffi.Arena object")
     with pytest.raises(TypeError, match=r"Arena.__enter__\(\) expected an Arena first, got int"):
         Arena.__enter__(1)
