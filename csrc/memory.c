@@ -333,7 +333,7 @@ static int arena_owns_bytes(nf_arena *ar, void *a)
     return (unsigned char *)a >= b && (unsigned char *)a < b + NF_ARENA_BYTES;
 }
 
-/* Records allocation a (freeing it and failing if there is no room to record it). */
+/* Records allocation a: 0, or -1 with MemoryError if there is no room to record it. */
 static int arena_hold(nf_arena *ar, void *a)
 {
     if (ar->count == ar->cap) {
@@ -341,8 +341,6 @@ static int arena_hold(nf_arena *ar, void *a)
         void **held = ar->held == ar->inline_held ? PyMem_Malloc(cap * sizeof *held)
                                                   : PyMem_Realloc(ar->held, cap * sizeof *held);
         if (!held || cap < ar->cap) {
-            if (!arena_owns_bytes(ar, a))
-                free(a);
             PyErr_NoMemory();
             return -1;
         }
@@ -357,21 +355,26 @@ static int arena_hold(nf_arena *ar, void *a)
 
 /* nbytes for the arena to hold: from its own bytes while they last (zeroed like calloc's when it is zeroed),
    from malloc or calloc after. NULL with MemoryError. */
+_Static_assert(NF_ARENA_BYTES % NF_ARENA_ALIGN == 0, "an allocation that fits, rounded up, still fits");
+
 static void *arena_allocate(nf_arena *ar, size_t nbytes)
 {
     void *a;
     size_t n = nbytes ? nbytes : 1;
-    if (n <= NF_ARENA_BYTES - ar->used) {
+    int inside = n <= NF_ARENA_BYTES - ar->used;
+    if (inside) {
         a = arena_bytes(ar) + ar->used;
-        ar->used += (n + NF_ARENA_ALIGN - 1) & ~(size_t)(NF_ARENA_ALIGN - 1);  /* may pass the end: then full */
-        if (ar->used > NF_ARENA_BYTES)
-            ar->used = NF_ARENA_BYTES;
+        ar->used += (n + NF_ARENA_ALIGN - 1) & ~(size_t)(NF_ARENA_ALIGN - 1);
         if (ar->zeroed)
             memset(a, 0, n);
     } else if (!(a = allocate(ar->zeroed, nbytes))) {
         return NULL;
     }
-    return arena_hold(ar, a) == 0 ? a : NULL;
+    if (arena_hold(ar, a) == 0)
+        return a;
+    if (!inside)
+        free(a);
+    return NULL;
 }
 
 static PyObject *arena_call(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
@@ -486,6 +489,24 @@ static PyTypeObject nf_ArenaMethod_Type;
 static nf_arena_method *method_free_list[METHOD_FREE_MAX];
 static int method_free_count;
 
+static const char *arena_method_str(const nf_arena_method *m) { return m->exit ? "__exit__" : "__enter__"; }
+
+static PyObject *arena_method_call(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames);
+
+/* A new __enter__ (exit 0) or __exit__ (1) bound to `arena`, or unbound (NULL: the descriptor). */
+static PyObject *arena_method_new(int exit, PyObject *arena)
+{
+    nf_arena_method *m;
+    if (method_free_count)
+        PyObject_Init((PyObject *)(m = method_free_list[--method_free_count]), &nf_ArenaMethod_Type);
+    else if (!(m = PyObject_New(nf_arena_method, &nf_ArenaMethod_Type)))
+        return NULL;
+    m->vectorcall = arena_method_call;
+    m->exit = exit;
+    m->arena = Py_XNewRef(arena);
+    return (PyObject *)m;
+}
+
 static PyObject *arena_method_call(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     nf_arena_method *m = (nf_arena_method *)self;
@@ -493,15 +514,15 @@ static PyObject *arena_method_call(PyObject *self, PyObject *const *args, size_t
     PyObject *ar = m->arena;
     if (!ar) {  /* unbound: the arena is the first argument */
         if (nargs < 1 || !Py_IS_TYPE(args[0], &nf_Arena_Type)) {
-            PyErr_Format(PyExc_TypeError, "Arena.%s() expected an Arena first, got %.200s", m->exit ? "__exit__"
-                         : "__enter__", nargs < 1 ? "no argument" : Py_TYPE(args[0])->tp_name);
+            PyErr_Format(PyExc_TypeError, "Arena.%s() expected an Arena first, got %.200s", arena_method_str(m),
+                         nargs < 1 ? "no argument" : Py_TYPE(args[0])->tp_name);
             return NULL;
         }
         ar = args[0];
         nargs--;
     }
     if (kwnames && PyTuple_GET_SIZE(kwnames)) {
-        PyErr_Format(PyExc_TypeError, "Arena.%s() takes no keyword arguments", m->exit ? "__exit__" : "__enter__");
+        PyErr_Format(PyExc_TypeError, "Arena.%s() takes no keyword arguments", arena_method_str(m));
         return NULL;
     }
     if (!m->exit) {
@@ -517,22 +538,15 @@ static PyObject *arena_method_call(PyObject *self, PyObject *const *args, size_t
 
 static PyObject *arena_method_get(PyObject *self, PyObject *obj, PyObject *type)
 {
-    nf_arena_method *d = (nf_arena_method *)self, *m;
+    nf_arena_method *d = (nf_arena_method *)self;
     if (!obj || d->arena)
         return Py_NewRef(self);
     if (!Py_IS_TYPE(obj, &nf_Arena_Type)) {
-        PyErr_Format(PyExc_TypeError, "Arena.%s binds to an Arena, not %.200s", d->exit ? "__exit__" : "__enter__",
+        PyErr_Format(PyExc_TypeError, "Arena.%s binds to an Arena, not %.200s", arena_method_str(d),
                      Py_TYPE(obj)->tp_name);
         return NULL;
     }
-    if (method_free_count)
-        PyObject_Init((PyObject *)(m = method_free_list[--method_free_count]), &nf_ArenaMethod_Type);
-    else if (!(m = PyObject_New(nf_arena_method, &nf_ArenaMethod_Type)))
-        return NULL;
-    m->vectorcall = arena_method_call;
-    m->exit = d->exit;
-    m->arena = Py_NewRef(obj);
-    return (PyObject *)m;
+    return arena_method_new(d->exit, obj);
 }
 
 static void arena_method_dealloc(nf_arena_method *m)
@@ -546,14 +560,13 @@ static void arena_method_dealloc(nf_arena_method *m)
 
 static PyObject *arena_method_repr(nf_arena_method *m)
 {
-    const char *name = m->exit ? "__exit__" : "__enter__";
-    return m->arena ? PyUnicode_FromFormat("<bound method Arena.%s of %R>", name, m->arena)
-                    : PyUnicode_FromFormat("<method '%s' of 'nativeffi.Arena' objects>", name);
+    return m->arena ? PyUnicode_FromFormat("<bound method Arena.%s of %R>", arena_method_str(m), m->arena)
+                    : PyUnicode_FromFormat("<method '%s' of 'nativeffi.Arena' objects>", arena_method_str(m));
 }
 
 static PyObject *arena_method_name(nf_arena_method *m, void *c)
 {
-    return PyUnicode_FromString(m->exit ? "__exit__" : "__enter__");
+    return PyUnicode_FromString(arena_method_str(m));
 }
 
 static PyObject *arena_method_doc(nf_arena_method *m, void *c)
@@ -565,7 +578,7 @@ static PyObject *arena_method_doc(nf_arena_method *m, void *c)
 
 static PyObject *arena_method_qualname(nf_arena_method *m, void *c)
 {
-    return PyUnicode_FromString(m->exit ? "Arena.__exit__" : "Arena.__enter__");
+    return PyUnicode_FromFormat("Arena.%s", arena_method_str(m));
 }
 
 static PyObject *arena_method_self(nf_arena_method *m, void *c)
@@ -604,7 +617,7 @@ static PyObject *arena_method_reduce(nf_arena_method *m, PyObject *unused)
     if (!getattr_fn)
         return PyErr_Format(PyExc_RuntimeError, "no builtin getattr");
     return Py_BuildValue("O(Os)", getattr_fn, m->arena ? m->arena : (PyObject *)&nf_Arena_Type,
-                         m->exit ? "__exit__" : "__enter__");
+                         arena_method_str(m));
 }
 
 static PyMethodDef arena_method_methods[] = {
@@ -649,13 +662,10 @@ static PyTypeObject nf_ArenaMethod_Type = {
 static int arena_add_methods(void)
 {
     for (int exit = 0; exit < 2; exit++) {
-        nf_arena_method *d = PyObject_New(nf_arena_method, &nf_ArenaMethod_Type);
+        PyObject *d = arena_method_new(exit, NULL);
         if (!d)
             return -1;
-        d->vectorcall = arena_method_call;
-        d->exit = exit;
-        d->arena = NULL;
-        int r = PyDict_SetItemString(nf_Arena_Type.tp_dict, exit ? "__exit__" : "__enter__", (PyObject *)d);
+        int r = PyDict_SetItemString(nf_Arena_Type.tp_dict, arena_method_str((nf_arena_method *)d), d);
         Py_DECREF(d);
         if (r < 0)
             return -1;

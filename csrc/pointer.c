@@ -108,20 +108,18 @@ static struct {
     nf_ctype *ptype;
 } pointer_memo[POINTER_MEMO];
 
-/* Forgets every remembered target (a new Pointer class and expression make new classes), releasing the
-   references after the entries are empty, so code their release runs sees no half-cleared entry. */
-static void pointer_memo_clear(void)
+/* Sets entry i (NULLs: empties it). The old references go last, so code their release runs sees the entry
+   whole. */
+static void pointer_memo_set(size_t i, nf_ctype *target, PyTypeObject *cls, nf_ctype *ptype)
 {
-    for (int i = 0; i < POINTER_MEMO; i++) {
-        nf_ctype *target = pointer_memo[i].target, *ptype = pointer_memo[i].ptype;
-        PyTypeObject *cls = pointer_memo[i].cls;
-        pointer_memo[i].target = NULL;
-        pointer_memo[i].cls = NULL;
-        pointer_memo[i].ptype = NULL;
-        Py_XDECREF(target);
-        Py_XDECREF(cls);
-        Py_XDECREF(ptype);
-    }
+    nf_ctype *old_target = pointer_memo[i].target, *old_ptype = pointer_memo[i].ptype;
+    PyTypeObject *old_cls = pointer_memo[i].cls;
+    pointer_memo[i].target = (nf_ctype *)Py_XNewRef(target);
+    pointer_memo[i].cls = (PyTypeObject *)Py_XNewRef(cls);
+    pointer_memo[i].ptype = (nf_ctype *)Py_XNewRef(ptype);
+    Py_XDECREF(old_target);
+    Py_XDECREF(old_cls);
+    Py_XDECREF(old_ptype);
 }
 
 PyObject *nf_pointer_to(nf_ctype *target, void *addr, PyObject *keep)
@@ -140,16 +138,8 @@ PyObject *nf_pointer_to(nf_ctype *target, void *addr, PyObject *keep)
     PyObject *p = NULL;
     if (!PyType_Check(cls))
         PyErr_Format(PyExc_TypeError, "Pointer[%U] is not a class", target->name);
-    else if ((t = class_ptype((PyTypeObject *)cls)) && (p = new_of_class((PyTypeObject *)cls, t, addr, keep))) {
-        nf_ctype *old_target = pointer_memo[i].target, *old_ptype = pointer_memo[i].ptype;
-        PyTypeObject *old_cls = pointer_memo[i].cls;
-        pointer_memo[i].target = (nf_ctype *)Py_NewRef(target);
-        pointer_memo[i].cls = (PyTypeObject *)Py_NewRef(cls);
-        pointer_memo[i].ptype = (nf_ctype *)Py_NewRef(t);
-        Py_XDECREF(old_target);  /* last: what their release runs sees the entry whole */
-        Py_XDECREF(old_cls);
-        Py_XDECREF(old_ptype);
-    }
+    else if ((t = class_ptype((PyTypeObject *)cls)) && (p = new_of_class((PyTypeObject *)cls, t, addr, keep)))
+        pointer_memo_set(i, target, (PyTypeObject *)cls, t);
     Py_XDECREF(t);
     Py_DECREF(cls);
     return p;
@@ -1141,7 +1131,8 @@ static PyObject *m_set_pointer_class(PyObject *m, PyObject *args)
     }
     Py_XSETREF(default_pointer_class, Py_NewRef(cls));
     Py_XSETREF(pointer_expr, Py_NewRef(expr));
-    pointer_memo_clear();  /* the classes it remembers are the old expression's */
+    for (size_t i = 0; i < POINTER_MEMO; i++)
+        pointer_memo_set(i, NULL, NULL, NULL);  /* the classes it remembers are the old expression's */
     Py_RETURN_NONE;
 }
 
