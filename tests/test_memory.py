@@ -8,7 +8,7 @@ import pytest
 import nativeffi
 from nativeffi import (Arena, Char, Double, Int16, Int32, Int64, Long, Pointer, Size, Uint8, Utf8, Void, calloc, malloc, native,
                        to_native_utf8)
-from helpers import cfunc
+from helpers import cfunc, spawn
 
 
 @native(asset="libc.so.6")
@@ -111,13 +111,12 @@ def test_arena_out_parameter_is_written_by_c() -> None:
 
 
 def _child(code: str) -> str:
-    """Runs `code` in a new Python process (a crash there fails one test, not the suite); its stdout."""
-    import subprocess
-    import sys
-
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return proc.stdout
+    """Runs `code` in a new Python process (a crash there fails one test, not the suite), through the tests' own
+    spawn (the same nativeffi, its prelude saying "exiting" at the end); its stdout."""
+    proc = spawn(code, "")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err[-2000:]
+    return out
 
 
 def test_allocation_survives_code_run_by_making_its_pointer_class() -> None:
@@ -155,7 +154,7 @@ def test_allocation_survives_code_run_by_making_its_pointer_class() -> None:
                 pass
         print("ok")
     """))
-    assert out == "ok\n"
+    assert out == "ok\nexiting\n"
 
 
 def test_allocators_type_pointers_by_the_pointer_class_registered_last() -> None:
@@ -177,7 +176,7 @@ def test_allocators_type_pointers_by_the_pointer_class_registered_last() -> None
         nf2.calloc.free(q)
         print("ok")
     """))
-    assert out == "ok\n"
+    assert out == "ok\nexiting\n"
 
 
 def test_arena_pointers_keep_the_arena() -> None:
